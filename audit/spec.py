@@ -1,0 +1,393 @@
+"""The audit spec: parse and validate ``audit.yaml`` with messages a person understands.
+
+``load_spec`` accepts a path to a YAML file, a dict or an ``AuditSpec`` and returns the validated
+spec together with the directory that relative paths in it are resolved against. Every problem
+becomes an :class:`~audit.errors.AuditInputError` with a plain sentence that names the key, what
+was given and what is expected; pydantic and YAML tracebacks never reach the user.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import typing
+from collections import Counter
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from audit.errors import AuditInputError
+
+CheckName = Literal["performance", "fairness", "calibration", "uncertainty", "robustness", "external"]
+KNOWN_CHECKS: tuple[str, ...] = typing.get_args(CheckName)
+
+#: Validation context key: a model object is passed from Python, so the spec needs no model source.
+MODEL_OBJECT = "model_object"
+
+
+def _no_duplicates(values: list[str] | None, key: str) -> list[str] | None:
+    """Raise ``ValueError`` naming the first entry of ``values`` that appears more than once."""
+    if values is None:
+        return values
+    repeated = [value for value, count in Counter(values).items() if count > 1]
+    if repeated:
+        raise ValueError(f"{key} lists {repeated[0]!r} more than once; remove the duplicate")
+    return values
+
+
+class _StrictModel(BaseModel):
+    """Base for every spec section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(_StrictModel):
+    """Where the model comes from. ``trust`` allows pickles and skops types outside skops' trusted set."""
+
+    path: str
+    trust: bool = False
+
+
+class DataSpec(_StrictModel):
+    """The tables and which columns play which role."""
+
+    test: str
+    external: dict[str, str] = Field(default_factory=dict)
+    target: str
+    prediction: str | None = None
+    positive_label: str | int | bool | None = None
+    sensitive: list[str] = Field(default_factory=list)
+    features: list[str] | None = None
+    id: str | None = None
+    site: str | None = None
+
+    @field_validator("positive_label", mode="before")
+    @classmethod
+    def _scalar_label(cls, value: Any) -> Any:
+        """Accept one scalar label; floats that are whole numbers (``1.0``) become ints."""
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if value is not None and not isinstance(value, (str, int, bool)):
+            raise ValueError(
+                f"data.positive_label is {_show(value)}, but it should be a single label such as 1, true or 'yes'"
+            )
+        return value
+
+    @field_validator("external")
+    @classmethod
+    def _site_names(cls, value: dict[str, str]) -> dict[str, str]:
+        """External site names must not clash with the internal test set's name."""
+        for name in value:
+            if name.strip().lower() == "test":
+                raise ValueError(
+                    "data.external uses the site name 'test', which is reserved for the internal test set "
+                    "(data.test); give the external site another name"
+                )
+            if not name.strip():
+                raise ValueError("data.external has a site with an empty name; give every external site a name")
+        return value
+
+    @field_validator("sensitive", "features")
+    @classmethod
+    def _unique_columns(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return _no_duplicates(value, f"data.{info.field_name}")
+
+    @model_validator(mode="after")
+    def _roles_do_not_clash(self) -> DataSpec:
+        """The target cannot also be a model input or the prediction column."""
+        if self.prediction is not None and self.prediction == self.target:
+            raise ValueError(
+                f"data.prediction and data.target are both {self.target!r}; "
+                "the prediction column must hold P(positive), not the labels"
+            )
+        if self.features is not None and self.target in self.features:
+            raise ValueError(
+                f"data.features includes the target column {self.target!r}; remove it from the model inputs"
+            )
+        return self
+
+
+class Settings(_StrictModel):
+    """Numerical settings shared by every check."""
+
+    seed: int = 0
+    n_resamples: int = Field(2000, ge=50)
+    confidence: float = Field(0.95, gt=0, lt=1)
+    threshold: float = Field(0.5, ge=0, le=1)
+    ci_method: Literal["bca", "percentile"] = "bca"
+    min_group_size: int = Field(30, ge=1)
+
+
+class AuditSpec(_StrictModel):
+    """A whole audit: what is audited, on which data, with which checks, reported how."""
+
+    name: str
+    task: Literal["binary"] = "binary"
+    description: str | None = None
+    intended_use: str | None = None
+    model: ModelSpec | None = None
+    data: DataSpec
+    settings: Settings = Field(default_factory=Settings)
+    checks: list[CheckName] = Field(default_factory=lambda: ["performance"])
+    checklists: list[str] = Field(default_factory=list)
+    attestations: dict[str, dict[str, str]] = Field(default_factory=dict)
+    report: list[Literal["html", "pdf"]] = Field(default_factory=lambda: ["html"])
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _path_shorthand(cls, value: Any) -> Any:
+        """``model: model.skops`` is short for ``model: {path: model.skops}``."""
+        return {"path": value} if isinstance(value, str) else value
+
+    @field_validator("checks", "checklists", "report")
+    @classmethod
+    def _unique_entries(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        return _no_duplicates(value, info.field_name)
+
+    @model_validator(mode="after")
+    def _one_prediction_source(self, info: ValidationInfo) -> AuditSpec:
+        """Exactly one of ``model`` and ``data.prediction`` says where the probabilities come from."""
+        model_object = bool(info.context and info.context.get(MODEL_OBJECT))
+        if self.model is not None and self.data.prediction is not None:
+            raise ValueError(
+                "the spec gives both model and data.prediction; keep model to audit the saved model, "
+                "or keep data.prediction to audit the probabilities already in that column"
+            )
+        if self.model is None and self.data.prediction is None and not model_object:
+            raise ValueError(
+                "the spec gives neither model nor data.prediction; add model: {path: model.skops} to audit "
+                "a saved model, or data.prediction: <column> to audit probabilities already in the table"
+            )
+        if model_object and self.data.prediction is not None:
+            raise ValueError(
+                "a model object was passed but the spec also gives data.prediction; remove one of them"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+
+def load_spec(
+    source: str | os.PathLike | dict | AuditSpec, *, model_object: bool = False
+) -> tuple[AuditSpec, Path]:
+    """Validate an audit spec and return it with the directory relative paths are resolved against.
+
+    ``source`` is a path to a YAML file (base directory: the file's directory), a dict or an
+    ``AuditSpec`` (base directory: the current directory). Set ``model_object`` when the model is
+    passed as a Python object, so the spec may omit both ``model`` and ``data.prediction``.
+    Raises ``AuditInputError`` with a plain message for every problem.
+    """
+    if isinstance(source, AuditSpec):
+        return source, Path.cwd()
+    if isinstance(source, dict):
+        return _validate(source, "the spec", model_object), Path.cwd()
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source).expanduser()
+        raw = _read_yaml(path)
+        return _validate(raw, path.name, model_object), path.resolve().parent
+    raise AuditInputError(
+        f"cannot read an audit spec from a {type(source).__name__}; pass a path to a YAML file, a dict or an AuditSpec."
+    )
+
+
+def resolve(base_dir: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Return ``path`` made absolute against ``base_dir`` (``~`` expanded; absolute paths are kept)."""
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else Path(base_dir) / candidate
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in the same mapping."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            duplicate = key in seen
+        except TypeError:  # an unhashable key; the base constructor reports it
+            break
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key {key!r} appears twice in the same mapping", key_node.start_mark
+            )
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _read_yaml(path: Path) -> dict:
+    """Read a YAML file that must hold a mapping; every failure becomes an ``AuditInputError``."""
+    if not path.exists():
+        raise AuditInputError(f"spec file {str(path)!r} does not exist; check the path.")
+    if not path.is_file():
+        raise AuditInputError(f"spec path {str(path)!r} is not a file; pass the path of the audit YAML file.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AuditInputError(f"spec file {path.name!r} cannot be read as UTF-8 text ({exc}); save it as a YAML text file.") from None
+    try:
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "syntax error"
+        raise AuditInputError(
+            f"{path.name} is not valid YAML{where}: {problem}; check the indentation, colons and quotes there."
+        ) from None
+    except yaml.YAMLError as exc:
+        raise AuditInputError(f"{path.name} is not valid YAML ({exc}); check its syntax.") from None
+    if raw is None:
+        raise AuditInputError(f"{path.name} is empty; an audit spec needs at least 'name' and 'data'.")
+    if not isinstance(raw, dict):
+        raise AuditInputError(
+            f"{path.name} must be a YAML mapping of keys (name:, data:, ...), but it holds a {_yaml_kind(raw)}."
+        )
+    return raw
+
+
+def _validate(raw: dict, source: str, model_object: bool) -> AuditSpec:
+    """Validate ``raw`` as an ``AuditSpec``, translating pydantic's errors into one plain message."""
+    try:
+        return AuditSpec.model_validate(raw, context={MODEL_OBJECT: model_object})
+    except ValidationError as exc:
+        problems = list(dict.fromkeys(_explain(error, source) for error in exc.errors()))
+    if len(problems) == 1:
+        raise AuditInputError(problems[0] if problems[0].endswith("?") else problems[0] + ".") from None
+    listing = "\n".join(f"  - {problem}" for problem in problems)
+    raise AuditInputError(f"{source} has {len(problems)} problems; fix each of them:\n{listing}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Translating pydantic errors
+# --------------------------------------------------------------------------------------------
+
+_EXPECTED = {
+    "string_type": "text (put it in quotes)",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list, e.g. [a, b]",
+    "dict_type": "a mapping of keys to values",
+    "model_type": "a mapping of keys to values",
+    "model_attributes_type": "a mapping of keys to values",
+}
+
+
+def _explain(error: dict, source: str) -> str:
+    """One sentence (no final full stop) for one pydantic error dict."""
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    where = _dotted(loc)
+    if kind == "extra_forbidden":
+        return _unknown_key(loc, source)
+    if kind == "missing":
+        return f"missing required key {where!r} in {source}; add it"
+    if kind == "invalid_key":
+        return f"the key {where!r} in {source} is not text; keys must be names"
+    if kind == "value_error":
+        return str(error.get("ctx", {}).get("error", error["msg"]))
+    if kind == "literal_error":
+        return _bad_choice(where, error, source)
+    value = _show(error.get("input"))
+    expected = _EXPECTED.get(kind)
+    if expected is None:  # range checks and the like: reuse pydantic's wording
+        msg = error["msg"]
+        expected = msg[len("Input should be ") :] if msg.startswith("Input should be ") else msg.lower()
+    if loc and loc[-1] == "[key]":
+        return f"a key of {_dotted(loc[:-2])!r} in {source} is {value}, but keys must be {expected}"
+    return f"{where!r} in {source} is {value}, but it should be {expected}"
+
+
+def _unknown_key(loc: tuple, source: str) -> str:
+    """Name an unknown key by its dotted location and suggest the closest valid key."""
+    where = _dotted(loc)
+    valid = _valid_keys(loc[:-1])
+    message = f"unknown key {where!r} in {source}"
+    if not valid:
+        return message + "; remove it"
+    close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
+    if close:
+        return message + f"; did you mean {close[0]!r}?"
+    return message + "; valid keys here are " + ", ".join(valid)
+
+
+def _bad_choice(where: str, error: dict, source: str) -> str:
+    """A value that must be one of a fixed set: show the options and the closest one."""
+    options = _options(error.get("ctx", {}).get("expected", ""))
+    value = error.get("input")
+    message = f"{where!r} in {source} is {_show(value)}, but it should be one of " + ", ".join(options)
+    close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.6)
+    return message + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+def _options(expected: str) -> list[str]:
+    """Split pydantic's "'a', 'b' or 'c'" into ``['a', 'b', 'c']``."""
+    parts = expected.replace(" or ", ", ").split(", ")
+    return [part.strip().strip("'") for part in parts if part.strip()]
+
+
+def _valid_keys(parent: tuple) -> list[str]:
+    """The field names of the spec section at ``parent`` (empty if it is not a section)."""
+    model: type[BaseModel] | None = AuditSpec
+    for part in parent:
+        field = model.model_fields.get(part) if model else None
+        model = _section_model(field.annotation) if field else None
+    return list(model.model_fields) if model else []
+
+
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as ``ModelSpec | None``, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
+
+
+def _dotted(loc: tuple) -> str:
+    """``('settings', 'seed')`` → ``settings.seed``; ``('checks', 2)`` → ``checks[2]``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part != "[key]":
+            text += ("." if text else "") + str(part)
+    return text
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """A short, YAML-ish rendering of a value for a message."""
+    if isinstance(value, str):
+        text = repr(value)
+    elif value is None:
+        text = "null (empty)"
+    elif isinstance(value, bool):
+        text = str(value).lower()
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _yaml_kind(value: Any) -> str:
+    """Name the kind of a YAML value: list, string, number, ..."""
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "single string"
+    if isinstance(value, (int, float)):
+        return "single number"
+    return type(value).__name__

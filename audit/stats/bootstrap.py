@@ -1,0 +1,153 @@
+"""The resampling engine: stratified bootstrap of weighted statistics, percentile and BCa intervals.
+
+A *statistic* is any callable that maps a weight block ``W`` of shape ``(B, n)`` to an array of
+shape ``(B, M)`` — ``M`` statistics at once, each row one resample (see ``metrics.BinaryMetrics``).
+The engine draws stratified resample counts in memory-bounded blocks (``resample.py``), evaluates
+the statistic on each block, and turns the replicates into intervals. Python never loops over
+replicates; it loops over blocks of replicates.
+
+Intervals
+---------
+- *percentile*: the ``alpha/2`` and ``1 - alpha/2`` quantiles of the replicates.
+- *BCa* (bias-corrected and accelerated; Efron, JASA 1987; Efron & Tibshirani 1993, ch. 14):
+  the quantiles at ``Phi(z0 + (z0 + z) / (1 - a (z0 + z)))`` for ``z = Phi^-1(alpha/2)``,
+  ``Phi^-1(1 - alpha/2)``. The bias correction ``z0 = Phi^-1(share of replicates below the
+  estimate, ties counted half)``, as in ``scipy.stats.bootstrap``. The acceleration ``a`` comes
+  from a **grouped (delete-a-group) jackknife**: rows are split into at most ``JACKKNIFE_GROUPS``
+  groups balanced within strata, each group is deleted once (a weight block with that group's
+  weights set to zero, evaluated by the same vectorised statistic), and
+  ``a = sum(d^3) / (6 (sum d^2)^1.5)`` with ``d = mean(theta_(g)) - theta_(g)``. With ``G``
+  equal groups the expectation of this ratio equals that of the leave-one-out jackknife's, and
+  it costs ``G`` evaluations instead of ``n``, so no O(n^2) work; with ``n <= G`` it *is* the
+  leave-one-out jackknife. For large ``n`` the grouped estimate is noisier, but ``a`` is then
+  small (O(n^-1/2)) and its noise moves the endpoints by a negligible share of the width (tested).
+When BCa cannot be formed (every replicate on one side of the estimate, or a non-finite
+acceleration) the percentile interval is returned and the method says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import warnings
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+from .resample import jackknife_groups, resample_counts, stream_rng
+
+Statistic = Callable[[np.ndarray], np.ndarray]
+CIMethod = Literal["bca", "percentile"]
+
+#: Delete-groups used for the BCa acceleration (leave-one-out when n is at most this).
+JACKKNIFE_GROUPS = 200
+#: Replicates where a statistic is undefined (nan) above this share make its interval undefined.
+MAX_UNDEFINED_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Estimates, replicates and intervals of ``M`` statistics from one set of resamples."""
+
+    estimate: np.ndarray  # (M,)
+    replicates: np.ndarray  # (B, M); the same resamples for every statistic, so paired
+    low: np.ndarray  # (M,), nan when undefined
+    high: np.ndarray  # (M,)
+    methods: tuple[str, ...]  # per statistic: "bootstrap-bca" or "bootstrap-percentile"
+
+
+def replicates(statistic: Statistic, strata: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Evaluate ``statistic`` on ``n_resamples`` stratified resamples; shape ``(B, M)``."""
+    return np.vstack([statistic(W) for W in resample_counts(strata, n_resamples, rng)])
+
+
+def jackknife(statistic: Statistic, strata: np.ndarray, rng: np.random.Generator, n_groups: int = JACKKNIFE_GROUPS) -> np.ndarray:
+    """Delete-a-group jackknife estimates, shape ``(G, M)`` (see module docstring)."""
+    groups = jackknife_groups(strata, n_groups, rng)
+    n_g = int(groups.max()) + 1
+    out = []
+    for start in range(0, n_g, 64):
+        ids = np.arange(start, min(n_g, start + 64))
+        W = (groups[None, :] != ids[:, None]).astype(np.float64)
+        out.append(statistic(W))
+    return np.vstack(out)
+
+
+def acceleration(jack: np.ndarray) -> np.ndarray:
+    """BCa acceleration from jackknife estimates ``(G, M)``: ``sum d^3 / (6 (sum d^2)^1.5)``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a statistic undefined in every group
+        d = np.nanmean(jack, axis=0) - jack
+    num = np.nansum(d**3, axis=0)
+    den = 6.0 * np.nansum(d**2, axis=0) ** 1.5
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / den, 0.0)
+
+
+def percentile_interval(reps: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Percentile interval of one statistic's finite replicates."""
+    alpha = 1.0 - confidence
+    lo, hi = np.quantile(reps, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return float(lo), float(hi)
+
+
+def bca_interval(reps: np.ndarray, estimate: float, accel: float, confidence: float) -> tuple[float, float] | None:
+    """BCa interval of one statistic's finite replicates, or ``None`` when it cannot be formed."""
+    share_below = (np.sum(reps < estimate) + np.sum(reps <= estimate)) / (2.0 * reps.size)
+    z0 = ndtri(share_below)
+    if not np.isfinite(z0) or not np.isfinite(accel):
+        return None
+    alpha = 1.0 - confidence
+    z = ndtri(np.array([alpha / 2.0, 1.0 - alpha / 2.0]))
+    levels = ndtr(z0 + (z0 + z) / (1.0 - accel * (z0 + z)))
+    if not np.all(np.isfinite(levels)):
+        return None
+    lo, hi = np.quantile(reps, levels)
+    return float(lo), float(hi)
+
+
+def intervals(estimate: np.ndarray, reps: np.ndarray, confidence: float, method: CIMethod, accel: np.ndarray | None = None) -> BootstrapResult:
+    """Intervals for each column of ``reps`` given the estimates (and the acceleration for BCa)."""
+    m = reps.shape[1]
+    low, high = np.full(m, np.nan), np.full(m, np.nan)
+    methods = []
+    for j in range(m):
+        col = reps[:, j]
+        finite = col[np.isfinite(col)]
+        name = "bootstrap-percentile"
+        if np.isfinite(estimate[j]) and finite.size and 1 - finite.size / col.size <= MAX_UNDEFINED_SHARE:
+            ci = None
+            if method == "bca":
+                ci = bca_interval(finite, float(estimate[j]), float(accel[j]), confidence)
+                name = "bootstrap-bca" if ci is not None else name
+            if ci is None:
+                ci = percentile_interval(finite, confidence)
+            low[j], high[j] = ci
+        methods.append(name)
+    return BootstrapResult(np.asarray(estimate, float), reps, low, high, tuple(methods))
+
+
+@dataclass(frozen=True)
+class ResamplingEngine:
+    """Seeds, replicate count, confidence level and interval method shared by every check."""
+
+    seed: int = 0
+    n_resamples: int = 2000
+    confidence: float = 0.95
+    method: CIMethod = "bca"
+
+    def bootstrap(self, statistic: Statistic, strata: np.ndarray, stream: str) -> BootstrapResult:
+        """Stratified bootstrap of ``statistic``; ``stream`` names this use of the seed.
+
+        The same ``stream`` and strata give the same resamples, so statistics bootstrapped
+        under one stream name are paired replicate by replicate.
+        """
+        strata = np.asarray(strata)
+        estimate = np.asarray(statistic(np.ones((1, strata.size))), dtype=float)[0]
+        reps = replicates(statistic, strata, self.n_resamples, stream_rng(self.seed, stream))
+        accel = None
+        if self.method == "bca":
+            accel = acceleration(jackknife(statistic, strata, stream_rng(self.seed, stream + "/jackknife")))
+        return intervals(estimate, reps, self.confidence, self.method, accel)

@@ -1,0 +1,79 @@
+"""Every metric, point estimate and bootstrap replicate, equals scikit-learn on the same data."""
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from audit.stats import PERFORMANCE_METRICS, BinaryMetrics, binary_metrics, resample_counts, strata_codes, stream_rng
+
+
+def sklearn_metric(name, y, p, threshold, w=None):
+    pred = (p >= threshold).astype(int)
+    kw = {"sample_weight": w}
+    nan = {"zero_division": np.nan}
+    return {
+        "auroc": lambda: skm.roc_auc_score(y, p, **kw),
+        "auprc": lambda: skm.average_precision_score(y, p, **kw),
+        "sensitivity": lambda: skm.recall_score(y, pred, **kw, **nan),
+        "specificity": lambda: skm.recall_score(1 - y, 1 - pred, **kw, **nan),
+        "ppv": lambda: skm.precision_score(y, pred, **kw, **nan),
+        "npv": lambda: skm.precision_score(1 - y, 1 - pred, **kw, **nan),
+        "accuracy": lambda: skm.accuracy_score(y, pred, **kw),
+        "balanced_accuracy": lambda: skm.balanced_accuracy_score(y, pred, **kw),
+        "f1": lambda: skm.f1_score(y, pred, **kw, **nan),
+        "brier": lambda: skm.brier_score_loss(y, p, **kw),
+    }[name]()
+
+
+def simulated(n, seed, ties=False):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    p = 1 / (1 + np.exp(-(rng.normal(size=n) + 1.2 * y - 0.6)))
+    if ties:
+        p = np.round(p, 1)  # many tied scores: the trapezoid must count ties one half
+    return y, p
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("threshold", [0.3, 0.5])
+def test_point_estimates_equal_sklearn(ties, threshold):
+    y, p = simulated(500, 1, ties)
+    ours = binary_metrics(y, p, threshold)
+    for name in PERFORMANCE_METRICS:
+        assert ours[name] == pytest.approx(sklearn_metric(name, y, p, threshold), abs=1e-12), name
+
+
+def test_point_estimates_on_asah_reference_data(refdata):
+    """pROC's aSAH data: AUROC of s100b for a poor outcome is 0.7314 (Robin et al., BMC Bioinformatics 2011)."""
+    import pandas as pd
+
+    d = pd.read_csv(refdata / "asah.csv")
+    y = (d["outcome"] == "Poor").to_numpy().astype(int)
+    s = d["s100b"].to_numpy()
+    assert binary_metrics(y, s, 0.2)["auroc"] == pytest.approx(0.7314, abs=5e-5)
+    assert binary_metrics(y, s, 0.2)["auroc"] == pytest.approx(skm.roc_auc_score(y, s), abs=1e-12)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_bootstrap_replicates_equal_sklearn_on_the_same_resample_indices(ties):
+    y, p = simulated(300, 2, ties)
+    kernel = BinaryMetrics(y, p, 0.5)
+    W = next(resample_counts(strata_codes(y), 8, stream_rng(3, "test")))
+    reps = kernel(W)
+    for b in range(W.shape[0]):
+        idx = np.repeat(np.arange(y.size), W[b].astype(int))  # the resample itself, materialised
+        for j, name in enumerate(kernel.names):
+            assert reps[b, j] == pytest.approx(sklearn_metric(name, y[idx], p[idx], 0.5), abs=1e-12), name
+            assert reps[b, j] == pytest.approx(sklearn_metric(name, y, p, 0.5, W[b]), abs=1e-12), name
+
+
+def test_undefined_ratios_are_nan_not_zero():
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0.1, 0.2, 0.3, 0.4])  # nothing reaches 0.9: PPV is 0/0
+    m = binary_metrics(y, p, threshold=0.9)
+    assert np.isnan(m["ppv"]) and m["sensitivity"] == 0.0 and m["specificity"] == 1.0
+
+
+def test_unknown_metric_name_is_rejected():
+    with pytest.raises(ValueError, match="unknown metric"):
+        BinaryMetrics(np.array([0, 1]), np.array([0.2, 0.8]), names=("auc",))
