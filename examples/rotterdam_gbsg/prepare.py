@@ -265,7 +265,7 @@ def _print_summary(s: dict) -> None:
           f"without an event) -> {g['n']} ({g['events']} events, prevalence {g['prevalence']:.3f}); "
           f"{g['grade_1_recoded_to_2']} grade-1 tumours coded as grade 2 (the Rotterdam coding)")
     a = s["auroc"]
-    print(f"AUROC (apparent, no CI): development {a['development']:.3f}, "
+    print(f"AUROC (point estimates, no CI): development {a['development']:.3f} (apparent), "
           f"internal test {a['test']:.3f}, GBSG {a['gbsg']:.3f}")
     print("Wrote:", ", ".join(s["files"]))
 

@@ -1,0 +1,63 @@
+"""Provenance: what a reviewer needs to re-run an audit and get the same numbers.
+
+Only facts that are the same on every re-run of the same audit on the same installation go in:
+file hashes, package versions, the seed and resampling settings. No wall-clock time, no absolute
+path, no host name, so results.json is byte-identical across runs.
+"""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+from .data import sha256_file
+
+#: Distributions whose versions can change the numbers or the report.
+PACKAGES = (
+    "trustaudit",
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "scikit-learn",
+    "skops",
+    "statsmodels",
+    "fairlearn",
+    "matplotlib",
+    "jinja2",
+    "pydantic",
+)
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def provenance(spec, datasets, model_file: tuple[str, object] | None) -> dict:
+    """The provenance block of results.json.
+
+    ``datasets`` maps names to ``Dataset`` objects (their hashes are already computed);
+    ``model_file`` is ``(path as written in the spec, resolved path)`` when the model came from a file.
+    """
+    settings = spec.settings
+    files = {f"data:{name}": {"path": ds.path, "sha256": ds.sha256} for name, ds in datasets.items()}
+    if model_file is not None:
+        written, resolved = model_file
+        files["model"] = {"path": written, "sha256": sha256_file(resolved)}
+    return {
+        "trustaudit": package_versions(("trustaudit",))["trustaudit"],
+        "python": platform.python_version(),
+        "platform": f"{platform.system()}-{platform.machine()}",
+        "seed": settings.seed,
+        "n_resamples": settings.n_resamples,
+        "confidence": settings.confidence,
+        "ci_method": settings.ci_method,
+        "packages": package_versions(),
+        "files": files,
+    }

@@ -1,0 +1,81 @@
+"""Run an audit: spec → load → AuditContext → checks → AuditResult."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from importlib import metadata
+
+from .checks import CHECKS, not_run
+from .context import AuditContext, EvaluatedDataset, Progress
+from .data import load_datasets
+from .models import load_model, predictions
+from .provenance import provenance
+from .result import AuditResult
+from .spec import AuditSpec, load_spec, resolve
+from .stats import ResamplingEngine, proportion
+
+
+def run(spec: str | os.PathLike | dict | AuditSpec, model: object | None = None, progress: Progress | None = None) -> AuditResult:
+    """Audit a binary classifier as the spec says.
+
+    ``spec`` is a path to an audit YAML file, a dict of the same content or an ``AuditSpec``;
+    ``model`` optionally is any fitted object with ``predict_proba`` (then the spec needs no
+    ``model`` entry). ``progress`` receives a short description of each long step.
+    Bad input raises ``audit.AuditInputError`` with a plain message.
+    """
+    spec, base_dir = load_spec(spec, model_object=model is not None)
+    return run_loaded(spec, base_dir, model, progress)
+
+
+def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, progress: Progress | None = None) -> AuditResult:
+    """Run a validated spec whose relative paths are relative to ``base_dir``."""
+    say = progress or (lambda step: None)
+    say("loading data")
+    datasets = load_datasets(spec, base_dir)
+    say("loading the model")
+    adapter = load_model(spec, base_dir, model)
+    evaluated = {}
+    for name, ds in datasets.items():
+        say(f"predicting {name}")
+        evaluated[name] = EvaluatedDataset(ds, predictions(adapter, ds, spec))
+    settings = spec.settings
+    engine = ResamplingEngine(settings.seed, settings.n_resamples, settings.confidence, settings.ci_method)
+    ctx = AuditContext(spec, base_dir, evaluated, engine, adapter, progress)
+    sections = []
+    for name in requested_checks(spec):
+        say(f"check: {name}")
+        sections.append(CHECKS[name](ctx) if name in CHECKS else not_run(name))
+    model_file = None
+    if model is None and spec.model is not None:
+        model_file = (spec.model.path, resolve(base_dir, spec.model.path))
+    return AuditResult.assemble(
+        spec=spec.model_dump(mode="json"),
+        provenance=provenance(spec, datasets, model_file),
+        datasets={name: dataset_summary(d, settings.confidence) for name, d in evaluated.items()},
+        sections=sections,
+        version=_version(),
+    )
+
+
+def requested_checks(spec: AuditSpec) -> list[str]:
+    """The spec's checks, each once, in the order they were asked for."""
+    return list(dict.fromkeys(spec.checks))
+
+
+def dataset_summary(ds: EvaluatedDataset, confidence: float) -> dict:
+    return {
+        "role": ds.role,
+        "path": ds.dataset.path,
+        "sha256": ds.dataset.sha256,
+        "n": ds.n,
+        "n_events": ds.n_events,
+        "prevalence": proportion(ds.n_events, ds.n, confidence).to_dict(),
+    }
+
+
+def _version() -> str:
+    try:
+        return metadata.version("trustaudit")
+    except metadata.PackageNotFoundError:
+        return "unknown"
