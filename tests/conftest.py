@@ -8,3 +8,17 @@ REFDATA = Path(__file__).resolve().parent / "refdata"
 @pytest.fixture(scope="session")
 def refdata() -> Path:
     return REFDATA
+
+
+@pytest.fixture(scope="session")
+def example_dir(tmp_path_factory) -> Path:
+    """The Rotterdam -> GBSG example prepared once (data, model.skops, audit.yaml)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "rotterdam_gbsg" / "prepare.py"
+    spec = importlib.util.spec_from_file_location("rotterdam_gbsg_prepare", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path_factory.mktemp("rotterdam_gbsg")
+    module.prepare(out)
+    return out

@@ -1,0 +1,38 @@
+# The two set-up commands of the README:
+#   make demo   create .venv, install trustaudit, run the Rotterdam -> GBSG example audit
+#   make test   create .venv, install trustaudit with the dev extras, run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+EXAMPLE := examples/rotterdam_gbsg
+DEMO_OUT := $(EXAMPLE)/out
+
+.PHONY: demo test venv install-demo install-dev bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+venv: $(BIN)/python
+
+install-demo: venv
+	$(BIN)/python -m pip install --quiet -e ".[examples]"
+
+install-dev: venv
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+
+demo: install-demo
+	$(BIN)/python $(EXAMPLE)/prepare.py
+	$(BIN)/trustaudit run $(EXAMPLE)/audit.yaml --out $(DEMO_OUT)
+	@echo
+	@echo "Report: $(abspath $(DEMO_OUT))/report.html"
+	@echo "Data:   $(abspath $(DEMO_OUT))/results.json"
+
+test: install-dev
+	$(BIN)/python -m pytest -q
+
+bench: install-dev
+	$(BIN)/python benchmarks/bootstrap.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) build dist *.egg-info .pytest_cache
