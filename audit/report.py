@@ -304,6 +304,7 @@ def build_view(results: Mapping, figures: Mapping[str, Mapping[str, Figure]]) ->
     toc.append(("provenance", "Provenance"))
 
     confidence = settings.get("confidence", provenance.get("confidence"))
+    ci_method = settings.get("ci_method", provenance.get("ci_method"))
     return {
         "name": spec.get("name") or "Untitled audit",
         "description": spec.get("description"),
@@ -320,7 +321,8 @@ def build_view(results: Mapping, figures: Mapping[str, Mapping[str, Figure]]) ->
         "seed": settings.get("seed", provenance.get("seed")),
         "n_resamples": settings.get("n_resamples", provenance.get("n_resamples")),
         "confidence": confidence,
-        "ci_method": settings.get("ci_method", provenance.get("ci_method")),
+        "ci_method": ci_method,
+        "other_methods": _other_methods(sections, ci_method),
         "threshold": settings.get("threshold"),
         "summary_rows": [
             {
@@ -365,10 +367,12 @@ def _status_class(status: Any) -> str:
 
 def _finding_view(finding: Mapping) -> dict:
     severity = str(finding.get("severity") or "info")
+    known = severity in SEVERITY_ORDER
     return {
+        "item_class": "finding-" + severity if known else "finding-unknown",
         "check": finding.get("check"),
         "severity": severity,
-        "severity_class": "severity-" + severity if severity in SEVERITY_ORDER else "severity-unknown",
+        "severity_class": "severity-" + severity if known else "severity-unknown",
         "dataset": finding.get("dataset"),
         "message": finding.get("message") or "",
     }
@@ -453,6 +457,22 @@ def _metrics_table(section: Mapping) -> dict | None:
         for method, mark in marks.items()
     ]
     return {"columns": columns, "metrics": metrics, "rows": rows, "footnotes": footnotes}
+
+
+def _other_methods(sections: list[dict], ci_method: Any) -> list[dict]:
+    """CI methods used in the tables besides the configured one, with the metrics using them.
+
+    Lets the summary say "BCa bootstrap (DeLong's method for the AUROC)" only when it is true.
+    """
+    default = method_short(ci_method)
+    found: dict[str, list[str]] = {}
+    for section in sections:
+        for fn in (section["table"] or {}).get("footnotes", []):
+            short = method_short(fn["method"])
+            if short != default:
+                metrics = found.setdefault(short, [])
+                metrics += [m for m in fn["metrics"] if m not in metrics]
+    return [{"method": k, "metrics": v} for k, v in found.items()]
 
 
 def _provenance_view(provenance: Mapping) -> dict:
