@@ -205,6 +205,14 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """A safe YAML loader that refuses a key given twice in the same mapping."""
 
 
+class _DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping gives the same key twice (PyYAML would silently keep the last one)."""
+
+    def __init__(self, key: Any, mark: yaml.Mark) -> None:
+        super().__init__(None, None, f"the key {key!r} appears twice in the same mapping", mark)
+        self.key = key
+
+
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: set = set()
     for key_node, _ in node.value:
@@ -214,9 +222,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
         except TypeError:  # an unhashable key; the base constructor reports it
             break
         if duplicate:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"the key {key!r} appears twice in the same mapping", key_node.start_mark
-            )
+            raise _DuplicateKeyError(key, key_node.start_mark)
         seen.add(key)
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
@@ -236,6 +242,11 @@ def _read_yaml(path: Path) -> dict:
         raise AuditInputError(f"spec file {path.name!r} cannot be read as UTF-8 text ({exc}); save it as a YAML text file.") from None
     try:
         raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKeyError as exc:
+        raise AuditInputError(
+            f"{path.name} gives the key {exc.key!r} twice in the same mapping at line {exc.problem_mark.line + 1}; "
+            "keep only one of them."
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -328,7 +339,9 @@ def _bad_choice(where: str, error: dict, source: str) -> str:
     """A value that must be one of a fixed set: show the options and the closest one."""
     options = _options(error.get("ctx", {}).get("expected", ""))
     value = error.get("input")
-    message = f"{where!r} in {source} is {_show(value)}, but it should be one of " + ", ".join(options)
+    choices = ", ".join(repr(option) for option in options)
+    expected = f"one of {choices}" if len(options) > 1 else choices
+    message = f"{where!r} in {source} is {_show(value)}, but it should be {expected}"
     close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.6)
     return message + (f" (did you mean {close[0]!r}?)" if close else "")
 

@@ -1,0 +1,303 @@
+"""Tables (CSV, Parquet) → validated datasets with roles.
+
+``load_datasets`` reads the internal test set and every external site named in the spec,
+hashes each file, turns the target column into 0/1 labels and checks every column the spec
+names. Every problem becomes an :class:`~audit.errors.AuditInputError` naming the dataset and
+the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from audit.errors import AuditInputError
+from audit.spec import AuditSpec, resolve
+
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zip", ".zst")
+FORMAT_NAMES = {"csv": "CSV", "tsv": "TSV (tab-separated)", "parquet": "Parquet"}
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """One table of the audit with its labels.
+
+    ``path`` is the path as written in the spec (never absolute: it goes into results.json);
+    ``y`` is a read-only int8 array of 0/1 labels, 1 = positive.
+    """
+
+    name: str
+    role: Literal["internal", "external"]
+    path: str
+    sha256: str
+    frame: pd.DataFrame
+    y: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """Number of rows."""
+        return int(self.y.shape[0])
+
+    @property
+    def prevalence(self) -> float:
+        """Fraction of positive labels."""
+        return float(self.y.mean())
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of the file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def table_format(path: Path) -> Literal["csv", "tsv", "parquet"] | None:
+    """The table format implied by the file name (compressed CSVs such as ``.csv.gz`` included)."""
+    suffixes = [suffix.lower() for suffix in Path(path).suffixes]
+    if suffixes and suffixes[-1] in PARQUET_SUFFIXES:
+        return "parquet"
+    if suffixes and suffixes[-1] in COMPRESSION_SUFFIXES:
+        suffixes = suffixes[:-1]
+    if suffixes and suffixes[-1] in CSV_SUFFIXES:
+        return "tsv" if suffixes[-1] == ".tsv" else "csv"
+    return None
+
+
+def read_table(path: Path, *, label: str | None = None) -> pd.DataFrame:
+    """Read a CSV/TSV/TXT (comma- or tab-separated) or Parquet file into a DataFrame.
+
+    ``label`` (e.g. ``"dataset 'test'"``) prefixes error messages. Raises ``AuditInputError``
+    when the file is missing, has an unsupported extension, cannot be parsed or has no rows.
+    """
+    path = Path(path)
+    where = label or str(path)
+    if not path.exists():
+        raise AuditInputError(
+            f"{where}: the file {str(path)!r} does not exist; check the path (relative paths are relative to the spec file)."
+        )
+    if not path.is_file():
+        raise AuditInputError(f"{where}: the path is a directory, not a table file; point to a .csv or .parquet file.")
+    kind = table_format(path)
+    if kind is None:
+        raise AuditInputError(
+            f"{where}: unsupported file type {path.suffix or '(no extension)'!r}; "
+            "use CSV (.csv, .tsv, .txt, optionally compressed like .csv.gz) or Parquet (.parquet, .pq)."
+        )
+    try:
+        if kind == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",")
+    except pd.errors.EmptyDataError:
+        raise AuditInputError(f"{where}: the file is empty; it needs a header row and at least one data row.") from None
+    except Exception as exc:  # noqa: BLE001 - any parser failure is a bad file, not a bug
+        raise AuditInputError(
+            f"{where}: the file could not be read as {FORMAT_NAMES[kind]} ({_first_line(exc)}); "
+            f"check that it is a valid {FORMAT_NAMES[kind]} file."
+        ) from None
+    if len(frame) == 0:
+        raise AuditInputError(f"{where}: the table has no rows; it needs at least one data row.")
+    return frame
+
+
+# --------------------------------------------------------------------------------------------
+# Datasets
+# --------------------------------------------------------------------------------------------
+
+
+def load_datasets(spec: AuditSpec, base_dir: Path) -> dict[str, Dataset]:
+    """Read and validate every table in the spec: ``"test"`` first, then the external sites in order."""
+    sources = {"test": ("internal", spec.data.test)}
+    sources.update({name: ("external", path) for name, path in spec.data.external.items()})
+    return {
+        name: load_dataset(name, role, written, spec, Path(base_dir))  # type: ignore[arg-type]
+        for name, (role, written) in sources.items()
+    }
+
+
+def load_dataset(
+    name: str, role: Literal["internal", "external"], written: str, spec: AuditSpec, base_dir: Path
+) -> Dataset:
+    """Read one table, check the columns the spec names and derive the 0/1 labels."""
+    path = resolve(base_dir, written)
+    where = f"dataset {name!r} ({written})"
+    frame = read_table(path, label=where)
+    data = spec.data
+    require_column(frame, data.target, "data.target", where)
+    y = binary_labels(frame[data.target], data.target, data.positive_label, where)
+    for column in data.sensitive:
+        require_column(frame, column, "data.sensitive", where)
+    for key in ("id", "site"):
+        column = getattr(data, key)
+        if column is not None:
+            require_column(frame, column, f"data.{key}", where)
+    if data.prediction is not None:
+        require_column(frame, data.prediction, "data.prediction", where)
+        check_probabilities(frame[data.prediction], data.prediction, where)
+    return Dataset(
+        name=name,
+        role=role,
+        path=_portable_path(written, base_dir),
+        sha256=sha256_file(path),
+        frame=frame,
+        y=y,
+    )
+
+
+def require_column(frame: pd.DataFrame, column: str, key: str, where: str) -> None:
+    """Raise ``AuditInputError`` if ``column`` (named by spec key ``key``) is not in ``frame``."""
+    if column in frame.columns:
+        return
+    raise AuditInputError(f"{where} has no column {column!r} (named by {key}; {describe_columns(frame, column)}")
+
+
+def describe_columns(frame: pd.DataFrame, wanted: str, limit: int = 8) -> str:
+    """The end of a missing-column message: a few available columns, then the closest name or a fix."""
+    names = [str(column) for column in frame.columns]
+    by_case = [name for name in names if name.lower() == wanted.lower()]
+    close = by_case or difflib.get_close_matches(wanted, names, n=1, cutoff=0.6)
+    shown = ", ".join(repr(name) for name in names[:limit])
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    fix = f"did you mean {close[0]!r}?" if close else "correct the name in the spec or add the column to the table."
+    return f"the table has {shown}{more}); {fix}"
+
+
+def binary_labels(values: pd.Series, column: str, positive_label: Any, where: str) -> np.ndarray:
+    """Turn a target column into a read-only int8 array of 0/1 labels (1 = positive).
+
+    Labels that are 0/1 or booleans need no ``positive_label``; any other two values do.
+    Raises ``AuditInputError`` for missing labels, more than two values, a ``positive_label``
+    that is not among the values, or a single class.
+    """
+    missing = int(values.isna().sum())
+    if missing:
+        raise AuditInputError(
+            f"{where}: the target column {column!r} is empty in {missing} of {len(values)} rows; "
+            "drop those rows or fill in their labels."
+        )
+    distinct = sorted(pd.unique(values).tolist(), key=lambda value: (str(type(value)), str(value)))
+    if len(distinct) > 2:
+        raise AuditInputError(
+            f"{where}: the target column {column!r} has {len(distinct)} distinct values ({_list(distinct)}), "
+            "but a binary audit needs exactly two; recode it to two classes."
+        )
+    if len(distinct) < 2:
+        raise AuditInputError(
+            f"{where}: the target column {column!r} has only one class ({_list(distinct)}); "
+            "AUROC, sensitivity, specificity and calibration need both positive and negative cases."
+        )
+    if positive_label is not None:
+        positive = matching_label(distinct, positive_label)
+        if positive is None:
+            raise AuditInputError(
+                f"{where}: data.positive_label {positive_label!r} is not among the values of {column!r} "
+                f"({_list(distinct)}); set it to the value that marks a positive case."
+            )
+    elif all(_is_zero_one(value) for value in distinct):
+        positive = 1
+    else:
+        raise AuditInputError(
+            f"{where}: the target column {column!r} has the values {_list(distinct)}, which are not 0/1 or true/false; "
+            "set data.positive_label to the one that marks a positive case."
+        )
+    y = (values == positive).to_numpy(dtype=bool).astype(np.int8)
+    y.flags.writeable = False
+    return y
+
+
+def check_probabilities(values: pd.Series, column: str, where: str) -> None:
+    """Check that a prediction column holds numbers in [0, 1] with no missing values."""
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = values[numbers.isna() & values.notna()].unique().tolist()[:3]
+        raise AuditInputError(
+            f"{where}: the prediction column {column!r} is not numeric"
+            + (f" (it holds values such as {_list(bad)})" if bad else "")
+            + "; it must hold the predicted probability of the positive class, between 0 and 1."
+        )
+    missing = int(values.isna().sum())
+    if missing:
+        raise AuditInputError(
+            f"{where}: the prediction column {column!r} is empty in {missing} of {len(values)} rows; "
+            "every row needs a predicted probability."
+        )
+    outside = int(((values < 0) | (values > 1)).sum())
+    if outside:
+        raise AuditInputError(
+            f"{where}: the prediction column {column!r} has {plural(outside, 'value')} outside [0, 1] "
+            f"(min {values.min():g}, max {values.max():g}); it must hold probabilities, not scores or logits."
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def matching_label(values: list, wanted: Any) -> Any:
+    """The element of ``values`` equal to ``wanted`` (then by text, so ``1`` matches ``'1'``), or None."""
+    for value in values:
+        if type(value) is type(wanted) and value == wanted:
+            return value
+    for value in values:
+        if _is_zero_one(value) and _is_zero_one(wanted) and value == wanted:
+            return value
+    for value in values:
+        if str(value) == str(wanted):
+            return value
+    return None
+
+
+def _is_zero_one(value: Any) -> bool:
+    """True for the numbers 0 and 1 and for booleans (not for the strings '0'/'1')."""
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    return isinstance(value, (int, float, np.integer, np.floating)) and value in (0, 1)
+
+
+def _list(values: list, limit: int = 6) -> str:
+    """``['a', 'b']`` → ``'a', 'b'`` with at most ``limit`` entries."""
+    shown = ", ".join(repr(_plain(value)) for value in values[:limit])
+    return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars → Python scalars, so messages read ``1`` rather than ``np.int64(1)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _portable_path(written: str, base_dir: Path) -> str:
+    """The path as written in the spec, made relative (to the spec's folder, else the file name) if absolute."""
+    path = Path(written).expanduser()
+    if not path.is_absolute():
+        return PurePath(written).as_posix()
+    try:
+        return path.relative_to(Path(base_dir).resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def plural(count: int, noun: str) -> str:
+    """``plural(1, 'value')`` → ``'1 value'``; ``plural(2, 'value')`` → ``'2 values'``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, with its type when the message is empty."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
