@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--seed", type=int, metavar="N", help="override settings.seed of the spec")
     run.add_argument("--n-resamples", type=int, metavar="B", help="override settings.n_resamples (bootstrap replicates, >= 50)")
+    run.add_argument("--n-jobs", type=int, metavar="J", help="resample on J local processes (-1: every core); never changes the numbers")
+    run.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="run the resampling on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786 (needs the dask extra); never changes the numbers",
+    )
     run.add_argument("--quiet", "-q", action="store_true", help="no progress display and no summary; errors are still printed")
     run.add_argument("--debug", action="store_true", help="show the full traceback of an internal error")
     return parser
@@ -80,7 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .spec import load_spec
 
     spec, base_dir = load_spec(args.spec)
-    overrides = {k: v for k, v in {"seed": args.seed, "n_resamples": args.n_resamples}.items() if v is not None}
+    overrides = {k: v for k, v in {"seed": args.seed, "n_resamples": args.n_resamples, "n_jobs": args.n_jobs, "scheduler": args.scheduler}.items() if v is not None}
     if overrides:
         raw = spec.model_dump(mode="json")
         raw["settings"].update(overrides)

@@ -17,6 +17,23 @@ from .stats import ResamplingEngine
 Progress = Callable[[str], None]
 
 
+class StepProgress:
+    """Turns steps ("check: performance") and resampling counts into one line for a display."""
+
+    def __init__(self, sink: Progress | None):
+        self.sink = sink
+        self.current = ""
+
+    def step(self, text: str) -> None:
+        self.current = text
+        if self.sink is not None:
+            self.sink(text)
+
+    def resamples(self, done: int, total: int) -> None:
+        if self.sink is not None:
+            self.sink(f"{self.current} [{done:,}/{total:,} resamples]")
+
+
 @dataclass(frozen=True)
 class EvaluatedDataset:
     """One dataset with its labels, the model's predicted probabilities and sensitive attributes."""

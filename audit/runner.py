@@ -7,12 +7,12 @@ from pathlib import Path
 from importlib import metadata
 
 from .checks import CHECKS, not_run
-from .context import AuditContext, EvaluatedDataset, Progress
+from .context import AuditContext, EvaluatedDataset, Progress, StepProgress
 from .data import load_datasets
 from .models import load_model, predictions
 from .provenance import provenance
 from .result import AuditResult
-from .spec import AuditSpec, load_spec, resolve
+from .spec import EXECUTION_SETTINGS, AuditSpec, load_spec, resolve
 from .stats import ResamplingEngine, proportion
 
 
@@ -30,7 +30,8 @@ def run(spec: str | os.PathLike | dict | AuditSpec, model: object | None = None,
 
 def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, progress: Progress | None = None) -> AuditResult:
     """Run a validated spec whose relative paths are relative to ``base_dir``."""
-    say = progress or (lambda step: None)
+    steps = StepProgress(progress)
+    say = steps.step
     say("loading data")
     datasets = load_datasets(spec, base_dir)
     say("loading the model")
@@ -40,8 +41,11 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
         say(f"predicting {name}")
         evaluated[name] = EvaluatedDataset(ds, predictions(adapter, ds, spec))
     settings = spec.settings
-    engine = ResamplingEngine(settings.seed, settings.n_resamples, settings.confidence, settings.ci_method)
-    ctx = AuditContext(spec, base_dir, evaluated, engine, adapter, progress)
+    engine = ResamplingEngine(
+        settings.seed, settings.n_resamples, settings.confidence, settings.ci_method,
+        n_jobs=settings.n_jobs, scheduler=settings.scheduler, progress=steps.resamples,
+    )
+    ctx = AuditContext(spec, base_dir, evaluated, engine, adapter, say)
     sections = []
     for name in requested_checks(spec):
         say(f"check: {name}")
@@ -50,7 +54,7 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
     if model is None and spec.model is not None:
         model_file = (spec.model.path, resolve(base_dir, spec.model.path))
     return AuditResult.assemble(
-        spec=spec.model_dump(mode="json"),
+        spec=spec.model_dump(mode="json", exclude={"settings": set(EXECUTION_SETTINGS)}),
         provenance=provenance(spec, datasets, model_file),
         datasets={name: dataset_summary(d, settings.confidence) for name, d in evaluated.items()},
         sections=sections,

@@ -118,6 +118,20 @@ class Settings(_StrictModel):
     threshold: float = Field(0.5, ge=0, le=1)
     ci_method: Literal["bca", "percentile"] = "bca"
     min_group_size: int = Field(30, ge=1)
+    #: Where resampling runs; never changes a number, so left out of results.json.
+    n_jobs: int = Field(1, ge=-64, le=1024)
+    scheduler: str | None = None
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _jobs_not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("settings.n_jobs is a number of processes (1 = serial, -1 = every core), not 0")
+        return value
+
+
+#: Settings that choose where the work runs, not what is computed (excluded from results.json).
+EXECUTION_SETTINGS = frozenset({"n_jobs", "scheduler"})
 
 
 class AuditSpec(_StrictModel):

@@ -6,7 +6,7 @@ from scipy import stats
 
 from audit.stats import BinaryMetrics, ResamplingEngine, resample_counts, strata_codes, stream_rng
 from audit.stats.bootstrap import acceleration, bca_interval, jackknife
-from audit.stats.resample import block_size
+from audit.stats.resample import chunk_sizes
 
 
 def weighted_mean(x):
@@ -15,17 +15,18 @@ def weighted_mean(x):
 
 def test_resample_counts_keep_every_stratum_size_in_every_replicate():
     strata = strata_codes(np.r_[np.zeros(30), np.ones(7)], np.r_[np.zeros(20), np.ones(17)])
-    blocks = list(resample_counts(strata, 250, stream_rng(0, "s")))
+    blocks = list(resample_counts(strata, 250, 0, "s"))
     W = np.vstack(blocks)
     assert W.shape == (250, 37)
     for s in np.unique(strata):
         assert np.all(W[:, strata == s].sum(axis=1) == np.sum(strata == s))
 
 
-def test_blocks_bound_memory():
+def test_chunks_bound_memory_and_cover_every_replicate():
     n = 100_000
-    assert block_size(n, 2000) * n * 8 <= 64 * 2**20
-    assert block_size(10, 2000) == 2000
+    sizes = chunk_sizes(n, 2000)
+    assert sum(sizes) == 2000 and max(sizes) * n * 8 <= 64 * 2**20
+    assert chunk_sizes(10, 2000) == [2000]
 
 
 def test_same_seed_and_stream_give_identical_replicates_and_other_streams_differ():
@@ -65,13 +66,14 @@ def test_grouped_jackknife_acceleration_moves_bca_endpoints_as_little_as_leave_o
 
 
 def test_bca_interval_agrees_with_scipy_bootstrap_for_a_mean():
-    x = np.random.default_rng(3).lognormal(size=80)
-    ours = ResamplingEngine(seed=1, n_resamples=20_000, method="bca").bootstrap(weighted_mean(x), np.zeros(80, int), "m")
+    x = np.random.default_rng(3).exponential(size=150)  # skewed: BCa differs from percentile here
+    ours = ResamplingEngine(seed=1, n_resamples=20_000, method="bca").bootstrap(weighted_mean(x), np.zeros(150, int), "m")
     ref = stats.bootstrap((x,), np.mean, n_resamples=20_000, method="BCa", random_state=np.random.default_rng(5))
     se = ref.standard_error
     assert ours.methods == ("bootstrap-bca",)
-    assert ours.low[0] == pytest.approx(ref.confidence_interval.low, abs=0.05 * se)
-    assert ours.high[0] == pytest.approx(ref.confidence_interval.high, abs=0.05 * se)
+    # Monte Carlo error of a BCa endpoint at B = 20,000 is a few hundredths of a standard error
+    assert ours.low[0] == pytest.approx(ref.confidence_interval.low, abs=0.1 * se)
+    assert ours.high[0] == pytest.approx(ref.confidence_interval.high, abs=0.1 * se)
 
 
 def test_percentile_interval_agrees_with_scipy_bootstrap_for_a_mean():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from audit.stats import PERFORMANCE_METRICS, BinaryMetrics, binary_metrics, resample_counts, strata_codes, stream_rng
+from audit.stats import PERFORMANCE_METRICS, BinaryMetrics, binary_metrics, resample_counts, strata_codes
 
 
 def sklearn_metric(name, y, p, threshold, w=None):
@@ -58,7 +58,7 @@ def test_point_estimates_on_asah_reference_data(refdata):
 def test_bootstrap_replicates_equal_sklearn_on_the_same_resample_indices(ties):
     y, p = simulated(300, 2, ties)
     kernel = BinaryMetrics(y, p, 0.5)
-    W = next(resample_counts(strata_codes(y), 8, stream_rng(3, "test")))
+    W = next(resample_counts(strata_codes(y), 8, 3, "test"))
     reps = kernel(W)
     for b in range(W.shape[0]):
         idx = np.repeat(np.arange(y.size), W[b].astype(int))  # the resample itself, materialised
@@ -77,3 +77,37 @@ def test_undefined_ratios_are_nan_not_zero():
 def test_unknown_metric_name_is_rejected():
     with pytest.raises(ValueError, match="unknown metric"):
         BinaryMetrics(np.array([0, 1]), np.array([0.2, 0.8]), names=("auc",))
+
+
+@pytest.mark.parametrize("name", PERFORMANCE_METRICS)
+def test_each_metric_alone_equals_its_column_in_the_full_set(name):
+    y, p = simulated(400, 5, ties=True)
+    W = next(resample_counts(strata_codes(y), 5, 9, "alone"))
+    full = BinaryMetrics(y, p, 0.5)(W)[:, PERFORMANCE_METRICS.index(name)]
+    assert BinaryMetrics(y, p, 0.5, (name,))(W)[:, 0] == pytest.approx(full, abs=1e-12, nan_ok=True)
+
+
+def test_grouped_replicates_equal_sklearn_within_each_cell_on_the_same_resample():
+    from audit.stats.metrics import GroupedBinaryMetrics
+
+    y, p = simulated(600, 4, ties=True)
+    groups = np.random.default_rng(40).integers(0, 3, y.size)
+    kernel = GroupedBinaryMetrics(y, p, groups, 0.4)
+    W = next(resample_counts(strata_codes(y, groups), 4, 1, "cells"))
+    reps = kernel(W)
+    for b in range(W.shape[0]):
+        idx = np.repeat(np.arange(y.size), W[b])
+        for j, (cell, name) in enumerate(kernel.columns):
+            rows = idx if cell is None else idx[groups[idx] == cell]
+            assert reps[b, j] == pytest.approx(sklearn_metric(name, y[rows], p[rows], 0.4), abs=1e-12), (cell, name)
+
+
+def test_integer_valued_scores_with_heavy_ties_equal_sklearn():
+    rng = np.random.default_rng(8)
+    y = rng.integers(0, 2, 300)
+    p = (rng.integers(0, 5, 300) + 2 * y) / 7.0  # seven score levels shared by both classes
+    W = next(resample_counts(strata_codes(y), 6, 2, "ties"))
+    reps = BinaryMetrics(y, p, 0.5)(W)
+    for b in range(W.shape[0]):
+        for j, name in enumerate(PERFORMANCE_METRICS):
+            assert reps[b, j] == pytest.approx(sklearn_metric(name, y, p, 0.5, W[b]), abs=1e-12), name

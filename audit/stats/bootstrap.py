@@ -28,7 +28,7 @@ acceleration) the percentile interval is returned and the method says so.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import warnings
@@ -36,10 +36,12 @@ import warnings
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from .resample import jackknife_groups, resample_counts, stream_rng
+from .parallel import map_ordered
+from .resample import CHUNK_CELLS, ResamplePlan, chunk_sizes, draw_counts, jackknife_groups, seed_sequence, stream_rng
 
 Statistic = Callable[[np.ndarray], np.ndarray]
 CIMethod = Literal["bca", "percentile"]
+Progress = Callable[[int, int], None]
 
 #: Delete-groups used for the BCa acceleration (leave-one-out when n is at most this).
 JACKKNIFE_GROUPS = 200
@@ -58,20 +60,59 @@ class BootstrapResult:
     methods: tuple[str, ...]  # per statistic: "bootstrap-bca" or "bootstrap-percentile"
 
 
-def replicates(statistic: Statistic, strata: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Evaluate ``statistic`` on ``n_resamples`` stratified resamples; shape ``(B, M)``."""
-    return np.vstack([statistic(W) for W in resample_counts(strata, n_resamples, rng)])
+def _laid_out(statistic: Statistic) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray | None]:
+    """The statistic's evaluation in its own column layout, if it has one (see ``metrics``)."""
+    layout = getattr(statistic, "layout", None)
+    return (statistic.laid_out, layout) if layout is not None else (statistic, None)
+
+
+def _chunk(shared: tuple, size: int, seed: np.random.SeedSequence) -> np.ndarray:
+    """One chunk of replicates: draw the counts in the statistic's layout and evaluate them."""
+    statistic, plan = shared
+    evaluate, _ = _laid_out(statistic)
+    return evaluate(draw_counts(plan, size, seed))
+
+
+def replicates(
+    statistic: Statistic,
+    strata: np.ndarray,
+    n_resamples: int,
+    seed: int,
+    stream: str,
+    n_jobs: int = 1,
+    scheduler=None,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Evaluate ``statistic`` on ``n_resamples`` stratified resamples; shape ``(B, M)``.
+
+    Chunks run serially, on ``n_jobs`` local processes or on a Dask ``scheduler``; the result
+    is identical in every case.
+    """
+    _, layout = _laid_out(statistic)
+    plan = ResamplePlan.build(strata, layout)
+    sizes = chunk_sizes(plan.n, n_resamples)
+    tasks = list(zip(sizes, seed_sequence(seed, stream).spawn(len(sizes))))
+    out, done = [], 0
+    for block in map_ordered(_chunk, (statistic, plan), tasks, n_jobs, scheduler):
+        out.append(block)
+        done += block.shape[0]
+        if progress is not None:
+            progress(done, n_resamples)
+    return np.vstack(out)
 
 
 def jackknife(statistic: Statistic, strata: np.ndarray, rng: np.random.Generator, n_groups: int = JACKKNIFE_GROUPS) -> np.ndarray:
     """Delete-a-group jackknife estimates, shape ``(G, M)`` (see module docstring)."""
+    evaluate, layout = _laid_out(statistic)
     groups = jackknife_groups(strata, n_groups, rng)
+    if layout is not None:
+        groups = groups[layout]
     n_g = int(groups.max()) + 1
     out = []
-    for start in range(0, n_g, 64):
-        ids = np.arange(start, min(n_g, start + 64))
-        W = (groups[None, :] != ids[:, None]).astype(np.float64)
-        out.append(statistic(W))
+    step = max(1, min(n_g, CHUNK_CELLS // max(1, groups.size)))
+    for start in range(0, n_g, step):
+        ids = np.arange(start, min(n_g, start + step))
+        out.append(evaluate((groups[None, :] != ids[:, None]).astype(np.int64)))
     return np.vstack(out)
 
 
@@ -131,12 +172,19 @@ def intervals(estimate: np.ndarray, reps: np.ndarray, confidence: float, method:
 
 @dataclass(frozen=True)
 class ResamplingEngine:
-    """Seeds, replicate count, confidence level and interval method shared by every check."""
+    """Seeds, replicate count, confidence level, interval method and executor shared by every check.
+
+    ``n_jobs`` (local processes; -1 for every core) and ``scheduler`` (a Dask distributed
+    address or client) change where chunks run, never the numbers.
+    """
 
     seed: int = 0
     n_resamples: int = 2000
     confidence: float = 0.95
     method: CIMethod = "bca"
+    n_jobs: int = 1
+    scheduler: object = None
+    progress: Progress | None = field(default=None, compare=False)
 
     def bootstrap(self, statistic: Statistic, strata: np.ndarray, stream: str) -> BootstrapResult:
         """Stratified bootstrap of ``statistic``; ``stream`` names this use of the seed.
@@ -145,8 +193,9 @@ class ResamplingEngine:
         under one stream name are paired replicate by replicate.
         """
         strata = np.asarray(strata)
-        estimate = np.asarray(statistic(np.ones((1, strata.size))), dtype=float)[0]
-        reps = replicates(statistic, strata, self.n_resamples, stream_rng(self.seed, stream))
+        evaluate, _ = _laid_out(statistic)
+        estimate = np.asarray(evaluate(np.ones((1, strata.size), dtype=np.int64)), dtype=float)[0]
+        reps = replicates(statistic, strata, self.n_resamples, self.seed, stream, self.n_jobs, self.scheduler, self.progress)
         accel = None
         if self.method == "bca":
             accel = acceleration(jackknife(statistic, strata, stream_rng(self.seed, stream + "/jackknife")))

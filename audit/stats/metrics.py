@@ -18,11 +18,23 @@ Definitions (``TP``, ``FP``, ``TN``, ``FN`` are weighted counts at ``p >= thresh
   ``balanced_accuracy = (sensitivity + specificity) / 2``, ``f1 = 2TP / (2TP + FP + FN)``.
   A ratio whose denominator is zero is ``nan`` (scikit-learn's ``zero_division=np.nan``).
 - ``brier = sum w (p - y)^2 / sum w``. Brier, Monthly Weather Review 1950.
+
+How it is fast
+--------------
+Rows are laid out once as *cells* (a cell is the whole dataset or one subgroup): the negatives
+sorted by score, then the positives sorted by score. The engine draws the resample counts
+directly in that layout (``layout``), so a cell's negatives and positives are contiguous column
+blocks of ``W``. Then, for a block of replicates, everything comes from two running sums:
+``CN`` over the negatives' counts and ``CP`` over the positives' counts. For each positive ``i``
+with score ``s_i``, ``CN`` read at the first and last negative position of ``s_i`` gives the
+negatives scored below it and tied with it — the AUROC is ``sum_i w_i (below_i + tied_i / 2)
+/ (P N)``, integer arithmetic until the final division; the positives and negatives scored at
+least ``s_i`` give the precision at ``s_i``, and the average precision is
+``sum_i w_i precision_i / P``; the counts at the threshold are ``CN`` and ``CP`` read at the
+threshold's position. Only the Brier score needs one more pass (a matrix-vector product).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -42,103 +54,188 @@ RANKING_METRICS = frozenset({"auroc", "auprc"})
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    num = np.asarray(num, dtype=np.float64)
     out = np.full(np.broadcast(num, den).shape, np.nan)
     np.divide(num, den, out=out, where=den != 0)
     return out
 
 
-@dataclass(frozen=True)
-class BinaryMetrics:
-    """Weighted binary metrics of fixed labels ``y`` and scores ``p``, evaluated on weight blocks.
+def _running_sum(W: np.ndarray) -> np.ndarray:
+    """Row-wise cumulative sums with a leading zero column: ``C[:, k]`` sums the first ``k`` columns."""
+    out = np.empty((W.shape[0], W.shape[1] + 1), dtype=np.result_type(W.dtype, np.int64))
+    out[:, 0] = 0
+    np.cumsum(W, axis=1, out=out[:, 1:])
+    return out
 
-    Prepares once what every replicate shares (the descending sort of the scores, the last
-    position of each distinct score, the thresholded predictions); ``__call__(W)`` then returns
-    an array of shape ``(B, len(names))`` for a weight block ``W`` of shape ``(B, n)``.
+
+def _columns(W: np.ndarray, where) -> np.ndarray:
+    return W[:, where] if isinstance(where, slice) else np.take(W, where, axis=1)
+
+
+def _rowdot(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    return np.einsum("bi,bi->b", A, B)
+
+
+THRESHOLD_METRICS = frozenset(PERFORMANCE_METRICS) - RANKING_METRICS - {"brier"}
+
+
+class _Cell:
+    """The rows of one cell, split by outcome and sorted by score, with positions precomputed.
+
+    ``neg`` and ``pos`` locate the cell's negatives and positives in the laid-out columns of
+    ``W``: a ``slice`` when they are contiguous (no copy), else an index array (one gather).
     """
 
-    y: np.ndarray
-    p: np.ndarray
-    threshold: float = 0.5
-    names: tuple[str, ...] = PERFORMANCE_METRICS
-    _order: np.ndarray = field(init=False, repr=False)
-    _y_sorted: np.ndarray = field(init=False, repr=False)
-    _last_of_tie: np.ndarray = field(init=False, repr=False)
-    _pred: np.ndarray = field(init=False, repr=False)
+    def __init__(self, p_neg: np.ndarray, p_pos: np.ndarray, neg, pos, threshold: float):
+        self.neg, self.pos = neg, pos
+        # per positive: negatives strictly below, and at or below, its score; positives strictly below
+        self.neg_below = np.searchsorted(p_neg, p_pos, side="left")
+        self.neg_upto = np.searchsorted(p_neg, p_pos, side="right")
+        self.ties = bool(np.any(self.neg_below != self.neg_upto))  # a positive scored like a negative
+        self.pos_below = np.searchsorted(p_pos, p_pos, side="left")
+        # rows below the threshold (predicted negative) come first in each sorted block
+        self.neg_under_t = int(np.searchsorted(p_neg, threshold, side="left"))
+        self.pos_under_t = int(np.searchsorted(p_pos, threshold, side="left"))
+        self.sq_err_neg = p_neg**2
+        self.sq_err_pos = (1.0 - p_pos) ** 2
 
-    def __post_init__(self) -> None:
-        y = np.asarray(self.y, dtype=np.float64)
-        p = np.asarray(self.p, dtype=np.float64)
-        unknown = set(self.names) - set(PERFORMANCE_METRICS)
-        if unknown:
-            raise ValueError(f"unknown metric(s) {sorted(unknown)}; known: {PERFORMANCE_METRICS}")
-        order = np.argsort(-p, kind="stable")
-        p_sorted = p[order]
-        last = np.flatnonzero(np.diff(p_sorted)).astype(np.intp)
-        object.__setattr__(self, "y", y)
-        object.__setattr__(self, "p", p)
-        object.__setattr__(self, "_order", order)
-        object.__setattr__(self, "_y_sorted", y[order])
-        object.__setattr__(self, "_last_of_tie", np.r_[last, p.size - 1])
-        object.__setattr__(self, "_pred", (p >= self.threshold).astype(np.float64))
+    def evaluate(self, W: np.ndarray, names) -> dict[str, np.ndarray]:
+        """The named metrics for every row (replicate) of ``W``; only what they need is computed."""
+        Wn, Wp = _columns(W, self.neg), _columns(W, self.pos)
+        out: dict[str, np.ndarray] = {}
+        CN = CP = None
+        if "auroc" in names or "auprc" in names:
+            CN = _running_sum(Wn)
+            below = np.take(CN, self.neg_below, axis=1)
+            N = CN[:, -1]
+        if "auprc" in names or THRESHOLD_METRICS & set(names):
+            CP = _running_sum(Wp)
+            P = CP[:, -1]
+        if CN is None:
+            N = Wn.sum(axis=1)
+        if CP is None:
+            P = Wp.sum(axis=1)
+        if "auroc" in names:
+            twice = 2 * _rowdot(Wp, below)
+            if self.ties:
+                twice = twice - _rowdot(Wp, below - np.take(CN, self.neg_upto, axis=1))
+            out["auroc"] = _ratio(twice, 2.0 * P * N)
+        if "auprc" in names:
+            tp_ge = P[:, None] - np.take(CP, self.pos_below, axis=1)
+            ge = tp_ge + (N[:, None] - below)
+            # ge is zero only where the positive's own weight is zero, so its term vanishes anyway
+            precision = tp_ge / np.maximum(ge, np.finfo(np.float64).tiny)
+            out["auprc"] = _ratio(_rowdot(Wp, precision), P)
+        if THRESHOLD_METRICS & set(names):
+            fn, tn = CP[:, self.pos_under_t], (CN[:, self.neg_under_t] if CN is not None else Wn[:, : self.neg_under_t].sum(axis=1))
+            tp, fp = P - fn, N - tn
+            sens, spec = _ratio(tp, P), _ratio(tn, N)
+            out.update(
+                sensitivity=sens,
+                specificity=spec,
+                ppv=_ratio(tp, tp + fp),
+                npv=_ratio(tn, tn + fn),
+                accuracy=_ratio(tp + tn, P + N),
+                balanced_accuracy=(sens + spec) / 2.0,
+                f1=_ratio(2 * tp, 2 * tp + fp + fn),
+            )
+        if "brier" in names:
+            # einsum, not BLAS: its summation order does not depend on the number of BLAS threads,
+            # so replicates are bit-identical in any process (BLAS gemv is not)
+            sq = np.einsum("bi,i->b", Wn, self.sq_err_neg) + np.einsum("bi,i->b", Wp, self.sq_err_pos)
+            out["brier"] = _ratio(sq, P + N)
+        return out
+
+
+def _check_names(names) -> tuple[str, ...]:
+    names = tuple(names)
+    unknown = set(names) - set(PERFORMANCE_METRICS)
+    if unknown:
+        raise ValueError(f"unknown metric(s) {sorted(unknown)}; known: {PERFORMANCE_METRICS}")
+    return names
+
+
+class BinaryMetrics:
+    """Weighted binary metrics of labels ``y`` and scores ``p``, on whole blocks of replicates.
+
+    ``layout`` is the column order the engine draws replicates in (negatives by score, then
+    positives by score); ``laid_out(W)`` evaluates a block in that order, ``__call__(W)`` a block
+    in the original row order. Both return an array of shape ``(B, len(names))``.
+    """
+
+    def __init__(self, y, p, threshold: float = 0.5, names=PERFORMANCE_METRICS):
+        y = np.asarray(y).astype(bool)
+        p = np.asarray(p, dtype=np.float64)
+        self.names = _check_names(names)
+        self.threshold = float(threshold)
+        self.layout = np.lexsort((p, y))
+        n_neg = int((~y).sum())
+        p_sorted = p[self.layout]
+        self._cell = _Cell(p_sorted[:n_neg], p_sorted[n_neg:], slice(0, n_neg), slice(n_neg, y.size), self.threshold)
+        self.n = int(y.size)
 
     @property
-    def n(self) -> int:
-        return int(self.y.size)
+    def columns(self) -> tuple[str, ...]:
+        return self.names
+
+    def laid_out(self, W: np.ndarray) -> np.ndarray:
+        values = self._cell.evaluate(np.atleast_2d(W), self.names)
+        return np.column_stack([values[m] for m in self.names])
+
+    def __call__(self, W: np.ndarray) -> np.ndarray:
+        return self.laid_out(np.atleast_2d(np.asarray(W))[:, self.layout])
 
     def point(self) -> np.ndarray:
         """The metrics on the data as observed (all weights one), shape ``(len(names),)``."""
-        return self(np.ones((1, self.n)))[0]
+        return self.laid_out(np.ones((1, self.n), dtype=np.int64))[0]
+
+
+class GroupedBinaryMetrics:
+    """The metrics overall and within every group, from one block of replicates.
+
+    ``groups`` holds an integer code per row (``0 .. G-1``). Rows are laid out by group, then
+    outcome, then score, so every group's cell is two contiguous column blocks; the overall cell
+    gathers its sorted columns once per block. Output columns are cell-major:
+    ``[overall metrics..., group 0 metrics..., group 1 metrics..., ...]`` (see ``columns``).
+    """
+
+    def __init__(self, y, p, groups, threshold: float = 0.5, names=PERFORMANCE_METRICS):
+        y = np.asarray(y).astype(bool)
+        p = np.asarray(p, dtype=np.float64)
+        groups = np.asarray(groups)
+        self.names = _check_names(names)
+        self.threshold = float(threshold)
+        self.n = int(y.size)
+        self.layout = np.lexsort((p, y, groups))
+        y_l, p_l, g_l = y[self.layout], p[self.layout], groups[self.layout]
+        overall = np.lexsort((p_l, y_l))  # positions in the layout, sorted as one cell
+        n_neg = int((~y).sum())
+        self.cells = [_Cell(p_l[overall[:n_neg]], p_l[overall[n_neg:]], overall[:n_neg], overall[n_neg:], self.threshold)]
+        self.group_codes = np.unique(groups)
+        for g in self.group_codes:
+            start, stop = np.searchsorted(g_l, g, side="left"), np.searchsorted(g_l, g, side="right")
+            split = start + int((~y_l[start:stop]).sum())
+            self.cells.append(_Cell(p_l[start:split], p_l[split:stop], slice(start, split), slice(split, stop), self.threshold))
+
+    @property
+    def columns(self) -> list[tuple[object, str]]:
+        """``(cell, metric)`` per output column; cell is ``None`` for overall, else the group code."""
+        cells = [None, *self.group_codes.tolist()]
+        return [(c, m) for c in cells for m in self.names]
+
+    def laid_out(self, W: np.ndarray) -> np.ndarray:
+        W = np.atleast_2d(W)
+        out = []
+        for cell in self.cells:
+            values = cell.evaluate(W, self.names)
+            out.extend(values[m] for m in self.names)
+        return np.column_stack(out)
 
     def __call__(self, W: np.ndarray) -> np.ndarray:
-        W = np.atleast_2d(np.asarray(W, dtype=np.float64))
-        out = np.empty((W.shape[0], len(self.names)))
-        values: dict[str, np.ndarray] = {}
-        if RANKING_METRICS & set(self.names):
-            values.update(self._ranking(W))
-        values.update(self._thresholded(W))
-        for j, name in enumerate(self.names):
-            out[:, j] = values[name]
-        return out
-
-    def _ranking(self, W: np.ndarray) -> dict[str, np.ndarray]:
-        Ws = W[:, self._order]
-        tp = np.cumsum(Ws * self._y_sorted, axis=1)[:, self._last_of_tie]
-        total = np.cumsum(Ws, axis=1)[:, self._last_of_tie]
-        fp = total - tp
-        pos, neg = tp[:, -1:], fp[:, -1:]
-        tpr, fpr = _ratio(tp, pos), _ratio(fp, neg)
-        zeros = np.zeros((W.shape[0], 1))
-        tpr0, fpr0 = np.hstack([zeros, tpr]), np.hstack([zeros, fpr])
-        auroc = np.sum(np.diff(fpr0, axis=1) * (tpr0[:, 1:] + tpr0[:, :-1]), axis=1) / 2.0
-        precision = np.zeros_like(tp)
-        np.divide(tp, total, out=precision, where=total != 0)
-        auprc = np.sum(np.diff(tpr0, axis=1) * precision, axis=1)
-        undefined = (pos[:, 0] == 0) | (neg[:, 0] == 0)
-        auroc[undefined] = np.nan
-        auprc[pos[:, 0] == 0] = np.nan
-        return {"auroc": auroc, "auprc": auprc}
-
-    def _thresholded(self, W: np.ndarray) -> dict[str, np.ndarray]:
-        y, pred = self.y, self._pred
-        tp = W @ (y * pred)
-        fn = W @ (y * (1.0 - pred))
-        fp = W @ ((1.0 - y) * pred)
-        tn = W @ ((1.0 - y) * (1.0 - pred))
-        total = tp + fn + fp + tn
-        sens, spec = _ratio(tp, tp + fn), _ratio(tn, tn + fp)
-        return {
-            "sensitivity": sens,
-            "specificity": spec,
-            "ppv": _ratio(tp, tp + fp),
-            "npv": _ratio(tn, tn + fn),
-            "accuracy": _ratio(tp + tn, total),
-            "balanced_accuracy": (sens + spec) / 2.0,
-            "f1": _ratio(2.0 * tp, 2.0 * tp + fp + fn),
-            "brier": _ratio(W @ (self.p - y) ** 2, total),
-        }
+        return self.laid_out(np.atleast_2d(np.asarray(W))[:, self.layout])
 
 
 def binary_metrics(y, p, threshold: float = 0.5, names: tuple[str, ...] = PERFORMANCE_METRICS) -> dict[str, float]:
     """Point estimates of the named metrics, ``{name: value}``."""
-    kernel = BinaryMetrics(np.asarray(y), np.asarray(p), threshold, tuple(names))
+    kernel = BinaryMetrics(y, p, threshold, names)
     return dict(zip(kernel.names, map(float, kernel.point())))
