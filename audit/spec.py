@@ -118,6 +118,12 @@ class Settings(_StrictModel):
     threshold: float = Field(0.5, ge=0, le=1)
     ci_method: Literal["bca", "percentile"] = "bca"
     min_group_size: int = Field(30, ge=1)
+    # subgroup fairness
+    min_group_events: int = Field(5, ge=0)
+    intersectional: bool = True
+    reference_groups: dict[str, str] = Field(default_factory=dict)
+    gap_warning: float = Field(0.05, ge=0)
+    multiplicity: Literal["holm", "fdr_bh"] = "holm"
     #: Where resampling runs; never changes a number, so left out of results.json.
     n_jobs: int = Field(1, ge=-64, le=1024)
     scheduler: str | None = None

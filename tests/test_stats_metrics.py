@@ -97,7 +97,7 @@ def test_grouped_replicates_equal_sklearn_within_each_cell_on_the_same_resample(
     reps = kernel(W)
     for b in range(W.shape[0]):
         idx = np.repeat(np.arange(y.size), W[b])
-        for j, (cell, name) in enumerate(kernel.columns):
+        for j, (_, cell, name) in enumerate(kernel.columns):
             rows = idx if cell is None else idx[groups[idx] == cell]
             assert reps[b, j] == pytest.approx(sklearn_metric(name, y[rows], p[rows], 0.4), abs=1e-12), (cell, name)
 
@@ -111,3 +111,26 @@ def test_integer_valued_scores_with_heavy_ties_equal_sklearn():
     for b in range(W.shape[0]):
         for j, name in enumerate(PERFORMANCE_METRICS):
             assert reps[b, j] == pytest.approx(sklearn_metric(name, y, p, 0.5, W[b]), abs=1e-12), name
+
+
+def test_two_partitions_and_extra_metrics_equal_sklearn_on_the_same_resample():
+    from audit.stats.metrics import METRICS, GroupedBinaryMetrics
+
+    y, p = simulated(500, 6)
+    rng = np.random.default_rng(60)
+    parts = {"sex": rng.integers(0, 2, y.size), "band": rng.integers(0, 3, y.size)}
+    kernel = GroupedBinaryMetrics(y, p, parts, 0.5, METRICS)
+    W = next(resample_counts(strata_codes(y, parts["sex"], parts["band"]), 3, 5, "parts"))
+    reps = kernel(W)
+    extra = {
+        "fnr": lambda yy, pp: 1 - skm.recall_score(yy, pp >= 0.5),
+        "fpr": lambda yy, pp: 1 - skm.recall_score(1 - yy, pp < 0.5),
+        "selection_rate": lambda yy, pp: np.mean(pp >= 0.5),
+        "prevalence": lambda yy, pp: np.mean(yy),
+    }
+    for b in range(W.shape[0]):
+        idx = np.repeat(np.arange(y.size), W[b])
+        for j, (part, group, name) in enumerate(kernel.columns):
+            rows = idx if part is None else idx[parts[part][idx] == group]
+            ref = extra[name](y[rows], p[rows]) if name in extra else sklearn_metric(name, y[rows], p[rows], 0.5)
+            assert reps[b, j] == pytest.approx(ref, abs=1e-12), (part, group, name)

@@ -7,10 +7,10 @@ silently dropped.
 
 from __future__ import annotations
 
-from . import performance
+from . import fairness, performance
 from .base import Finding, Section
 
-CHECKS = {performance.NAME: performance.run}
+CHECKS = {performance.NAME: performance.run, fairness.NAME: fairness.run}
 
 TITLES = {
     "performance": "Performance",

@@ -58,6 +58,24 @@ class BootstrapResult:
     low: np.ndarray  # (M,), nan when undefined
     high: np.ndarray  # (M,)
     methods: tuple[str, ...]  # per statistic: "bootstrap-bca" or "bootstrap-percentile"
+    confidence: float = 0.95
+    method: CIMethod = "percentile"
+    jackknife: np.ndarray | None = None  # (G, M) delete-a-group estimates, for BCa
+
+    def derive(self, fn: Callable[[np.ndarray], np.ndarray]) -> BootstrapResult:
+        """Intervals of statistics derived from these, e.g. differences between groups.
+
+        ``fn`` maps a ``(k, M)`` array of statistics to ``(k, M')``, row by row (replicate by
+        replicate). It is applied to the estimate, to every replicate and to every jackknife
+        estimate, so a derived interval is paired: a difference between two groups uses the
+        same resamples for both.
+        """
+        estimate = np.asarray(fn(self.estimate[None, :]), dtype=float)[0]
+        reps = np.asarray(fn(self.replicates), dtype=float)
+        jack = None if self.jackknife is None else np.asarray(fn(self.jackknife), dtype=float)
+        accel = None if jack is None else acceleration(jack)
+        method = self.method if accel is not None else "percentile"
+        return intervals(estimate, reps, self.confidence, method, accel, jack)
 
 
 def _laid_out(statistic: Statistic) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray | None]:
@@ -149,7 +167,14 @@ def bca_interval(reps: np.ndarray, estimate: float, accel: float, confidence: fl
     return float(lo), float(hi)
 
 
-def intervals(estimate: np.ndarray, reps: np.ndarray, confidence: float, method: CIMethod, accel: np.ndarray | None = None) -> BootstrapResult:
+def intervals(
+    estimate: np.ndarray,
+    reps: np.ndarray,
+    confidence: float,
+    method: CIMethod,
+    accel: np.ndarray | None = None,
+    jack: np.ndarray | None = None,
+) -> BootstrapResult:
     """Intervals for each column of ``reps`` given the estimates (and the acceleration for BCa)."""
     m = reps.shape[1]
     low, high = np.full(m, np.nan), np.full(m, np.nan)
@@ -167,7 +192,7 @@ def intervals(estimate: np.ndarray, reps: np.ndarray, confidence: float, method:
                 ci = percentile_interval(finite, confidence)
             low[j], high[j] = ci
         methods.append(name)
-    return BootstrapResult(np.asarray(estimate, float), reps, low, high, tuple(methods))
+    return BootstrapResult(np.asarray(estimate, float), reps, low, high, tuple(methods), confidence, method, jack)
 
 
 @dataclass(frozen=True)
@@ -196,7 +221,8 @@ class ResamplingEngine:
         evaluate, _ = _laid_out(statistic)
         estimate = np.asarray(evaluate(np.ones((1, strata.size), dtype=np.int64)), dtype=float)[0]
         reps = replicates(statistic, strata, self.n_resamples, self.seed, stream, self.n_jobs, self.scheduler, self.progress)
-        accel = None
+        accel = jack = None
         if self.method == "bca":
-            accel = acceleration(jackknife(statistic, strata, stream_rng(self.seed, stream + "/jackknife")))
-        return intervals(estimate, reps, self.confidence, self.method, accel)
+            jack = jackknife(statistic, strata, stream_rng(self.seed, stream + "/jackknife"))
+            accel = acceleration(jack)
+        return intervals(estimate, reps, self.confidence, self.method, accel, jack)

@@ -50,6 +50,9 @@ PERFORMANCE_METRICS: tuple[str, ...] = (
     "f1",
     "brier",
 )
+#: Further metrics for subgroup analyses: ``fnr = FN / P`` (underdiagnosis rate), ``fpr = FP / N``,
+#: ``selection_rate = (TP + FP) / (P + N)`` and ``prevalence = P / (P + N)``.
+METRICS: tuple[str, ...] = PERFORMANCE_METRICS + ("fnr", "fpr", "selection_rate", "prevalence")
 RANKING_METRICS = frozenset({"auroc", "auprc"})
 
 
@@ -76,7 +79,7 @@ def _rowdot(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.einsum("bi,bi->b", A, B)
 
 
-THRESHOLD_METRICS = frozenset(PERFORMANCE_METRICS) - RANKING_METRICS - {"brier"}
+THRESHOLD_METRICS = frozenset(METRICS) - RANKING_METRICS - {"brier", "prevalence"}
 
 
 class _Cell:
@@ -138,7 +141,12 @@ class _Cell:
                 accuracy=_ratio(tp + tn, P + N),
                 balanced_accuracy=(sens + spec) / 2.0,
                 f1=_ratio(2 * tp, 2 * tp + fp + fn),
+                fnr=_ratio(fn, P),
+                fpr=_ratio(fp, N),
+                selection_rate=_ratio(tp + fp, P + N),
             )
+        if "prevalence" in names:
+            out["prevalence"] = _ratio(P, P + N)
         if "brier" in names:
             # einsum, not BLAS: its summation order does not depend on the number of BLAS threads,
             # so replicates are bit-identical in any process (BLAS gemv is not)
@@ -149,9 +157,9 @@ class _Cell:
 
 def _check_names(names) -> tuple[str, ...]:
     names = tuple(names)
-    unknown = set(names) - set(PERFORMANCE_METRICS)
+    unknown = set(names) - set(METRICS)
     if unknown:
-        raise ValueError(f"unknown metric(s) {sorted(unknown)}; known: {PERFORMANCE_METRICS}")
+        raise ValueError(f"unknown metric(s) {sorted(unknown)}; known: {METRICS}")
     return names
 
 
@@ -190,49 +198,78 @@ class BinaryMetrics:
         return self.laid_out(np.ones((1, self.n), dtype=np.int64))[0]
 
 
-class GroupedBinaryMetrics:
-    """The metrics overall and within every group, from one block of replicates.
+def _as_slice(positions: np.ndarray):
+    """A slice when ``positions`` is a contiguous increasing run (no copy needed), else the array."""
+    if positions.size and positions[-1] - positions[0] + 1 == positions.size and np.all(np.diff(positions) == 1):
+        return slice(int(positions[0]), int(positions[-1]) + 1)
+    return positions
 
-    ``groups`` holds an integer code per row (``0 .. G-1``). Rows are laid out by group, then
-    outcome, then score, so every group's cell is two contiguous column blocks; the overall cell
-    gathers its sorted columns once per block. Output columns are cell-major:
-    ``[overall metrics..., group 0 metrics..., group 1 metrics..., ...]`` (see ``columns``).
+
+class GroupedBinaryMetrics:
+    """The metrics overall and within every group of one or more partitions, from one block of replicates.
+
+    ``partitions`` maps a partition's name to an integer group code per row (``0 .. G-1``); a
+    single array is one partition called ``"group"``. Rows are laid out by the finest partition
+    (the combination of all codes), then outcome, then score: the cells of the finest partition
+    are contiguous column blocks, coarser groups (an attribute's groups when the finest partition
+    is their intersection) and the overall cell gather their columns once per block. Stratify the
+    bootstrap by outcome x finest cell, and every group of every partition keeps its size and
+    event count in every replicate.
+
+    Output columns are cell-major, ``[overall..., partition 1 group 0..., ...]``; ``columns``
+    names them ``(partition, group code, metric)``, with ``(None, None, metric)`` for overall.
     """
 
-    def __init__(self, y, p, groups, threshold: float = 0.5, names=PERFORMANCE_METRICS):
+    def __init__(self, y, p, partitions, threshold: float = 0.5, names=PERFORMANCE_METRICS, overall: bool = True):
         y = np.asarray(y).astype(bool)
         p = np.asarray(p, dtype=np.float64)
-        groups = np.asarray(groups)
+        if not isinstance(partitions, dict):
+            partitions = {"group": np.asarray(partitions)}
+        self.partitions = {k: np.asarray(v) for k, v in partitions.items()}
         self.names = _check_names(names)
         self.threshold = float(threshold)
         self.n = int(y.size)
-        self.layout = np.lexsort((p, y, groups))
-        y_l, p_l, g_l = y[self.layout], p[self.layout], groups[self.layout]
-        overall = np.lexsort((p_l, y_l))  # positions in the layout, sorted as one cell
-        n_neg = int((~y).sum())
-        self.cells = [_Cell(p_l[overall[:n_neg]], p_l[overall[n_neg:]], overall[:n_neg], overall[n_neg:], self.threshold)]
-        self.group_codes = np.unique(groups)
-        for g in self.group_codes:
-            start, stop = np.searchsorted(g_l, g, side="left"), np.searchsorted(g_l, g, side="right")
-            split = start + int((~y_l[start:stop]).sum())
-            self.cells.append(_Cell(p_l[start:split], p_l[split:stop], slice(start, split), slice(split, stop), self.threshold))
+        finest = _finest(list(self.partitions.values()))
+        self.layout = np.lexsort((p, y, finest))
+        y_l, p_l = y[self.layout], p[self.layout]
+        self._cells: list[_Cell] = []
+        self._labels: list[tuple[object, object]] = []
+        if overall:
+            self._add_cell(None, None, np.arange(self.n), y_l, p_l)
+        for name, codes in self.partitions.items():
+            codes_l = codes[self.layout]
+            for g in np.unique(codes):
+                self._add_cell(name, g.item() if hasattr(g, "item") else g, np.flatnonzero(codes_l == g), y_l, p_l)
+
+    def _add_cell(self, partition, group, positions: np.ndarray, y_l: np.ndarray, p_l: np.ndarray) -> None:
+        order = positions[np.lexsort((p_l[positions], y_l[positions]))]
+        n_neg = int((~y_l[order]).sum())
+        neg, pos = order[:n_neg], order[n_neg:]
+        self._cells.append(_Cell(p_l[neg], p_l[pos], _as_slice(neg), _as_slice(pos), self.threshold))
+        self._labels.append((partition, group))
 
     @property
-    def columns(self) -> list[tuple[object, str]]:
-        """``(cell, metric)`` per output column; cell is ``None`` for overall, else the group code."""
-        cells = [None, *self.group_codes.tolist()]
-        return [(c, m) for c in cells for m in self.names]
+    def columns(self) -> list[tuple[object, object, str]]:
+        return [(part, group, m) for part, group in self._labels for m in self.names]
 
     def laid_out(self, W: np.ndarray) -> np.ndarray:
         W = np.atleast_2d(W)
         out = []
-        for cell in self.cells:
+        for cell in self._cells:
             values = cell.evaluate(W, self.names)
             out.extend(values[m] for m in self.names)
         return np.column_stack(out)
 
     def __call__(self, W: np.ndarray) -> np.ndarray:
         return self.laid_out(np.atleast_2d(np.asarray(W))[:, self.layout])
+
+
+def _finest(codes: list[np.ndarray]) -> np.ndarray:
+    """One integer code per combination of the partitions' codes (the intersection cells)."""
+    if len(codes) == 1:
+        return np.unique(codes[0], return_inverse=True)[1].ravel()
+    stacked = np.column_stack([np.unique(c, return_inverse=True)[1].ravel() for c in codes])
+    return np.unique(stacked, axis=0, return_inverse=True)[1].ravel()
 
 
 def binary_metrics(y, p, threshold: float = 0.5, names: tuple[str, ...] = PERFORMANCE_METRICS) -> dict[str, float]:
