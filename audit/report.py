@@ -37,6 +37,8 @@ __all__ = [
     "svg_data_uri",
     "method_label",
     "metric_label",
+    "fmt_p",
+    "estimate_parts",
 ]
 
 TEMPLATE = "report.html.j2"
@@ -64,6 +66,10 @@ METRIC_LABELS = {
     "ece": "Expected calibration error",
     "coverage": "Coverage",
     "mean_set_size": "Mean prediction-set size",
+    "fnr": "FNR (underdiagnosis)",
+    "fpr": "FPR (overdiagnosis)",
+    "selection_rate": "Selection rate",
+    "prevalence": "Prevalence",
 }
 
 #: Which direction is better, for the "better" column; metrics not listed show nothing.
@@ -82,6 +88,8 @@ METRIC_BETTER = {
     "calibration_slope": "closer to 1",
     "ece": "lower",
     "mean_set_size": "lower",
+    "fnr": "lower",
+    "fpr": "lower",
 }
 
 METHOD_LABELS = {
@@ -116,7 +124,46 @@ SECTION_INTROS = {
     ),
 }
 
-THRESHOLD_METRICS = ("sensitivity", "specificity", "ppv", "npv", "accuracy", "balanced_accuracy", "f1")
+THRESHOLD_METRICS = ("sensitivity", "specificity", "ppv", "npv", "accuracy", "balanced_accuracy", "f1",
+                     "fnr", "fpr", "selection_rate")
+
+#: Multiplicity adjustments of the fairness check, in words: (short name, what it controls).
+MULTIPLICITY = {
+    "holm": ("Holm", "Holm's step-down procedure, which controls the family-wise error rate "
+                     "(the chance of even one false alarm among the comparisons)"),
+    "fdr_bh": ("Benjamini–Hochberg", "the Benjamini–Hochberg procedure, which controls the false "
+                                     "discovery rate (the expected share of false alarms among the "
+                                     "comparisons flagged)"),
+    "bonferroni": ("Bonferroni", "the Bonferroni correction, which controls the family-wise error rate"),
+}
+
+#: How the fairness check chose each partition's reference group.
+REFERENCE_RULES = {
+    "largest": "the largest group of each partition",
+    "configured": "the group named in the audit spec",
+}
+
+PARTITION_KINDS = {"attribute": "attribute", "intersection": "intersection", "site": "site"}
+
+#: Subgroup statuses as a reader should see them; "ok" means "judged", not "fair".
+GROUP_STATUS_LABELS = {"ok": "enough data", "insufficient evidence": "insufficient evidence"}
+
+#: The fairlearn disparities: label and what the number is (fairlearn's definitions).
+DISPARITIES = {
+    "demographic_parity_difference": (
+        "Demographic parity difference",
+        "largest difference in selection rate (share classed positive) between any two groups",
+    ),
+    "equalized_odds_difference": (
+        "Equalized odds difference",
+        "the larger of the largest between-group differences in sensitivity (true positive rate) "
+        "and in false positive rate",
+    ),
+    "equal_opportunity_difference": (
+        "Equal opportunity difference",
+        "largest difference in sensitivity (true positive rate) between any two groups",
+    ),
+}
 
 _FOOTNOTE_MARKS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -178,7 +225,8 @@ def _ci(estimate: Mapping) -> tuple[float, float] | None:
 def fmt_estimate(estimate: Any, digits: int = 3, pct: bool = False) -> str:
     """``{"value": 0.712, "ci": [0.668, 0.753], ...}`` → ``"0.712 (0.668–0.753)"``.
 
-    A ``null`` value gives ``"—"``; a value without an interval gives ``"0.712 (no CI)"``.
+    A ``null`` value gives ``"—"``; a value without an interval gives ``"0.712 (no CI)"``; an
+    interval with a negative bound is written with "to": ``"-0.060 (-0.130 to -0.010)"``.
     With ``pct=True`` proportions are shown as percentages: ``"42.0% (38.0–46.0%)"``.
     Plain numbers are accepted and shown without an interval.
     """
@@ -194,7 +242,27 @@ def fmt_estimate(estimate: Any, digits: int = 3, pct: bool = False) -> str:
         point = fmt_pct(value, digits)
         return f"{point} (no CI)" if ci is None else f"{point} ({ci[0] * 100:.{digits}f}–{fmt_pct(ci[1], digits)})"
     point = fmt_num(value, digits)
-    return f"{point} (no CI)" if ci is None else f"{point} ({fmt_num(ci[0], digits)}–{fmt_num(ci[1], digits)})"
+    if ci is None:
+        return f"{point} (no CI)"
+    # "–" between two negative numbers reads as a minus sign: say "to" instead
+    sep = " to " if ci[0] < 0 or ci[1] < 0 else "–"
+    return f"{point} ({fmt_num(ci[0], digits)}{sep}{fmt_num(ci[1], digits)})"
+
+
+def estimate_parts(estimate: Any, digits: int = 3, pct: bool = False) -> tuple[str, str]:
+    """:func:`fmt_estimate` split into the point and the bracketed interval, for table cells
+    that may wrap the interval onto its own line: ``("0.712", "(0.668–0.753)")``, ``("—", "")``."""
+    text = fmt_estimate(estimate, digits, pct)
+    point, sep, rest = text.partition(" (")
+    return (point, "(" + rest) if sep else (point, "")
+
+
+def fmt_p(x: Any) -> str:
+    """A p-value: ``0.0312`` → ``"0.031"``, ``0.0004`` → ``"<0.001"``; ``None`` → ``"—"``."""
+    value = _finite(x)
+    if value is None:
+        return DASH
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
 def short_hash(sha: Any, length: int = 12) -> str:
@@ -242,6 +310,8 @@ FILTERS = {
     "method_label": method_label,
     "method_short": method_short,
     "metric_label": metric_label,
+    "estimate_parts": estimate_parts,
+    "fmt_p": fmt_p,
 }
 
 
@@ -294,7 +364,8 @@ def build_view(results: Mapping, figures: Mapping[str, Mapping[str, Figure]]) ->
     anchors = _Anchors({"top", "summary", "datasets", "not-run", "provenance", "contents"})
     sections, not_run = [], []
     for name, section in (results.get("sections") or {}).items():
-        view = _section_view(name, section or {}, figures.get(name) or {}, findings, settings, anchors)
+        view = _section_view(name, section or {}, figures.get(name) or {}, findings, settings, anchors,
+                             results.get("datasets") or {})
         (not_run if view["status"] == "not run" else sections).append(view)
 
     toc = [("summary", "Summary"), ("datasets", "Datasets")]
@@ -390,7 +461,7 @@ def _dataset_view(name: str, ds: Mapping) -> dict:
     }
 
 
-def _section_view(name, section, section_figures, findings, settings, anchors) -> dict:
+def _section_view(name, section, section_figures, findings, settings, anchors, datasets_meta=None) -> dict:
     status = str(section.get("status") or "not run")
     title = section.get("title") or str(name).replace("_", " ").capitalize()
     confidence = section.get("confidence", settings.get("confidence"))
@@ -400,6 +471,12 @@ def _section_view(name, section, section_figures, findings, settings, anchors) -
     table = _metrics_table(section)
     threshold = section.get("threshold")
     threshold_metrics = [m for m in THRESHOLD_METRICS if table and m in table["metrics"]]
+    figure_list = [fig for fig in section_figures.values() if isinstance(fig, Figure)]
+    fairness = None
+    if _is_fairness(section):
+        fairness = _fairness_view(section, section_figures, settings, datasets_meta, anchors, name)
+        threshold_metrics = [m for m in THRESHOLD_METRICS if m in fairness["metrics"]]
+        figure_list = [fig for fig in figure_list if all(fig is not u for u in fairness["used_figures"])]
     return {
         "name": name,
         "title": title,
@@ -413,7 +490,8 @@ def _section_view(name, section, section_figures, findings, settings, anchors) -
         "threshold": threshold,
         "threshold_metrics": threshold_metrics,
         "table": table,
-        "figures": [fig for fig in section_figures.values() if isinstance(fig, Figure)],
+        "fairness": fairness,
+        "figures": figure_list,
         "findings": [f for f in findings if f["check"] == name],
     }
 
@@ -457,6 +535,187 @@ def _metrics_table(section: Mapping) -> dict | None:
         for method, mark in marks.items()
     ]
     return {"columns": columns, "metrics": metrics, "rows": rows, "footnotes": footnotes}
+
+
+# ------------------------------------------------------------------------ fairness view
+
+
+def _is_fairness(section: Mapping) -> bool:
+    """A section shaped like the fairness check's: ``datasets.<name>.partitions`` lists."""
+    per_dataset = section.get("datasets")
+    return isinstance(per_dataset, Mapping) and any(
+        isinstance(d, Mapping) and isinstance(d.get("partitions"), list) for d in per_dataset.values()
+    )
+
+
+def _fairness_view(section: Mapping, section_figures: Mapping, settings: Mapping,
+                   datasets_meta: Mapping, anchors: _Anchors, name: str) -> dict:
+    """Subgroup tables, gaps, disparities and forest plots per dataset, arranged for the template.
+
+    Only lookups and ordering: every number shown was computed by the fairness check.
+    """
+    per_dataset = section.get("datasets") or {}
+    metrics = list(section.get("metrics") or [])
+    if not metrics:  # fall back to the metrics the groups carry, in order seen
+        for d in per_dataset.values():
+            for p in (d or {}).get("partitions") or []:
+                for g in p.get("groups") or []:
+                    metrics += [m for m in (g.get("metrics") or {}) if m not in metrics]
+
+    multiplicity = section.get("multiplicity")
+    key = str(multiplicity).lower() if multiplicity else "none"
+    if key in MULTIPLICITY:
+        adj_short, adj_long = MULTIPLICITY[key]
+        flag_header = f"Significant after {adj_short} adjustment"
+    elif key == "none":
+        adj_short, adj_long = None, "no adjustment: p-values are not corrected for the number of comparisons"
+        flag_header = "Significant (unadjusted)"
+    else:
+        adj_short, adj_long = str(multiplicity), f"the {multiplicity} adjustment"
+        flag_header = f"Significant after {multiplicity} adjustment"
+
+    reference = section.get("reference")
+    methods: dict[str, list[str]] = {}  # CI method → what it was used for, in order seen
+
+    def used(method: Any, what: str) -> None:
+        if method:
+            whats = methods.setdefault(str(method), [])
+            if what not in whats:
+                whats.append(what)
+
+    datasets, used_figures = [], []
+    for ds_name, ds in per_dataset.items():
+        if not isinstance(ds, Mapping):
+            continue
+        meta = datasets_meta.get(ds_name) if isinstance(datasets_meta, Mapping) else None
+        meta = meta if isinstance(meta, Mapping) else {}
+        overall = ds.get("overall") if isinstance(ds.get("overall"), Mapping) else {}
+        partitions = [
+            _partition_view(p, metrics, anchors, f"{name}-{ds_name}", used)
+            for p in ds.get("partitions") or [] if isinstance(p, Mapping)
+        ]
+        figure = section_figures.get(f"forest_{ds_name}")
+        if isinstance(figure, Figure):
+            used_figures.append(figure)
+        else:
+            figure = None
+        datasets.append({
+            "name": ds_name,
+            "anchor": anchors(f"{name}-{ds_name}"),
+            "overall": {
+                "n": meta.get("n"),
+                "n_events": meta.get("n_events"),
+                "prevalence": meta.get("prevalence"),
+                "cells": [_cell(overall.get(m), m) for m in metrics],
+            },
+            "partitions": partitions,
+            "figure": figure,
+        })
+
+    confidence = section.get("confidence", settings.get("confidence"))
+    return {
+        "metrics": metrics,
+        "metric_columns": [{"metric": m, "better": METRIC_BETTER.get(m)} for m in metrics],
+        "confidence": confidence,
+        "reference_rule": REFERENCE_RULES.get(str(reference), str(reference) if reference else None),
+        "multiplicity": {"key": key, "short": adj_short, "long": adj_long, "flag_header": flag_header},
+        "min_group_size": section.get("min_group_size"),
+        "min_group_events": section.get("min_group_events"),
+        "gap_warning": section.get("gap_warning"),
+        "datasets": datasets,
+        "methods": [{"method": m, "uses": uses} for m, uses in methods.items()],
+        "used_figures": used_figures,
+    }
+
+
+def _cell(estimate: Any, what: str | None = None, used=None) -> dict:
+    is_estimate = isinstance(estimate, Mapping)
+    method = estimate.get("method") if is_estimate else None
+    if used is not None and what is not None and is_estimate and _finite(estimate.get("value")) is not None:
+        used(method, what)
+    return {"estimate": estimate, "n": estimate.get("n") if is_estimate else None, "method": method}
+
+
+def _partition_view(partition: Mapping, metrics: list[str], anchors: _Anchors, prefix: str, used) -> dict:
+    name = str(partition.get("name", ""))
+    kind = partition.get("kind")
+    attributes = [str(a) for a in partition.get("attributes") or []]
+    reference = partition.get("reference")
+    reference = None if reference is None else str(reference)
+
+    groups, status_of = [], {}
+    for g in partition.get("groups") or []:
+        if not isinstance(g, Mapping):
+            continue
+        label = str(g.get("label", ""))
+        status = str(g.get("status") or "ok")
+        insufficient = status == "insufficient evidence"
+        status_of[label] = insufficient
+        group_metrics = g.get("metrics") if isinstance(g.get("metrics"), Mapping) else {}
+        groups.append({
+            "label": label,
+            "n": g.get("n"),
+            "n_events": g.get("n_events"),
+            "status": GROUP_STATUS_LABELS.get(status, status),
+            "status_class": "status-insufficient-evidence" if insufficient else (
+                "status-ok" if status == "ok" else "status-unknown"),
+            "insufficient": insufficient,
+            "reason": g.get("reason"),
+            "is_reference": reference is not None and label == reference,
+            "prevalence": _cell(g.get("prevalence"), "prevalence", used),
+            "cells": [_cell(group_metrics.get(m), metric_label(m), used) for m in metrics],
+        })
+
+    raw_gaps = partition.get("gaps") if isinstance(partition.get("gaps"), Mapping) else {}
+    gaps = []
+    for metric in metrics + [m for m in raw_gaps if m not in metrics]:
+        gap = raw_gaps.get(metric)
+        if not isinstance(gap, Mapping):
+            continue
+        comparisons = []
+        for c in gap.get("comparisons") or []:
+            if not isinstance(c, Mapping):
+                continue
+            label = str(c.get("group", ""))
+            significant = c.get("significant")
+            comparisons.append({
+                "group": label,
+                "insufficient": status_of.get(label, False),
+                "difference": _cell(c.get("difference"), "differences between groups", used),
+                "ratio": _cell(c.get("ratio"), "ratios between groups", used),
+                "p_value": c.get("p_value"),
+                "p_adjusted": c.get("p_adjusted"),
+                "significant": None if significant is None else bool(significant),
+            })
+        gaps.append({
+            "metric": metric,
+            "better": METRIC_BETTER.get(metric),
+            "worst": gap.get("worst"),
+            "max_min": _cell(gap.get("max_min"), "max − min gaps", used),
+            "comparisons": comparisons,
+            "rows": max(len(comparisons), 1),
+        })
+
+    raw_disparities = partition.get("disparities") if isinstance(partition.get("disparities"), Mapping) else {}
+    disparities = []
+    for key in list(DISPARITIES) + [k for k in raw_disparities if k not in DISPARITIES]:
+        if key not in raw_disparities:
+            continue
+        label, meaning = DISPARITIES.get(key, (str(key).replace("_", " ").capitalize(), None))
+        disparities.append({"key": key, "label": label, "meaning": meaning,
+                            **_cell(raw_disparities[key], "fairness disparities", used)})
+
+    return {
+        "name": name,
+        "anchor": anchors(f"{prefix}-{name}"),
+        "kind": PARTITION_KINDS.get(str(kind), str(kind) if kind else None),
+        "attributes": attributes,
+        "reference": reference,
+        "reference_found": any(g["is_reference"] for g in groups),
+        "groups": groups,
+        "gaps": gaps,
+        "disparities": disparities,
+    }
 
 
 def _other_methods(sections: list[dict], ci_method: Any) -> list[dict]:

@@ -91,7 +91,8 @@ def run(ctx: AuditContext) -> Section:
         per_dataset[ds.name] = data
         findings += ds_findings
         figures[f"forest_{ds.name}"] = plots.forest_figure(
-            data["partitions"], list(METRICS), ds.name, {m: e["value"] for m, e in data["overall"].items()}
+            data["partitions"], list(METRICS), ds.name, {m: e["value"] for m, e in data["overall"].items()},
+            confidence=settings.confidence,
         )
     evidence = ["fairness.subgroups", "fairness.gaps"]
     if any(p["kind"] == "intersection" for d in per_dataset.values() for p in d["partitions"]):
