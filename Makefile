@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 EXAMPLE := examples/rotterdam_gbsg
 DEMO_OUT := $(EXAMPLE)/out
 
-.PHONY: demo test venv install-demo install-dev bench clean
+.PHONY: demo demo-flchain test venv install-demo install-dev bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ demo: install-demo
 	@echo "Report: $(abspath $(DEMO_OUT))/report.html"
 	@echo "Data:   $(abspath $(DEMO_OUT))/results.json"
 
+demo-flchain: install-demo
+	$(BIN)/python examples/flchain/prepare.py
+	$(BIN)/trustaudit run examples/flchain/audit.yaml --out examples/flchain/out
+	@echo
+	@echo "Report: $(abspath examples/flchain/out)/report.html"
+
 test: install-dev
 	$(BIN)/python -m pytest -q
 
@@ -35,4 +41,4 @@ bench: install-dev
 	$(BIN)/python benchmarks/bootstrap.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) $(DEMO_OUT) examples/flchain/out build dist *.egg-info .pytest_cache

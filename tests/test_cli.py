@@ -233,3 +233,19 @@ def test_model_returning_the_wrong_number_of_predictions(example_dir, monkeypatc
     spec = {"name": "short", "data": {"test": "rotterdam_test.csv", "target": "rfs5", "features": ["age"]}}
     with pytest.raises(audit.AuditInputError, match="predictions"):
         audit.run(spec, model=Truncating())
+
+
+def test_flchain_example_audit_reports_age_band_gaps(tmp_path):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "flchain" / "prepare.py"
+    spec = importlib.util.spec_from_file_location("flchain_prepare", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.prepare(tmp_path)
+    assert main(["run", str(tmp_path / "audit.yaml"), "--out", str(tmp_path / "out"), "-q", *FAST]) == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    fair = results["sections"]["fairness"]
+    assert fair["status"] == "warning" and "fairness.intersectional" in fair["evidence"]
+    warnings = [f["message"] for f in results["findings"] if f["check"] == "fairness" and f["severity"] == "warning"]
+    assert any("age_band=" in m and "Sensitivity" in m for m in warnings)
