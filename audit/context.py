@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .data import Dataset
 from .models import ModelAdapter
@@ -60,9 +59,6 @@ class EvaluatedDataset:
     @property
     def n_events(self) -> int:
         return int(self.dataset.y.sum())
-
-    def sensitive(self, columns: list[str]) -> pd.DataFrame:
-        return self.dataset.frame.loc[:, columns]
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ class AuditResult:
         return self.results["findings"]
 
     def to_json(self) -> str:
-        """results.json text: sorted nowhere (order is part of the contract), NaN forbidden."""
+        """results.json text: keys in insertion order (part of the contract), NaN forbidden."""
         return json.dumps(self.results, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
     def to_html(self) -> str:

@@ -1,7 +1,6 @@
 """The command line end to end: the example audit, determinism, and every kind of bad input."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

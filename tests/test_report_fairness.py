@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import base64
-import copy
 import re
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from audit.checks.base import Figure
 from audit.plots import forest_figure
 from audit.report import render_html
 
