@@ -1,0 +1,196 @@
+"""Calibration of predicted risks, as clinical prediction-model statisticians report it.
+
+- **Logistic recalibration** (Cox, Biometrika 1958; Steyerberg, *Clinical Prediction Models*
+  2019, ch. 15), fitted with statsmodels' binomial GLM on ``lp = logit(p)``:
+  *calibration-in-the-large* is the intercept ``a`` of ``logit P(y=1) = a + lp`` (``lp`` as an
+  offset, slope fixed at 1): 0 is ideal, negative means risks are too high on average;
+  the *calibration slope* is ``b`` of ``logit P(y=1) = a + b lp``: 1 is ideal, below 1 means
+  predictions are too extreme (overfitting). Wald intervals. Predictions of exactly 0 or 1 are
+  clipped to ``[1e-12, 1 - 1e-12]`` before the logit.
+- **O:E ratio** ``sum(y) / sum(p)`` with the interval ``exp(ln(O/E) +- z sqrt((1 - O/n) / O))``
+  (Debray et al., BMJ 2017).
+- **ECE** (expected calibration error; Naeini et al., AAAI 2015): ``sum_k (n_k / n) |ybar_k - pbar_k|``
+  over equal-width bins of ``[0, 1]`` or equal-mass (quantile) bins of the predictions; it is a
+  weighted sum, so ``ECEStatistic`` bootstraps it with the engine.
+- **ICI, E50, E90, Emax** (Austin & Steyerberg, Stat Med 2019): mean, median, 90th percentile and
+  maximum of ``|p_c - p|``, where ``p_c`` is a lowess smooth of ``y`` on ``p`` (span 0.75, no
+  robustness iterations).
+- **Spiegelhalter's z** (Stat Med 1986): ``sum (y - p)(1 - 2p) / sqrt(sum (1 - 2p)^2 p (1 - p))``.
+- **Hosmer–Lemeshow** ``C`` over ``g`` groups of predicted risk, ``chi2(g - 2)``; its p-value
+  depends on ``g`` and on n (almost every model fails at large n), so it is reported, not judged.
+- **Brier decomposition** (Murphy, J Appl Meteorol 1973) over bins: reliability − resolution +
+  uncertainty, which equals the Brier score up to the within-bin variance of the predictions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import statsmodels.api as sm
+from scipy.special import logit, ndtr, ndtri
+from scipy.stats import chi2
+
+from .estimate import Estimate
+
+EPS = 1e-12
+
+
+def _lp(p: np.ndarray) -> np.ndarray:
+    return logit(np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS))
+
+
+def calibration_intercept(y, p, confidence: float = 0.95) -> Estimate:
+    """Calibration-in-the-large: intercept of a logistic model with ``logit(p)`` as offset."""
+    y = np.asarray(y, dtype=float)
+    fit = sm.GLM(y, np.ones((y.size, 1)), family=sm.families.Binomial(), offset=_lp(p)).fit()
+    lo, hi = fit.conf_int(alpha=1 - confidence)[0]
+    return Estimate(fit.params[0], (lo, hi), "wald-glm", y.size)
+
+
+def calibration_slope(y, p, confidence: float = 0.95) -> Estimate:
+    """Calibration slope: coefficient of ``logit(p)`` in a logistic model with an intercept."""
+    y = np.asarray(y, dtype=float)
+    X = np.column_stack([np.ones(y.size), _lp(p)])
+    fit = sm.GLM(y, X, family=sm.families.Binomial()).fit()
+    lo, hi = fit.conf_int(alpha=1 - confidence)[1]
+    return Estimate(fit.params[1], (lo, hi), "wald-glm", y.size)
+
+
+def oe_ratio(y, p, confidence: float = 0.95) -> Estimate:
+    """Observed over expected events with the log-scale interval of Debray et al. (BMJ 2017)."""
+    y = np.asarray(y, dtype=float)
+    o, e, n = y.sum(), float(np.sum(p)), y.size
+    if o == 0 or e == 0:
+        return Estimate(np.nan if e == 0 else 0.0, None, "log-wald", n)
+    z = ndtri(0.5 + confidence / 2)
+    se = np.sqrt((1 - o / n) / o)
+    return Estimate(o / e, (o / e * np.exp(-z * se), o / e * np.exp(z * se)), "log-wald", n)
+
+
+def bin_edges(p, n_bins: int, strategy: str) -> np.ndarray:
+    """Bin edges: ``uniform`` (equal width on [0, 1]) or ``quantile`` (equal mass)."""
+    if strategy == "uniform":
+        return np.linspace(0.0, 1.0, n_bins + 1)
+    if strategy == "quantile":
+        edges = np.quantile(np.asarray(p, dtype=float), np.linspace(0, 1, n_bins + 1))
+        edges[0], edges[-1] = 0.0, 1.0
+        return np.unique(edges)
+    raise ValueError(f"unknown binning strategy {strategy!r}; use 'uniform' or 'quantile'")
+
+
+def bin_index(p, edges: np.ndarray) -> np.ndarray:
+    """Bin of each prediction; bins are ``[e_k, e_{k+1})``, the last one closed."""
+    return np.clip(np.searchsorted(edges, np.asarray(p, dtype=float), side="right") - 1, 0, edges.size - 2)
+
+
+class ECEStatistic:
+    """Expected calibration error for the engine: ``W`` (B, n) of counts → (B, 1).
+
+    Per replicate the bin sums of ``w``, ``w y`` and ``w p`` are one product with a fixed
+    (n, 3K) matrix (``einsum``, not BLAS, so results are identical in any process).
+    """
+
+    def __init__(self, y, p, n_bins: int = 10, strategy: str = "uniform"):
+        p = np.asarray(p, dtype=float)
+        y = np.asarray(y, dtype=float)
+        self.edges = bin_edges(p, n_bins, strategy)
+        k = self.edges.size - 1
+        onehot = np.zeros((p.size, k))
+        onehot[np.arange(p.size), bin_index(p, self.edges)] = 1.0
+        self._M = np.hstack([onehot, onehot * y[:, None], onehot * p[:, None]])
+        self._k = k
+
+    def __call__(self, W: np.ndarray) -> np.ndarray:
+        sums = np.einsum("bn,nk->bk", np.atleast_2d(W).astype(float), self._M)
+        k = self._k
+        count, ysum, psum = sums[:, :k], sums[:, k : 2 * k], sums[:, 2 * k :]
+        return (np.abs(ysum - psum).sum(axis=1) / count.sum(axis=1))[:, None]
+
+
+def ece(y, p, n_bins: int = 10, strategy: str = "uniform") -> float:
+    """Point estimate of the ECE."""
+    return float(ECEStatistic(y, p, n_bins, strategy)(np.ones((1, np.size(y))))[0, 0])
+
+
+@dataclass(frozen=True)
+class SmoothedCalibration:
+    """A lowess calibration curve and the ICI family of summaries."""
+
+    p_sorted: np.ndarray
+    smoothed: np.ndarray
+    ici: float
+    e50: float
+    e90: float
+    emax: float
+
+
+def smoothed_calibration(y, p, frac: float = 0.75) -> SmoothedCalibration:
+    """Lowess of ``y`` on ``p`` (statsmodels), with ICI / E50 / E90 / Emax of ``|p_c - p|``."""
+    from statsmodels.nonparametric.smoothers_lowess import lowess
+
+    p = np.asarray(p, dtype=float)
+    y = np.asarray(y, dtype=float)
+    delta = 0.005 * float(np.ptp(p)) if p.size > 5000 else 0.0  # linear interpolation between near points
+    fitted = np.clip(lowess(y, p, frac=frac, it=0, delta=delta, return_sorted=False), 0.0, 1.0)
+    diff = np.abs(fitted - p)
+    order = np.argsort(p, kind="stable")
+    return SmoothedCalibration(
+        p[order], fitted[order], float(diff.mean()), float(np.median(diff)), float(np.quantile(diff, 0.9)), float(diff.max())
+    )
+
+
+def spiegelhalter_z(y, p) -> tuple[float, float]:
+    """Spiegelhalter's z and its two-sided p-value."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    den = np.sqrt(np.sum((1 - 2 * p) ** 2 * p * (1 - p)))
+    if den == 0:
+        return float("nan"), float("nan")
+    z = float(np.sum((y - p) * (1 - 2 * p)) / den)
+    return z, float(2 * ndtr(-abs(z)))
+
+
+def hosmer_lemeshow(y, p, groups: int = 10) -> tuple[float, int, float]:
+    """Hosmer–Lemeshow ``C`` over groups of equal size by predicted risk: (statistic, df, p-value)."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    order = np.argsort(p, kind="stable")
+    stat, used = 0.0, 0
+    for idx in np.array_split(order, groups):
+        if idx.size == 0:
+            continue
+        o, e, n = y[idx].sum(), p[idx].sum(), idx.size
+        denom = e * (1 - e / n)
+        if denom > 0:
+            stat += (o - e) ** 2 / denom
+            used += 1
+    df = max(used - 2, 1)
+    return float(stat), df, float(chi2.sf(stat, df))
+
+
+def brier_decomposition(y, p, n_bins: int = 10) -> dict[str, float]:
+    """Murphy's reliability, resolution and uncertainty over equal-width bins."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    idx = bin_index(p, bin_edges(p, n_bins, "uniform"))
+    n, ybar = y.size, y.mean()
+    rel = res = 0.0
+    for k in np.unique(idx):
+        rows = idx == k
+        nk = rows.sum()
+        rel += nk * (p[rows].mean() - y[rows].mean()) ** 2
+        res += nk * (y[rows].mean() - ybar) ** 2
+    return {"reliability": rel / n, "resolution": res / n, "uncertainty": ybar * (1 - ybar), "brier": float(np.mean((p - y) ** 2))}
+
+
+def binned_points(y, p, n_bins: int = 10, strategy: str = "quantile", confidence: float = 0.95) -> list[dict]:
+    """Mean prediction and observed rate (Wilson CI) per bin, for the reliability diagram."""
+    from .proportions import wilson_interval
+
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    idx = bin_index(p, bin_edges(p, n_bins, strategy))
+    out = []
+    for k in np.unique(idx):
+        rows = idx == k
+        n, events = int(rows.sum()), int(y[rows].sum())
+        lo, hi = wilson_interval(events, n, confidence)
+        out.append({"predicted": float(p[rows].mean()), "observed": events / n, "ci": [lo, hi], "n": n})
+    return out
