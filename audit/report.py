@@ -70,6 +70,8 @@ METRIC_LABELS = {
     "fpr": "FPR (overdiagnosis)",
     "selection_rate": "Selection rate",
     "prevalence": "Prevalence",
+    "oe_ratio": "Observed / expected events (O:E)",
+    "ece_equal_mass": "ECE, equal-mass bins",
 }
 
 #: Which direction is better, for the "better" column; metrics not listed show nothing.
@@ -87,6 +89,8 @@ METRIC_BETTER = {
     "calibration_intercept": "closer to 0",
     "calibration_slope": "closer to 1",
     "ece": "lower",
+    "ece_equal_mass": "lower",
+    "oe_ratio": "closer to 1",
     "mean_set_size": "lower",
     "fnr": "lower",
     "fpr": "lower",
@@ -100,6 +104,9 @@ METHOD_LABELS = {
     "percentile": "percentile bootstrap",
     "wilson": "Wilson score interval",
     "clopper-pearson": "Clopper–Pearson exact interval",
+    "wald-glm": "Wald interval of a logistic recalibration model (statsmodels GLM)",
+    "log-wald": "Wald interval on the log scale (Debray et al., BMJ 2017)",
+    "point-estimate": "no interval: the bootstrap of a binned ECE is dominated by its upward bias",
 }
 
 #: Short methods for the one-paragraph summary (``settings.ci_method`` is a bare name).
@@ -111,6 +118,9 @@ METHOD_SHORT = {
     "percentile": "percentile bootstrap",
     "wilson": "Wilson",
     "clopper-pearson": "Clopper–Pearson",
+    "wald-glm": "Wald (GLM)",
+    "log-wald": "log-scale Wald",
+    "point-estimate": "no interval",
 }
 
 #: One-sentence "how to read this" per known section; other sections get none.
@@ -121,6 +131,13 @@ SECTION_INTROS = {
         "certainty, and a difference between datasets matters only if it is larger than the "
         "intervals. AUROC 0.5 is chance and 1 is perfect discrimination; for the Brier score "
         "lower is better."
+    ),
+    "calibration": (
+        "Calibration asks whether a predicted risk of 30% means 30 in 100 such patients have the "
+        "outcome. Calibration-in-the-large (intercept) should be 0: negative means predicted risks "
+        "are too high on average. The calibration slope should be 1: below 1 means predictions are "
+        "too extreme (typical of overfitting or a new case mix). Each estimate comes with its {level} "
+        "interval; in the reliability diagram the curve should follow the diagonal."
     ),
 }
 

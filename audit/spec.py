@@ -124,6 +124,8 @@ class Settings(_StrictModel):
     reference_groups: dict[str, str] = Field(default_factory=dict)
     gap_warning: float = Field(0.05, ge=0)
     multiplicity: Literal["holm", "fdr_bh"] = "holm"
+    # calibration
+    calibration_bins: int = Field(10, ge=2, le=100)
     #: Where resampling runs; never changes a number, so left out of results.json.
     n_jobs: int = Field(1, ge=-64, le=1024)
     scheduler: str | None = None

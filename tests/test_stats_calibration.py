@@ -93,8 +93,9 @@ def test_ece_equals_a_plain_loop_and_bootstraps_with_weights(strategy):
     for b in range(3):
         idx = np.repeat(np.arange(y.size), W[b])
         assert stat(W[b : b + 1])[0, 0] == pytest.approx(reference_ece(y[idx], p[idx], stat.edges), abs=1e-12)
-    res = ResamplingEngine(seed=1, n_resamples=200).bootstrap(stat, y, "ece")
-    assert res.low[0] <= res.estimate[0] <= res.high[0]
+    # why no interval is reported: resampled ECEs lie mostly above the estimate
+    res = ResamplingEngine(seed=1, n_resamples=200, method="percentile").bootstrap(stat, y, "ece")
+    assert np.mean(res.replicates[:, 0] > res.estimate[0]) > 0.75
 
 
 def test_ici_is_small_for_a_calibrated_model_and_large_for_a_miscalibrated_one():

@@ -7,10 +7,10 @@ silently dropped.
 
 from __future__ import annotations
 
-from . import fairness, performance
+from . import calibration, fairness, performance
 from .base import Finding, Section
 
-CHECKS = {performance.NAME: performance.run, fairness.NAME: fairness.run}
+CHECKS = {performance.NAME: performance.run, fairness.NAME: fairness.run, calibration.NAME: calibration.run}
 
 TITLES = {
     "performance": "Performance",

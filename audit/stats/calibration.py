@@ -10,8 +10,10 @@
 - **O:E ratio** ``sum(y) / sum(p)`` with the interval ``exp(ln(O/E) +- z sqrt((1 - O/n) / O))``
   (Debray et al., BMJ 2017).
 - **ECE** (expected calibration error; Naeini et al., AAAI 2015): ``sum_k (n_k / n) |ybar_k - pbar_k|``
-  over equal-width bins of ``[0, 1]`` or equal-mass (quantile) bins of the predictions; it is a
-  weighted sum, so ``ECEStatistic`` bootstraps it with the engine.
+  over equal-width bins of ``[0, 1]`` or equal-mass (quantile) bins of the predictions.
+  ``ECEStatistic`` evaluates it on weight blocks like every engine statistic, but its bootstrap
+  distribution is shifted far above the estimate (binning noise only adds), so the calibration
+  check reports the ECE without an interval.
 - **ICI, E50, E90, Emax** (Austin & Steyerberg, Stat Med 2019): mean, median, 90th percentile and
   maximum of ``|p_c - p|``, where ``p_c`` is a lowess smooth of ``y`` on ``p`` (span 0.75, no
   robustness iterations).
