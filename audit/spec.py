@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from audit.errors import AuditInputError
 
-CheckName = Literal["performance", "fairness", "calibration", "uncertainty", "robustness", "external"]
+CheckName = Literal["performance", "fairness", "calibration", "utility", "uncertainty", "robustness", "external"]
 KNOWN_CHECKS: tuple[str, ...] = typing.get_args(CheckName)
 
 #: Validation context key: a model object is passed from Python, so the spec needs no model source.
@@ -126,6 +126,8 @@ class Settings(_StrictModel):
     multiplicity: Literal["holm", "fdr_bh"] = "holm"
     # calibration
     calibration_bins: int = Field(10, ge=2, le=100)
+    # decision curve analysis: threshold probabilities (default 0.01, 0.02, ..., 0.99)
+    dca_thresholds: list[float] | None = None
     #: Where resampling runs; never changes a number, so left out of results.json.
     n_jobs: int = Field(1, ge=-64, le=1024)
     scheduler: str | None = None

@@ -58,3 +58,27 @@ def test_example_audit_reports_gbsg_calibration_in_the_large(example_dir, tmp_pa
     assert set(cal["test"]["summaries"]) >= {"ici", "e50", "e90", "emax", "spiegelhalter_z", "hosmer_lemeshow", "brier_decomposition"}
     html = (tmp_path / "report.html").read_text()
     assert "Reliability diagram" in html and "Calibration slope" in html
+
+
+def test_utility_check_decision_curve_matches_the_net_benefit_formula():
+    from audit.checks import utility
+
+    frame = simulated_frame(3000, 4)
+    ctx = context(frame, frame["p"], ["sex"], dca_thresholds=[0.1, 0.2, 0.5])
+    section = utility.run(ctx)
+    curve = section.data["datasets"]["test"]
+    y, p = frame["y"].to_numpy(), frame["p"].to_numpy()
+    for t, est in zip(curve["thresholds"], curve["model"]):
+        treated = p >= t
+        by_hand = (treated & (y == 1)).sum() / y.size - (treated & (y == 0)).sum() / y.size * t / (1 - t)
+        assert est["value"] == pytest.approx(by_hand, abs=1e-12) and est["ci"][0] <= est["value"] <= est["ci"][1]
+    assert section.evidence == ["utility.net_benefit"] and "decision_curve" in section.figures
+
+
+def test_bad_dca_thresholds_are_a_plain_error():
+    from audit.checks import utility
+    from audit.errors import AuditInputError
+
+    frame = simulated_frame(300, 5)
+    with pytest.raises(AuditInputError, match="dca_thresholds"):
+        utility.run(context(frame, frame["p"], ["sex"], dca_thresholds=[0.0, 0.5]))

@@ -7,15 +7,16 @@ silently dropped.
 
 from __future__ import annotations
 
-from . import calibration, fairness, performance
+from . import calibration, fairness, performance, utility
 from .base import Finding, Section
 
-CHECKS = {performance.NAME: performance.run, fairness.NAME: fairness.run, calibration.NAME: calibration.run}
+CHECKS = {performance.NAME: performance.run, fairness.NAME: fairness.run, calibration.NAME: calibration.run, utility.NAME: utility.run}
 
 TITLES = {
     "performance": "Performance",
     "fairness": "Subgroup fairness",
     "calibration": "Calibration",
+    "utility": "Clinical utility (decision curves)",
     "uncertainty": "Conformal uncertainty",
     "robustness": "Robustness",
     "external": "External validation",
