@@ -23,6 +23,7 @@ PACKAGES = (
     "skops",
     "statsmodels",
     "fairlearn",
+    "mapie",
     "matplotlib",
     "jinja2",
     "pydantic",

@@ -128,6 +128,10 @@ class Settings(_StrictModel):
     calibration_bins: int = Field(10, ge=2, le=100)
     # decision curve analysis: threshold probabilities (default 0.01, 0.02, ..., 0.99)
     dca_thresholds: list[float] | None = None
+    # conformal uncertainty: target coverage(s), share of test used to calibrate, per-group quantiles
+    coverage: float | list[float] = 0.90
+    conformal_calibration_share: float = Field(0.5, gt=0, lt=1)
+    mondrian: bool = True
     #: Where resampling runs; never changes a number, so left out of results.json.
     n_jobs: int = Field(1, ge=-64, le=1024)
     scheduler: str | None = None

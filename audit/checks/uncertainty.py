@@ -1,0 +1,155 @@
+"""The uncertainty check: split conformal prediction sets (MAPIE, LAC score), overall and per group.
+
+A seeded, outcome-stratified share of the internal test set (``settings.conformal_calibration_share``)
+calibrates MAPIE's ``SplitConformalClassifier`` (conformity score LAC, the only one MAPIE accepts
+for a binary target) at each target coverage in ``settings.coverage``; the rest of the test set and
+every external dataset are evaluated. The guarantee P(y in set) >= 1 - alpha holds only for
+patients exchangeable with the calibration set, so coverage on an external site, or within a
+subgroup, can fall short: that is reported and, when a group's whole interval lies below the
+target, flagged. With ``settings.mondrian`` each group of every attribute is also calibrated on
+its own (group-conditional, "Mondrian" conformal), which restores the guarantee per group; both
+are shown side by side.
+
+MAPIE is given the model's predicted probabilities through a fitted pass-through classifier
+(``ScoreClassifier``): LAC needs nothing but P(class), so predictions-only audits and audits with
+a model are treated alike, and the probabilities are exactly those every other check uses.
+Intervals: Wilson for coverage and the shares of empty and two-class sets; mean set size with a
+normal interval.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mapie.classification import SplitConformalClassifier
+from scipy.special import ndtri
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+
+from ..context import AuditContext, EvaluatedDataset
+from ..stats import Estimate, proportion
+from . import fairness
+from .base import Finding, Section
+
+NAME = "uncertainty"
+
+
+class ScoreClassifier(ClassifierMixin, BaseEstimator):
+    """A fitted binary classifier whose one input column is P(positive)."""
+
+    def fit(self, X=None, y=None):
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X):
+        p = np.asarray(X, dtype=float)[:, 0]
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X):
+        return (np.asarray(X, dtype=float)[:, 0] >= 0.5).astype(int)
+
+
+def conformal_sets(p_cal, y_cal, p_eval, levels: list[float]) -> np.ndarray:
+    """Prediction sets, bool array (n_eval, 2 classes, n_levels), from MAPIE's split conformal LAC."""
+    model = SplitConformalClassifier(ScoreClassifier().fit(), confidence_level=levels, conformity_score="lac", prefit=True)
+    model.conformalize(np.asarray(p_cal, float)[:, None], np.asarray(y_cal))
+    _, sets = model.predict_set(np.asarray(p_eval, float)[:, None])
+    return sets
+
+
+def set_summary(sets: np.ndarray, y: np.ndarray, confidence: float) -> dict:
+    """Coverage, mean set size, shares of empty and two-class sets, each with an interval."""
+    n = y.size
+    covered = int(sets[np.arange(n), y].sum())
+    size = sets.sum(axis=1)
+    half = ndtri(0.5 + confidence / 2) * (size.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan)
+    return {
+        "coverage": proportion(covered, n, confidence).to_dict(),
+        "mean_set_size": Estimate(size.mean(), (size.mean() - half, size.mean() + half) if np.isfinite(half) else None, "wald", n).to_dict(),
+        "empty": proportion(int((size == 0).sum()), n, confidence).to_dict(),
+        "both": proportion(int((size == 2).sum()), n, confidence).to_dict(),
+    }
+
+
+def run(ctx: AuditContext) -> Section:
+    settings = ctx.spec.settings
+    levels = sorted(settings.coverage if isinstance(settings.coverage, list) else [settings.coverage])
+    test = ctx.internal
+    idx = np.arange(test.n)
+    cal_idx, eval_idx = train_test_split(
+        idx, train_size=settings.conformal_calibration_share, stratify=test.y, random_state=settings.seed
+    )
+    evaluations = {"test": (test, eval_idx)} | {d.name: (d, np.arange(d.n)) for d in ctx.external}
+    per_dataset, findings = {}, []
+    for name, (ds, rows) in evaluations.items():
+        ctx.report_progress(f"uncertainty: conformal sets on {name}")
+        sets = conformal_sets(test.p[cal_idx], test.y[cal_idx], ds.p[rows], levels)
+        entry = {"n_evaluated": int(rows.size), "levels": []}
+        for k, level in enumerate(levels):
+            overall = set_summary(sets[:, :, k], ds.y[rows], settings.confidence)
+            groups = group_coverage(ctx, ds, rows, sets[:, :, k], test, cal_idx, level)
+            entry["levels"].append({"target": level, "overall": overall, "groups": groups})
+            findings += coverage_findings(name, level, overall, groups, settings.confidence)
+        main = entry["levels"][-1]["overall"]  # the highest target, for the report's summary table
+        entry["metrics"] = {"coverage": main["coverage"], "mean_set_size": main["mean_set_size"]}
+        per_dataset[name] = entry
+    evidence = ["uncertainty.conformal"] + (["uncertainty.subgroups"] if ctx.spec.data.sensitive else [])
+    return Section(
+        name=NAME,
+        title="Conformal uncertainty",
+        status="warning" if any(f.severity != "info" for f in findings) else "pass",
+        data={
+            "method": "split conformal, LAC score (MAPIE SplitConformalClassifier)",
+            "calibration": {"dataset": "test", "share": settings.conformal_calibration_share, "n": int(cal_idx.size)},
+            "mondrian": settings.mondrian,
+            "confidence": settings.confidence,
+            "datasets": per_dataset,
+        },
+        findings=findings,
+        evidence=evidence,
+    )
+
+
+def group_coverage(ctx, ds: EvaluatedDataset, rows, sets, test: EvaluatedDataset, cal_idx, level: float) -> list[dict]:
+    """Coverage per group of each attribute: with the marginal sets, and Mondrian (per-group calibration)."""
+    settings = ctx.spec.settings
+    if not ctx.spec.data.sensitive:
+        return []
+    eval_parts = fairness.build_partitions(ds, list(ctx.spec.data.sensitive), None, False)
+    cal_parts = {p.name: p for p in fairness.build_partitions(test, list(ctx.spec.data.sensitive), None, False)}
+    out = []
+    y = ds.y[rows]
+    for part in eval_parts:
+        labels = part.labels[rows]
+        cal_labels = cal_parts[part.name].labels[cal_idx]
+        for label in np.unique(labels):
+            g = labels == label
+            entry = {"partition": part.name, "group": str(label), "n": int(g.sum()),
+                     "small": bool(g.sum() < settings.min_group_size),
+                     "marginal": set_summary(sets[g], y[g], settings.confidence), "mondrian": None}
+            in_cal = cal_labels == label
+            if settings.mondrian and in_cal.sum() >= 2:
+                own = conformal_sets(test.p[cal_idx][in_cal], test.y[cal_idx][in_cal], ds.p[rows][g], [level])[:, :, 0]
+                entry["mondrian"] = set_summary(own, y[g], settings.confidence)
+            out.append(entry)
+    return out
+
+
+def coverage_findings(name: str, level: float, overall: dict, groups: list[dict], confidence: float) -> list[Finding]:
+    out = []
+    cov = overall["coverage"]
+    lvl = f"{confidence:.0%}"
+    if cov["ci"] and cov["ci"][1] < level:
+        out.append(Finding(NAME, "warning", f"Conformal coverage on {name} is {cov['value']:.2f} ({lvl} CI {cov['ci'][0]:.2f} to "
+                           f"{cov['ci'][1]:.2f}), below the {level:.2f} target: these patients are not exchangeable with the calibration set.", name))
+    for g in groups:
+        c = g["marginal"]["coverage"]
+        if not g["small"] and c["ci"] and c["ci"][1] < level:
+            fix = ""
+            if g["mondrian"] is not None:
+                fix = f"; calibrated within the group (Mondrian) it is {g['mondrian']['coverage']['value']:.2f}"
+            out.append(Finding(NAME, "warning", f"Conformal coverage for {g['partition']}={g['group']} on {name} is {c['value']:.2f} "
+                               f"({lvl} CI {c['ci'][0]:.2f} to {c['ci'][1]:.2f}), below the {level:.2f} target{fix}.", name))
+    if not out:
+        out.append(Finding(NAME, "info", f"Conformal sets at {level:.2f} coverage on {name}: coverage {cov['value']:.2f}, "
+                           f"mean set size {overall['mean_set_size']['value']:.2f}.", name))
+    return out
