@@ -92,7 +92,7 @@ def run(ctx: AuditContext) -> Section:
         main = entry["levels"][-1]["overall"]  # the highest target, for the report's summary table
         entry["metrics"] = {"coverage": main["coverage"], "mean_set_size": main["mean_set_size"]}
         per_dataset[name] = entry
-    evidence = ["uncertainty.conformal"] + (["uncertainty.subgroups"] if ctx.spec.data.sensitive else [])
+    evidence = ["uncertainty.conformal"] + (["uncertainty.subgroups"] if ctx.spec.data.sensitive or ctx.spec.data.site else [])
     return Section(
         name=NAME,
         title="Conformal uncertainty",
@@ -110,12 +110,13 @@ def run(ctx: AuditContext) -> Section:
 
 
 def group_coverage(ctx, ds: EvaluatedDataset, rows, sets, test: EvaluatedDataset, cal_idx, level: float) -> list[dict]:
-    """Coverage per group of each attribute: with the marginal sets, and Mondrian (per-group calibration)."""
+    """Coverage per group of each attribute and site: with the marginal sets, and Mondrian (per-group calibration)."""
     settings = ctx.spec.settings
-    if not ctx.spec.data.sensitive:
+    attributes, site = list(ctx.spec.data.sensitive), ctx.spec.data.site
+    if not attributes and site is None:
         return []
-    eval_parts = fairness.build_partitions(ds, list(ctx.spec.data.sensitive), None, False)
-    cal_parts = {p.name: p for p in fairness.build_partitions(test, list(ctx.spec.data.sensitive), None, False)}
+    eval_parts = fairness.build_partitions(ds, attributes, site, False)
+    cal_parts = {p.name: p for p in fairness.build_partitions(test, attributes, site, False)}
     out = []
     y = ds.y[rows]
     for part in eval_parts:
