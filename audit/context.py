@@ -71,6 +71,7 @@ class AuditContext:
     engine: ResamplingEngine
     model: ModelAdapter | None = None
     progress: Progress | None = None
+    calibration: EvaluatedDataset | None = None  # data.calibration, for conformal calibration only
 
     @property
     def internal(self) -> EvaluatedDataset:

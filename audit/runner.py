@@ -8,7 +8,7 @@ from importlib import metadata
 
 from .checks import CHECKS, not_run
 from .context import AuditContext, EvaluatedDataset, Progress, StepProgress
-from .data import load_datasets
+from .data import load_dataset, load_datasets
 from .models import load_model, predictions
 from .provenance import provenance
 from .result import AuditResult
@@ -40,12 +40,17 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
     for name, ds in datasets.items():
         say(f"predicting {name}")
         evaluated[name] = EvaluatedDataset(ds, predictions(adapter, ds, spec))
+    calibration = None
+    if spec.data.calibration is not None:
+        say("loading the conformal calibration set")
+        cal = load_dataset("calibration", "internal", spec.data.calibration, spec, base_dir)
+        calibration = EvaluatedDataset(cal, predictions(adapter, cal, spec))
     settings = spec.settings
     engine = ResamplingEngine(
         settings.seed, settings.n_resamples, settings.confidence, settings.ci_method,
         n_jobs=settings.n_jobs, scheduler=settings.scheduler, progress=steps.resamples,
     )
-    ctx = AuditContext(spec, base_dir, evaluated, engine, adapter, say)
+    ctx = AuditContext(spec, base_dir, evaluated, engine, adapter, say, calibration)
     sections = []
     for name in requested_checks(spec):
         say(f"check: {name}")
@@ -55,7 +60,7 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
         model_file = (spec.model.path, resolve(base_dir, spec.model.path))
     return AuditResult.assemble(
         spec=spec.model_dump(mode="json", exclude={"settings": set(EXECUTION_SETTINGS)}),
-        provenance=provenance(spec, datasets, model_file),
+        provenance=provenance(spec, datasets | ({"calibration": calibration.dataset} if calibration else {}), model_file),
         datasets={name: dataset_summary(d, settings.confidence) for name, d in evaluated.items()},
         sections=sections,
         version=_version(),

@@ -55,6 +55,7 @@ class DataSpec(_StrictModel):
 
     test: str
     external: dict[str, str] = Field(default_factory=dict)
+    calibration: str | None = None  # conformal calibration set (same columns as test); default: a split of test
     target: str
     prediction: str | None = None
     positive_label: str | int | bool | None = None

@@ -61,3 +61,19 @@ def test_uncertainty_check_flags_an_under_covered_group_and_reports_mondrian_sid
     overall = test["levels"][1]["overall"]
     assert overall["coverage"]["ci"][0] <= overall["coverage"]["value"] <= overall["coverage"]["ci"][1]
     assert set(section.evidence) == {"uncertainty.conformal", "uncertainty.subgroups"}
+
+
+def test_a_separate_calibration_dataset_is_used_whole_and_hashed(tmp_path):
+    import audit
+
+    rng = np.random.default_rng(3)
+    for name, n in (("cal", 500), ("test", 700)):
+        y, p, g = population(n, rng)
+        pd.DataFrame({"y": y, "p": p, "grp": g}).to_csv(tmp_path / f"{name}.csv", index=False)
+    res = audit.run({"name": "conformal", "data": {"test": str(tmp_path / "test.csv"), "calibration": str(tmp_path / "cal.csv"),
+                                                 "target": "y", "prediction": "p", "sensitive": ["grp"]},
+                     "settings": {"n_resamples": 100}, "checks": ["uncertainty"]})
+    section = res.sections["uncertainty"]
+    assert section["calibration"] == {"dataset": "calibration", "share": None, "n": 500}
+    assert section["datasets"]["test"]["n_evaluated"] == 700
+    assert "data:calibration" in res.results["provenance"]["files"]

@@ -1,6 +1,7 @@
 """The uncertainty check: split conformal prediction sets (MAPIE, LAC score), overall and per group.
 
-A seeded, outcome-stratified share of the internal test set (``settings.conformal_calibration_share``)
+The dataset ``data.calibration`` (same columns as ``test``) or, when absent, a seeded,
+outcome-stratified share of the internal test set (``settings.conformal_calibration_share``)
 calibrates MAPIE's ``SplitConformalClassifier`` (conformity score LAC, the only one MAPIE accepts
 for a binary target) at each target coverage in ``settings.coverage``; the rest of the test set and
 every external dataset are evaluated. The guarantee P(y in set) >= 1 - alpha holds only for
@@ -74,19 +75,22 @@ def run(ctx: AuditContext) -> Section:
     settings = ctx.spec.settings
     levels = sorted(settings.coverage if isinstance(settings.coverage, list) else [settings.coverage])
     test = ctx.internal
-    idx = np.arange(test.n)
-    cal_idx, eval_idx = train_test_split(
-        idx, train_size=settings.conformal_calibration_share, stratify=test.y, random_state=settings.seed
-    )
+    if ctx.calibration is not None:  # data.calibration: calibrate on it, evaluate all of test
+        cal_ds, cal_idx, eval_idx = ctx.calibration, np.arange(ctx.calibration.n), np.arange(test.n)
+    else:  # a seeded, outcome-stratified share of test calibrates; the rest is evaluated
+        cal_ds = test
+        cal_idx, eval_idx = train_test_split(
+            np.arange(test.n), train_size=settings.conformal_calibration_share, stratify=test.y, random_state=settings.seed
+        )
     evaluations = {"test": (test, eval_idx)} | {d.name: (d, np.arange(d.n)) for d in ctx.external}
     per_dataset, findings = {}, []
     for name, (ds, rows) in evaluations.items():
         ctx.report_progress(f"uncertainty: conformal sets on {name}")
-        sets = conformal_sets(test.p[cal_idx], test.y[cal_idx], ds.p[rows], levels)
+        sets = conformal_sets(cal_ds.p[cal_idx], cal_ds.y[cal_idx], ds.p[rows], levels)
         entry = {"n_evaluated": int(rows.size), "levels": []}
         for k, level in enumerate(levels):
             overall = set_summary(sets[:, :, k], ds.y[rows], settings.confidence)
-            groups = group_coverage(ctx, ds, rows, sets[:, :, k], test, cal_idx, level)
+            groups = group_coverage(ctx, ds, rows, sets[:, :, k], cal_ds, cal_idx, level)
             entry["levels"].append({"target": level, "overall": overall, "groups": groups})
             findings += coverage_findings(name, level, overall, groups, settings.confidence)
         main = entry["levels"][-1]["overall"]  # the highest target, for the report's summary table
@@ -99,7 +103,11 @@ def run(ctx: AuditContext) -> Section:
         status="warning" if any(f.severity != "info" for f in findings) else "pass",
         data={
             "method": "split conformal, LAC score (MAPIE SplitConformalClassifier)",
-            "calibration": {"dataset": "test", "share": settings.conformal_calibration_share, "n": int(cal_idx.size)},
+            "calibration": {
+                "dataset": "calibration" if ctx.calibration is not None else "test",
+                "share": None if ctx.calibration is not None else settings.conformal_calibration_share,
+                "n": int(cal_idx.size),
+            },
             "mondrian": settings.mondrian,
             "confidence": settings.confidence,
             "datasets": per_dataset,
@@ -109,14 +117,14 @@ def run(ctx: AuditContext) -> Section:
     )
 
 
-def group_coverage(ctx, ds: EvaluatedDataset, rows, sets, test: EvaluatedDataset, cal_idx, level: float) -> list[dict]:
+def group_coverage(ctx, ds: EvaluatedDataset, rows, sets, cal_ds: EvaluatedDataset, cal_idx, level: float) -> list[dict]:
     """Coverage per group of each attribute and site: with the marginal sets, and Mondrian (per-group calibration)."""
     settings = ctx.spec.settings
     attributes, site = list(ctx.spec.data.sensitive), ctx.spec.data.site
     if not attributes and site is None:
         return []
     eval_parts = fairness.build_partitions(ds, attributes, site, False)
-    cal_parts = {p.name: p for p in fairness.build_partitions(test, attributes, site, False)}
+    cal_parts = {p.name: p for p in fairness.build_partitions(cal_ds, attributes, site, False)}
     out = []
     y = ds.y[rows]
     for part in eval_parts:
@@ -129,7 +137,7 @@ def group_coverage(ctx, ds: EvaluatedDataset, rows, sets, test: EvaluatedDataset
                      "marginal": set_summary(sets[g], y[g], settings.confidence), "mondrian": None}
             in_cal = cal_labels == label
             if settings.mondrian and in_cal.sum() >= 2:
-                own = conformal_sets(test.p[cal_idx][in_cal], test.y[cal_idx][in_cal], ds.p[rows][g], [level])[:, :, 0]
+                own = conformal_sets(cal_ds.p[cal_idx][in_cal], cal_ds.y[cal_idx][in_cal], ds.p[rows][g], [level])[:, :, 0]
                 entry["mondrian"] = set_summary(own, y[g], settings.confidence)
             out.append(entry)
     return out
