@@ -120,3 +120,14 @@ def test_brier_decomposition_is_close_to_the_brier_score():
     y, p = simulated(5000, 6, stretch=1.3)
     d = brier_decomposition(y, p, 20)
     assert d["reliability"] - d["resolution"] + d["uncertainty"] == pytest.approx(d["brier"], abs=0.01)
+
+
+def test_spline_calibration_band_covers_the_diagonal_for_a_calibrated_model_and_not_for_an_overconfident_one():
+    from audit.stats.calibration import spline_calibration_curve
+
+    good = spline_calibration_curve(*simulated(4000, 7))
+    inside = np.mean([lo <= x <= hi for x, lo, hi in zip(good["predicted"], good["low"], good["high"])])
+    assert inside > 0.9
+    bad = spline_calibration_curve(*simulated(4000, 7, stretch=2.5))
+    outside = np.mean([not (lo <= x <= hi) for x, lo, hi in zip(bad["predicted"], bad["low"], bad["high"])])
+    assert outside > 0.5

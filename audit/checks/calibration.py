@@ -4,7 +4,7 @@ Per dataset: calibration-in-the-large (intercept), calibration slope and O:E rat
 intervals from statsmodels' GLM; ECE over equal-width and equal-mass bins (point
 estimates: see ``ece_estimate``); ICI / E50 / E90 / Emax of a lowess calibration curve; Spiegelhalter's
 z; Hosmer–Lemeshow (reported with its caveat, not judged); Murphy's Brier decomposition; and a
-reliability diagram. Per group of every partition of the fairness check (same groups, same
+reliability diagram (lowess curve, restricted-cubic-spline curve with its Wald band, binned rates). Per group of every partition of the fairness check (same groups, same
 small-group rule): intercept, slope and ECE. Formulas and references: ``audit.stats.calibration``.
 """
 
@@ -26,6 +26,7 @@ from ..stats.calibration import (
     hosmer_lemeshow,
     oe_ratio,
     smoothed_calibration,
+    spline_calibration_curve,
     spiegelhalter_z,
 )
 from . import fairness
@@ -49,6 +50,7 @@ def run(ctx: AuditContext) -> Section:
         counts, edges = np.histogram(ds.p, bins=np.linspace(0, 1, 21))
         curve = {
             "smooth": {"predicted": _rounded(smooth.p_sorted[keep]), "observed": _rounded(smooth.smoothed[keep])},
+            "spline": {k: _rounded(v) for k, v in spline_calibration_curve(ds.y, ds.p, settings.confidence).items()},
             "bins": binned_points(ds.y, ds.p, settings.calibration_bins, "quantile", settings.confidence),
             "histogram": {"edges": _rounded(edges), "counts": counts.tolist()},
         }

@@ -196,3 +196,36 @@ def binned_points(y, p, n_bins: int = 10, strategy: str = "quantile", confidence
         lo, hi = wilson_interval(events, n, confidence)
         out.append({"predicted": float(p[rows].mean()), "observed": events / n, "ci": [lo, hi], "n": n})
     return out
+
+
+def spline_calibration_curve(y, p, confidence: float = 0.95, df: int = 4, points: int = 60) -> dict[str, list[float]]:
+    """Smoothed calibration curve with a pointwise confidence band, from one model fit.
+
+    Logistic regression of ``y`` on a natural (restricted) cubic spline of ``logit(p)`` with ``df``
+    degrees of freedom (patsy's ``cr``, centred), fitted with statsmodels' GLM; the curve and its
+    Wald band (on the logit scale, mapped back) are evaluated on a grid from the 1st to the 99th
+    percentile of ``p`` (Van Calster et al., J Clin Epidemiol 2016). Returns plain lists:
+    ``predicted``, ``observed``, ``low``, ``high``; empty lists when the fit fails.
+    """
+    import warnings
+
+    import patsy
+
+    y = np.asarray(y, dtype=float)
+    x = _lp(p)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            basis = patsy.dmatrix(f"cr(x, df={int(df)}, constraints='center')", {"x": x}, return_type="matrix")
+            fit = sm.GLM(y, np.asarray(basis), family=sm.families.Binomial()).fit()
+            grid = np.linspace(*np.quantile(np.asarray(p, dtype=float), [0.01, 0.99]), points)
+            design = np.asarray(patsy.build_design_matrices([basis.design_info], {"x": _lp(grid)})[0])
+            frame = fit.get_prediction(design).summary_frame(alpha=1 - confidence)
+    except Exception:  # noqa: BLE001 - separation or too few distinct predictions
+        return {"predicted": [], "observed": [], "low": [], "high": []}
+    return {
+        "predicted": [float(v) for v in grid],
+        "observed": frame["mean"].astype(float).tolist(),
+        "low": frame["mean_ci_lower"].astype(float).tolist(),
+        "high": frame["mean_ci_upper"].astype(float).tolist(),
+    }
