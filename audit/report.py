@@ -494,6 +494,11 @@ def _section_view(name, section, section_figures, findings, settings, anchors, d
         fairness = _fairness_view(section, section_figures, settings, datasets_meta, anchors, name)
         threshold_metrics = [m for m in THRESHOLD_METRICS if m in fairness["metrics"]]
         figure_list = [fig for fig in figure_list if all(fig is not u for u in fairness["used_figures"])]
+    uncertainty = None
+    if _is_uncertainty(section):
+        uncertainty = _uncertainty_view(section, section_figures, settings)
+        if uncertainty["figure"] is not None:
+            figure_list = [fig for fig in figure_list if fig is not uncertainty["figure"]]
     return {
         "name": name,
         "title": title,
@@ -508,6 +513,7 @@ def _section_view(name, section, section_figures, findings, settings, anchors, d
         "threshold_metrics": threshold_metrics,
         "table": table,
         "fairness": fairness,
+        "uncertainty": uncertainty,
         "figures": figure_list,
         "findings": [f for f in findings if f["check"] == name],
     }
@@ -642,6 +648,65 @@ def _fairness_view(section: Mapping, section_figures: Mapping, settings: Mapping
         "datasets": datasets,
         "methods": [{"method": m, "uses": uses} for m, uses in methods.items()],
         "used_figures": used_figures,
+    }
+
+
+# --------------------------------------------------------------------- uncertainty view
+
+
+def _is_uncertainty(section: Mapping) -> bool:
+    """A section shaped like the uncertainty check's: ``datasets.<name>.levels`` lists."""
+    per_dataset = section.get("datasets")
+    return isinstance(per_dataset, Mapping) and any(
+        isinstance(d, Mapping) and isinstance(d.get("levels"), list) for d in per_dataset.values()
+    )
+
+
+def _set_row(label: str, summary: Any, mondrian: Any, n: Any, *, overall: bool = False, small: bool = False,
+             partition: Any = None, group: Any = None) -> dict:
+    summary = summary if isinstance(summary, Mapping) else {}
+    mondrian = mondrian if isinstance(mondrian, Mapping) else {}
+    return {
+        "label": label, "partition": partition, "group": group, "overall": overall, "small": small,
+        "coverage": summary.get("coverage"), "mondrian": mondrian.get("coverage"),
+        "mean_set_size": summary.get("mean_set_size"), "empty": summary.get("empty"),
+        "both": summary.get("both"), "n": n,
+    }
+
+
+def _uncertainty_view(section: Mapping, section_figures: Mapping, settings: Mapping) -> dict:
+    """Conformal coverage tables per dataset and target level, arranged for the template."""
+    datasets = []
+    for ds_name, ds in (section.get("datasets") or {}).items():
+        if not isinstance(ds, Mapping):
+            continue
+        levels = []
+        for level in ds.get("levels") or []:
+            if not isinstance(level, Mapping):
+                continue
+            overall = level.get("overall") if isinstance(level.get("overall"), Mapping) else {}
+            coverage = overall.get("coverage")
+            rows = [_set_row("All patients", overall, None,
+                             coverage.get("n") if isinstance(coverage, Mapping) else ds.get("n_evaluated"),
+                             overall=True)]
+            for g in level.get("groups") or []:
+                if isinstance(g, Mapping):
+                    rows.append(_set_row(f"{g.get('partition')}={g.get('group')}", g.get("marginal"), g.get("mondrian"),
+                                         g.get("n"), small=bool(g.get("small")), partition=g.get("partition"),
+                                         group=g.get("group")))
+            levels.append({"target": level.get("target"), "rows": rows})
+        datasets.append({"name": ds_name, "n_evaluated": ds.get("n_evaluated"), "levels": levels})
+    calibration = section.get("calibration") if isinstance(section.get("calibration"), Mapping) else {}
+    figure = section_figures.get("coverage")
+    return {
+        "method": section.get("method"),
+        "calibration": {"dataset": calibration.get("dataset"), "share": calibration.get("share"),
+                        "n": calibration.get("n")},
+        "mondrian": bool(section.get("mondrian")),
+        "confidence": section.get("confidence", settings.get("confidence")),
+        "min_group_size": settings.get("min_group_size"),
+        "datasets": datasets,
+        "figure": figure if isinstance(figure, Figure) else None,
     }
 
 

@@ -26,6 +26,7 @@ from scipy.special import ndtri
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 
+from .. import plots
 from ..context import AuditContext, EvaluatedDataset
 from ..stats import Estimate, proportion
 from . import fairness
@@ -113,6 +114,7 @@ def run(ctx: AuditContext) -> Section:
             "datasets": per_dataset,
         },
         findings=findings,
+        figures={"coverage": plots.coverage_figure(per_dataset, settings.confidence)},
         evidence=evidence,
     )
 
