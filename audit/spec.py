@@ -129,6 +129,7 @@ class Settings(_StrictModel):
     calibration_bins: int = Field(10, ge=2, le=100)
     # decision curve analysis: threshold probabilities (default 0.01, 0.02, ..., 0.99)
     dca_thresholds: list[float] | None = None
+    dca_subgroups: bool = False  # also draw decision curves per group of each sensitive attribute
     # conformal uncertainty: target coverage(s), share of test used to calibrate, per-group quantiles
     coverage: float | list[float] = 0.90
     conformal_calibration_share: float = Field(0.5, gt=0, lt=1)

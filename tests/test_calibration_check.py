@@ -82,3 +82,19 @@ def test_bad_dca_thresholds_are_a_plain_error():
     frame = simulated_frame(300, 5)
     with pytest.raises(AuditInputError, match="dca_thresholds"):
         utility.run(context(frame, frame["p"], ["sex"], dca_thresholds=[0.0, 0.5]))
+
+
+def test_decision_curves_per_subgroup_when_asked():
+    from audit.checks import utility
+
+    frame = simulated_frame(2000, 6)
+    frame.loc[:9, "sex"] = "tiny"
+    section = utility.run(context(frame, frame["p"], ["sex"], dca_thresholds=[0.1, 0.3], dca_subgroups=True))
+    groups = {g["group"]: g for g in section.data["datasets"]["test"]["subgroups"]}
+    assert groups["tiny"]["status"] == "insufficient evidence" and "model" not in groups["tiny"]
+    rows = (frame["sex"] == "F").to_numpy()
+    y, p = frame["y"].to_numpy()[rows], frame["p"].to_numpy()[rows]
+    t = 0.3
+    by_hand = ((p >= t) & (y == 1)).sum() / y.size - ((p >= t) & (y == 0)).sum() / y.size * t / (1 - t)
+    assert groups["F"]["model"][1]["value"] == pytest.approx(by_hand, abs=1e-12)
+    assert any("sex=F" in f.message for f in section.findings)

@@ -30,8 +30,11 @@ def run(ctx: AuditContext) -> Section:
     for ds in ctx.datasets.values():
         ctx.report_progress(f"utility: decision curve on {ds.name}")
         curve = decision_curve(ds.y, ds.p, thresholds, ctx.engine, f"{NAME}/{ds.name}")
+        if settings.dca_subgroups:
+            curve["subgroups"] = subgroup_curves(ds, ctx, thresholds)
         per_dataset[ds.name] = curve
         findings.append(useful_range(ds.name, curve))
+        findings += [useful_range(f"{ds.name}, {g['partition']}={g['group']}", g) for g in curve.get("subgroups", []) if g.get("model")]
     return Section(
         name=NAME,
         title="Clinical utility (decision curves)",
@@ -57,3 +60,24 @@ def useful_range(name: str, curve: dict) -> Finding:
         f"from {t[better].min():.2f} to {t[better].max():.2f} ({int(better.sum())} of {t.size} thresholds; point estimates).",
         name,
     )
+
+
+def subgroup_curves(ds, ctx: AuditContext, thresholds) -> list[dict]:
+    """Decision curves per group of each sensitive attribute (groups too small to judge are listed, not drawn)."""
+    from . import fairness
+
+    settings = ctx.spec.settings
+    out = []
+    for part in fairness.build_partitions(ds, list(ctx.spec.data.sensitive), None, False):
+        for label in np.unique(part.labels):
+            rows = part.labels == label
+            y, p = ds.y[rows], ds.p[rows]
+            n, events = int(rows.sum()), int(y.sum())
+            entry = {"partition": part.name, "group": str(label), "n": n, "n_events": events}
+            if n >= settings.min_group_size and min(events, n - events) >= settings.min_group_events:
+                entry.update(decision_curve(y, p, thresholds, ctx.engine, f"{NAME}/{ds.name}/{part.name}/{label}"))
+                entry["status"] = "ok"
+            else:
+                entry["status"] = "insufficient evidence"
+            out.append(entry)
+    return out
