@@ -107,6 +107,7 @@ METHOD_LABELS = {
     "wald-glm": "Wald interval of a logistic recalibration model (statsmodels GLM)",
     "log-wald": "Wald interval on the log scale (Debray et al., BMJ 2017)",
     "point-estimate": "no interval: the bootstrap of a binned ECE is dominated by its upward bias",
+    "profile-likelihood": "profile-likelihood interval of a logistic recalibration model",
 }
 
 #: Short methods for the one-paragraph summary (``settings.ci_method`` is a bare name).
@@ -121,6 +122,7 @@ METHOD_SHORT = {
     "wald-glm": "Wald (GLM)",
     "log-wald": "log-scale Wald",
     "point-estimate": "no interval",
+    "profile-likelihood": "profile likelihood",
 }
 
 #: One-sentence "how to read this" per known section; other sections get none.

@@ -127,6 +127,7 @@ class Settings(_StrictModel):
     multiplicity: Literal["holm", "fdr_bh"] = "holm"
     # calibration
     calibration_bins: int = Field(10, ge=2, le=100)
+    calibration_ci: Literal["wald", "profile"] = "wald"  # interval for intercept and slope
     # decision curve analysis: threshold probabilities (default 0.01, 0.02, ..., 0.99)
     dca_thresholds: list[float] | None = None
     dca_subgroups: bool = False  # also draw decision curves per group of each sensitive attribute

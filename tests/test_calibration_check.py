@@ -98,3 +98,10 @@ def test_decision_curves_per_subgroup_when_asked():
     by_hand = ((p >= t) & (y == 1)).sum() / y.size - ((p >= t) & (y == 0)).sum() / y.size * t / (1 - t)
     assert groups["F"]["model"][1]["value"] == pytest.approx(by_hand, abs=1e-12)
     assert any("sex=F" in f.message for f in section.findings)
+
+
+def test_profile_likelihood_intervals_on_request():
+    frame = simulated_frame(1500, 7)
+    section = calibration.run(context(frame, frame["p"], ["sex"], intersectional=False, calibration_ci="profile"))
+    m = section.data["datasets"]["test"]["metrics"]
+    assert m["calibration_slope"]["method"] == m["calibration_intercept"]["method"] == "profile-likelihood"

@@ -131,3 +131,27 @@ def test_spline_calibration_band_covers_the_diagonal_for_a_calibrated_model_and_
     bad = spline_calibration_curve(*simulated(4000, 7, stretch=2.5))
     outside = np.mean([not (lo <= x <= hi) for x, lo, hi in zip(bad["predicted"], bad["low"], bad["high"])])
     assert outside > 0.5
+
+
+@pytest.mark.parametrize("which", ["intercept", "slope"])
+def test_profile_likelihood_intervals_equal_a_grid_search_of_the_deviance(which):
+    y, p = simulated(150, 8, stretch=1.4)
+    lp = logit(p)
+    fn = calibration_intercept if which == "intercept" else calibration_slope
+    est = fn(y, p, method="profile")
+    assert est.method == "profile-likelihood"
+
+    def profile(t):  # independent: Newton fits of the nuisance intercept
+        if which == "intercept":
+            eta = t + lp
+        else:
+            (a,), _ = newton_logistic(y, np.ones((y.size, 1)), t * lp)
+            eta = a + t * lp
+        return np.sum(y * eta - np.log1p(np.exp(eta)))
+
+    grid = np.linspace(est.value - 3, est.value + 3, 6001)
+    ll = np.array([profile(t) for t in grid])
+    inside = grid[2 * (ll.max() - ll) <= 3.841458820694124]
+    assert est.ci == pytest.approx((inside.min(), inside.max()), abs=2e-3)
+    wald = fn(y, p)
+    assert est.ci != pytest.approx(wald.ci, abs=1e-4)  # a different interval, not Wald relabelled

@@ -90,7 +90,7 @@ def dataset_metrics(ds: EvaluatedDataset, ctx: AuditContext) -> dict[str, Estima
     """Intercept, slope, O:E (analytic intervals) and the two ECEs (point estimates) of one dataset."""
     conf = ctx.spec.settings.confidence
     bins = ctx.spec.settings.calibration_bins
-    out = glm_estimates(ds.y, ds.p, conf)
+    out = glm_estimates(ds.y, ds.p, conf, ctx.spec.settings.calibration_ci)
     out["oe_ratio"] = oe_ratio(ds.y, ds.p, conf)
     for name, strategy in (("ece", "uniform"), ("ece_equal_mass", "quantile")):
         out[name] = ece_estimate(ds.y, ds.p, bins, strategy)
@@ -105,14 +105,14 @@ def ece_estimate(y, p, bins: int, strategy: str) -> Estimate:
     return Estimate(ece(y, p, bins, strategy), None, "point-estimate", np.size(y))
 
 
-def glm_estimates(y, p, confidence: float) -> dict[str, Estimate]:
+def glm_estimates(y, p, confidence: float, method: str = "wald") -> dict[str, Estimate]:
     """Intercept and slope; a fit that fails (separation, one class) gives undefined estimates."""
     out = {}
     for name, fn in (("calibration_intercept", calibration_intercept), ("calibration_slope", calibration_slope)):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                est = fn(y, p, confidence)
+                est = fn(y, p, confidence, method)
             if not (np.isfinite(est.value) and est.ci is not None and np.all(np.isfinite(est.ci))):
                 raise ValueError("non-finite fit")
         except Exception:  # noqa: BLE001 - statsmodels raises several kinds on degenerate data
@@ -136,7 +136,7 @@ def subgroup_calibration(ds: EvaluatedDataset, ctx: AuditContext) -> list[dict]:
                      "status": "insufficient evidence" if small else "ok",
                      "prevalence": proportion(events, n, settings.confidence).to_dict(), "metrics": {}}
             if not small:
-                metrics = glm_estimates(y, p, settings.confidence)
+                metrics = glm_estimates(y, p, settings.confidence, settings.calibration_ci)
                 metrics["ece"] = ece_estimate(y, p, settings.calibration_bins, "uniform")
                 entry["metrics"] = {k: v.to_dict() for k, v in metrics.items()}
             out.append(entry)

@@ -42,21 +42,70 @@ def _lp(p: np.ndarray) -> np.ndarray:
     return logit(np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS))
 
 
-def calibration_intercept(y, p, confidence: float = 0.95) -> Estimate:
-    """Calibration-in-the-large: intercept of a logistic model with ``logit(p)`` as offset."""
-    y = np.asarray(y, dtype=float)
-    fit = sm.GLM(y, np.ones((y.size, 1)), family=sm.families.Binomial(), offset=_lp(p)).fit()
-    lo, hi = fit.conf_int(alpha=1 - confidence)[0]
-    return Estimate(fit.params[0], (lo, hi), "wald-glm", y.size)
+def _intercept_llf(y: np.ndarray, offset: np.ndarray) -> tuple[float, float, float]:
+    """Fit an intercept-only logistic model with ``offset``: (intercept, its SE, log-likelihood)."""
+    fit = sm.GLM(y, np.ones((y.size, 1)), family=sm.families.Binomial(), offset=offset).fit()
+    return float(fit.params[0]), float(fit.bse[0]), float(fit.llf)
 
 
-def calibration_slope(y, p, confidence: float = 0.95) -> Estimate:
-    """Calibration slope: coefficient of ``logit(p)`` in a logistic model with an intercept."""
+def profile_interval(profile_llf, estimate: float, se: float, max_llf: float, confidence: float) -> tuple[float, float]:
+    """Profile-likelihood interval ``{t : 2 (max_llf - profile_llf(t)) <= chi2_1(confidence)}``.
+
+    Each bound is the root of the deviance difference, bracketed by stepping out from the
+    estimate in multiples of the Wald standard error (Venzon & Moolgavkar, Appl Stat 1988).
+    """
+    from scipy.optimize import brentq
+
+    cut = chi2.ppf(confidence, 1) / 2.0
+    gap = lambda t: max_llf - profile_llf(t) - cut  # noqa: E731 - negative inside the interval
+    bounds = []
+    for direction in (-1.0, 1.0):
+        step = max(se, 1e-6)
+        outer = estimate + direction * 2 * step
+        for _ in range(60):
+            if gap(outer) > 0:
+                break
+            outer = estimate + direction * (abs(outer - estimate) * 2)
+        else:
+            bounds.append(float("nan"))
+            continue
+        bounds.append(float(brentq(gap, *sorted((estimate, outer)), xtol=1e-10)))
+    return bounds[0], bounds[1]
+
+
+def calibration_intercept(y, p, confidence: float = 0.95, method: str = "wald") -> Estimate:
+    """Calibration-in-the-large: intercept of a logistic model with ``logit(p)`` as offset.
+
+    ``method="profile"`` gives the profile-likelihood interval instead of Wald's.
+    """
     y = np.asarray(y, dtype=float)
-    X = np.column_stack([np.ones(y.size), _lp(p)])
+    lp = _lp(p)
+    a, se, llf = _intercept_llf(y, lp)
+    if method == "profile":
+        def loglik(t):
+            eta = t + lp
+            return float(np.sum(y * eta - np.logaddexp(0.0, eta)))
+
+        return Estimate(a, profile_interval(loglik, a, se, llf, confidence), "profile-likelihood", y.size)
+    z = ndtri(0.5 + confidence / 2)
+    return Estimate(a, (a - z * se, a + z * se), "wald-glm", y.size)
+
+
+def calibration_slope(y, p, confidence: float = 0.95, method: str = "wald") -> Estimate:
+    """Calibration slope: coefficient of ``logit(p)`` in a logistic model with an intercept.
+
+    ``method="profile"`` profiles the intercept out (one intercept-only fit with offset ``b lp`` per
+    evaluation) and gives the profile-likelihood interval.
+    """
+    y = np.asarray(y, dtype=float)
+    lp = _lp(p)
+    X = np.column_stack([np.ones(y.size), lp])
     fit = sm.GLM(y, X, family=sm.families.Binomial()).fit()
-    lo, hi = fit.conf_int(alpha=1 - confidence)[1]
-    return Estimate(fit.params[1], (lo, hi), "wald-glm", y.size)
+    b, se = float(fit.params[1]), float(fit.bse[1])
+    if method == "profile":
+        return Estimate(b, profile_interval(lambda t: _intercept_llf(y, t * lp)[2], b, se, float(fit.llf), confidence), "profile-likelihood", y.size)
+    z = ndtri(0.5 + confidence / 2)
+    return Estimate(b, (b - z * se, b + z * se), "wald-glm", y.size)
 
 
 def oe_ratio(y, p, confidence: float = 0.95) -> Estimate:
