@@ -7,10 +7,10 @@ silently dropped.
 
 from __future__ import annotations
 
-from . import calibration, fairness, performance, uncertainty, utility
+from . import calibration, external, fairness, performance, uncertainty, utility
 from .base import Finding, Section
 
-CHECKS = {performance.NAME: performance.run, fairness.NAME: fairness.run, calibration.NAME: calibration.run, utility.NAME: utility.run, uncertainty.NAME: uncertainty.run}
+CHECKS = {performance.NAME: performance.run, fairness.NAME: fairness.run, calibration.NAME: calibration.run, utility.NAME: utility.run, uncertainty.NAME: uncertainty.run, external.NAME: external.run}
 
 TITLES = {
     "performance": "Performance",

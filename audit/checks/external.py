@@ -1,0 +1,247 @@
+"""The external check: how much worse is the model elsewhere, is the difference real, and why.
+
+For every external dataset against the internal test set:
+
+- **Gaps with CIs** (external − internal): ``auroc`` by DeLong's variance for two independent
+  samples; ``auprc``, ``sensitivity``, ``specificity``, ``brier`` from independent stratified
+  bootstraps of the two samples (replicate b of one minus replicate b of the other, percentile
+  interval); ``calibration_intercept`` and ``calibration_slope`` by Wald with the two standard
+  errors combined.
+- **Label shift**: prevalence in each dataset (Wilson) and its difference (Newcombe's hybrid
+  score interval is not used; a Wald interval on the difference of proportions is given).
+- **Covariate shift** per feature: standardised mean difference (pooled SD), Kolmogorov–Smirnov
+  (numeric) or chi-square and total variation distance (categorical), and the population
+  stability index over the internal deciles (or categories).
+- **Domain classifier**: gradient boosting (scikit-learn's ``HistGradientBoostingClassifier``)
+  trying to tell internal from external rows, its 5-fold cross-validated AUROC with DeLong's
+  interval (0.5: indistinguishable), and the features that separate them most (permutation
+  importance on a held-out third).
+- **Prediction shift**: distribution of predicted risks (means, KS, PSI).
+- **Calibration drift**: Brier score and O:E after updating the intercept only and after logistic
+  recalibration on the external data — how much of the loss recalibration could fix. These are
+  in-sample (optimistic) and say how much is fixable, not what a recalibrated model would achieve.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.special import expit, logit, ndtri
+
+from ..context import AuditContext, EvaluatedDataset
+from ..stats import BinaryMetrics, Estimate, placements, proportion
+from ..stats.calibration import calibration_intercept, calibration_slope
+from .base import Finding, Section
+
+NAME = "external"
+BOOTSTRAP_METRICS = ("auprc", "sensitivity", "specificity", "brier")
+#: Rows per dataset given to the domain classifier at most (seeded subsample beyond).
+DOMAIN_ROWS = 20_000
+PSI_EPS = 1e-4
+
+
+def run(ctx: AuditContext) -> Section:
+    if not ctx.external:
+        return Section(NAME, "External validation", "not run",
+                       {"reason": "no external dataset: add one under data.external"},
+                       [Finding(NAME, "info", "The external check was not run: the spec has no external dataset (data.external).")])
+    internal = ctx.internal
+    z = ndtri(0.5 + ctx.engine.confidence / 2)
+    internal_boot = _bootstrap(internal, ctx)
+    per_dataset, findings = {}, []
+    for ds in ctx.external:
+        ctx.report_progress(f"external: {ds.name} against test")
+        features = feature_columns(ctx, ds)
+        entry = {
+            "gaps": gaps(internal, ds, internal_boot, _bootstrap(ds, ctx), ctx.engine.confidence, z),
+            "label_shift": label_shift(internal, ds, ctx.engine.confidence, z),
+            "covariate_shift": covariate_shift(internal.dataset.frame, ds.dataset.frame, features),
+            "domain_classifier": domain_classifier(internal.dataset.frame, ds.dataset.frame, features, ctx.spec.settings.seed, ctx.engine.confidence),
+            "prediction_shift": prediction_shift(internal.p, ds.p),
+            "recalibration": recalibration(ds),
+        }
+        per_dataset[ds.name] = entry
+        findings += explain(ds.name, entry, ctx.engine.confidence)
+    return Section(
+        name=NAME,
+        title="External validation",
+        status="warning" if any(f.severity != "info" for f in findings) else "pass",
+        data={"reference": "test", "confidence": ctx.engine.confidence, "datasets": per_dataset},
+        findings=findings,
+        evidence=["external.validation", "external.shift"],
+    )
+
+
+def _bootstrap(ds: EvaluatedDataset, ctx: AuditContext):
+    kernel = BinaryMetrics(ds.y, ds.p, ctx.spec.settings.threshold, BOOTSTRAP_METRICS)
+    return ctx.engine.bootstrap(kernel, ds.y, f"{NAME}/{ds.name}")
+
+
+def feature_columns(ctx: AuditContext, ds: EvaluatedDataset) -> list[str]:
+    """The model's inputs when known, else every column but target, prediction, id and site."""
+    listed = getattr(ctx.model, "features", None) or ctx.spec.data.features
+    data = ctx.spec.data
+    skip = {c for c in (data.target, data.prediction, data.id, data.site) if c}
+    shared = [c for c in ctx.internal.dataset.frame.columns if c in ds.dataset.frame.columns and c not in skip]
+    return [c for c in (listed or shared) if c in shared]
+
+
+def _wald_se(est: Estimate, z: float) -> float:
+    return (est.ci[1] - est.ci[0]) / (2 * z) if est.ci is not None else float("nan")
+
+
+def gaps(internal, external, boot_i, boot_e, confidence: float, z: float) -> dict:
+    out = {}
+    pi, pe = placements(internal.y, internal.p), placements(external.y, external.p)
+    d = pe.auroc - pi.auroc
+    se = np.sqrt(pe.variance + pi.variance)
+    out["auroc"] = {
+        "internal": Estimate(pi.auroc, (pi.auroc - z * np.sqrt(pi.variance), pi.auroc + z * np.sqrt(pi.variance)), "delong", internal.n).to_dict(),
+        "external": Estimate(pe.auroc, (pe.auroc - z * np.sqrt(pe.variance), pe.auroc + z * np.sqrt(pe.variance)), "delong", external.n).to_dict(),
+        "difference": Estimate(d, (d - z * se, d + z * se), "delong-unpaired", internal.n + external.n).to_dict(),
+        "p_value": float(2 * stats.norm.sf(abs(d) / se)) if se > 0 else None,
+    }
+    alpha = 1 - confidence
+    for j, m in enumerate(BOOTSTRAP_METRICS):
+        diff = boot_e.replicates[:, j] - boot_i.replicates[:, j]
+        diff = diff[np.isfinite(diff)]
+        ci = tuple(np.quantile(diff, [alpha / 2, 1 - alpha / 2])) if diff.size else None
+        out[m] = {
+            "internal": _est(boot_i, j, internal.n), "external": _est(boot_e, j, external.n),
+            "difference": Estimate(boot_e.estimate[j] - boot_i.estimate[j], ci, "bootstrap-percentile-independent", internal.n + external.n).to_dict(),
+        }
+    for m, fn in (("calibration_intercept", calibration_intercept), ("calibration_slope", calibration_slope)):
+        a, b = fn(internal.y, internal.p, confidence), fn(external.y, external.p, confidence)
+        se = np.hypot(_wald_se(a, z), _wald_se(b, z))
+        out[m] = {"internal": a.to_dict(), "external": b.to_dict(),
+                  "difference": Estimate(b.value - a.value, (b.value - a.value - z * se, b.value - a.value + z * se), "wald", internal.n + external.n).to_dict()}
+    return out
+
+
+def _est(boot, j: int, n: int) -> dict:
+    ci = None if np.isnan(boot.low[j]) else (boot.low[j], boot.high[j])
+    return Estimate(boot.estimate[j], ci, boot.methods[j], n).to_dict()
+
+
+def label_shift(internal, external, confidence: float, z: float) -> dict:
+    a = proportion(internal.n_events, internal.n, confidence)
+    b = proportion(external.n_events, external.n, confidence)
+    se = np.sqrt(a.value * (1 - a.value) / internal.n + b.value * (1 - b.value) / external.n)
+    d = b.value - a.value
+    return {"internal": a.to_dict(), "external": b.to_dict(), "difference": Estimate(d, (d - z * se, d + z * se), "wald", internal.n + external.n).to_dict()}
+
+
+def psi(reference: np.ndarray, other: np.ndarray) -> float:
+    """Population stability index ``sum (o - r) ln(o / r)`` over given bin shares (floored at 1e-4)."""
+    r, o = np.maximum(reference, PSI_EPS), np.maximum(other, PSI_EPS)
+    return float(np.sum((o - r) * np.log(o / r)))
+
+
+def covariate_shift(a: pd.DataFrame, b: pd.DataFrame, features: list[str]) -> list[dict]:
+    out = []
+    for col in features:
+        x, y = a[col], b[col]
+        if pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y) and x.nunique() > 10:
+            xv, yv = x.dropna().to_numpy(float), y.dropna().to_numpy(float)
+            pooled = np.sqrt((xv.var(ddof=1) + yv.var(ddof=1)) / 2)
+            ks = stats.ks_2samp(xv, yv)
+            edges = np.unique(np.quantile(xv, np.linspace(0, 1, 11)))
+            edges[0], edges[-1] = -np.inf, np.inf
+            share = lambda v: np.histogram(v, edges)[0] / max(v.size, 1)  # noqa: E731
+            out.append({"feature": col, "kind": "numeric", "smd": float((yv.mean() - xv.mean()) / pooled) if pooled > 0 else 0.0,
+                        "ks_statistic": float(ks.statistic), "ks_p": float(ks.pvalue), "psi": psi(share(xv), share(yv)),
+                        "missing_internal": float(x.isna().mean()), "missing_external": float(y.isna().mean())})
+        else:
+            xs, ys = x.astype("string").fillna("(missing)"), y.astype("string").fillna("(missing)")
+            cats = sorted(set(xs) | set(ys))
+            ca = xs.value_counts().reindex(cats, fill_value=0).to_numpy()
+            cb = ys.value_counts().reindex(cats, fill_value=0).to_numpy()
+            table = np.vstack([ca, cb])
+            table = table[:, table.sum(axis=0) > 0]
+            chi = stats.chi2_contingency(table) if table.shape[1] > 1 else None
+            pa, pb = ca / ca.sum(), cb / cb.sum()
+            out.append({"feature": col, "kind": "categorical", "tv": float(0.5 * np.abs(pa - pb).sum()),
+                        "chi2_p": float(chi.pvalue) if chi is not None else None, "psi": psi(pa, pb),
+                        "missing_internal": float(x.isna().mean()), "missing_external": float(y.isna().mean())})
+    return sorted(out, key=lambda r: -r["psi"])
+
+
+def domain_classifier(a: pd.DataFrame, b: pd.DataFrame, features: list[str], seed: int, confidence: float) -> dict:
+    """Cross-validated AUROC of a classifier telling external from internal rows, and what separates them."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.inspection import permutation_importance
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
+
+    from ..stats import auroc_delong
+
+    if not features:
+        return {"auroc": None, "top_features": [], "reason": "no shared feature columns"}
+    rng = np.random.default_rng(seed)
+    frames = []
+    for frame in (a, b):
+        rows = rng.choice(len(frame), DOMAIN_ROWS, replace=False) if len(frame) > DOMAIN_ROWS else np.arange(len(frame))
+        frames.append(frame.iloc[np.sort(rows)][features])
+    X = pd.concat(frames, ignore_index=True)
+    for col in X.columns:
+        if not pd.api.types.is_numeric_dtype(X[col]):
+            X[col] = X[col].astype("string").fillna("(missing)").astype("category")
+    label = np.r_[np.zeros(len(frames[0]), int), np.ones(len(frames[1]), int)]
+    model = HistGradientBoostingClassifier(max_iter=200, random_state=seed, categorical_features="from_dtype")
+    folds = StratifiedKFold(5, shuffle=True, random_state=seed)
+    scores = cross_val_predict(model, X, label, cv=folds, method="predict_proba")[:, 1]
+    auc = auroc_delong(label, scores, confidence)
+    X_fit, X_hold, y_fit, y_hold = train_test_split(X, label, test_size=1 / 3, stratify=label, random_state=seed)
+    fitted = model.fit(X_fit, y_fit)
+    imp = permutation_importance(fitted, X_hold, y_hold, scoring="roc_auc", n_repeats=5, random_state=seed)
+    order = np.argsort(-imp.importances_mean)[:10]
+    return {"auroc": auc.to_dict(), "method": "HistGradientBoosting, 5-fold cross-validated; permutation importance on a held-out third",
+            "top_features": [{"feature": str(X.columns[i]), "importance": float(imp.importances_mean[i]), "sd": float(imp.importances_std[i])} for i in order]}
+
+
+def prediction_shift(p_internal: np.ndarray, p_external: np.ndarray) -> dict:
+    ks = stats.ks_2samp(p_internal, p_external)
+    edges = np.unique(np.quantile(p_internal, np.linspace(0, 1, 11)))
+    edges[0], edges[-1] = -np.inf, np.inf
+    share = lambda v: np.histogram(v, edges)[0] / v.size  # noqa: E731
+    return {"mean_internal": float(p_internal.mean()), "mean_external": float(p_external.mean()),
+            "ks_statistic": float(ks.statistic), "ks_p": float(ks.pvalue), "psi": psi(share(p_internal), share(p_external))}
+
+
+def recalibration(ds: EvaluatedDataset) -> dict:
+    """Brier and O:E as the model stands, after updating its intercept, after logistic recalibration (in-sample)."""
+    y, p = ds.y.astype(float), ds.p
+    lp = logit(np.clip(p, 1e-12, 1 - 1e-12))
+    a = calibration_intercept(y, p).value
+    slope = calibration_slope(y, p)
+    import statsmodels.api as sm
+
+    fit = sm.GLM(y, np.column_stack([np.ones(y.size), lp]), family=sm.families.Binomial()).fit()
+    versions = {"original": p, "intercept_updated": expit(lp + a), "logistic_recalibrated": expit(fit.params[0] + fit.params[1] * lp)}
+    return {name: {"brier": float(np.mean((q - y) ** 2)), "oe_ratio": float(y.sum() / q.sum())} for name, q in versions.items()} | {
+        "intercept_update": float(a), "slope": slope.value}
+
+
+def explain(name: str, e: dict, confidence: float) -> list[Finding]:
+    lvl = f"{confidence:.0%}"
+    out = []
+    g = e["gaps"]["auroc"]
+    d = g["difference"]
+    sev = "warning" if d["ci"][1] < 0 else "info"
+    out.append(Finding(NAME, sev, f"AUROC on {name} differs from the internal test set by {d['value']:+.3f} ({lvl} CI {d['ci'][0]:+.3f} to {d['ci'][1]:+.3f}, DeLong, independent samples).", name))
+    ls = e["label_shift"]
+    dd = ls["difference"]
+    if dd["ci"][0] > 0 or dd["ci"][1] < 0:
+        out.append(Finding(NAME, "warning", f"Label shift: prevalence is {ls['external']['value']:.2f} on {name} against {ls['internal']['value']:.2f} internally "
+                           f"(difference {dd['value']:+.2f}, {lvl} CI {dd['ci'][0]:+.2f} to {dd['ci'][1]:+.2f}); PPV, NPV and calibration will differ.", name))
+    dc = e["domain_classifier"]
+    if dc.get("auroc") and dc["auroc"]["value"] is not None:
+        top = ", ".join(f["feature"] for f in dc["top_features"][:3])
+        a = dc["auroc"]
+        sev = "warning" if a["ci"][0] > 0.7 else "info"
+        out.append(Finding(NAME, sev, f"Covariate shift: a classifier tells {name} from the internal patients with AUROC {a['value']:.2f} ({lvl} CI {a['ci'][0]:.2f} to {a['ci'][1]:.2f}; 0.5 = indistinguishable); "
+                           f"the features that separate them most: {top}.", name))
+    r = e["recalibration"]
+    out.append(Finding(NAME, "info", f"On {name}, updating the intercept alone changes the Brier score from {r['original']['brier']:.3f} to {r['intercept_updated']['brier']:.3f}, "
+                       f"logistic recalibration to {r['logistic_recalibrated']['brier']:.3f} (in-sample): what recalibration cannot fix is discrimination.", name))
+    return out

@@ -1,0 +1,80 @@
+"""The external check: gaps with independent-sample CIs, shift diagnosed where it was put."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit
+from sklearn.metrics import roc_auc_score
+
+from audit.checks import external
+from audit.context import AuditContext, EvaluatedDataset
+from audit.data import Dataset
+from audit.spec import load_spec
+from audit.stats import ResamplingEngine
+
+
+def cohort(n, seed, age_shift=0.0):
+    rng = np.random.default_rng(seed)
+    age = rng.normal(60 + age_shift, 10, n)
+    marker = rng.normal(0, 1, n)
+    sex = rng.choice(["F", "M"], n)
+    lp = -0.5 + 0.8 * marker + 0.03 * (age - 60)
+    y = (rng.random(n) < expit(lp)).astype(int)
+    return pd.DataFrame({"age": age, "marker": marker, "sex": sex, "y": y, "p": expit(lp)})
+
+
+def two_site_context(a: pd.DataFrame, b: pd.DataFrame):
+    spec, _ = load_spec({"name": "ext", "data": {"test": "a.csv", "external": {"site_b": "b.csv"}, "target": "y", "prediction": "p"},
+                         "settings": {"n_resamples": 300, "seed": 2}, "checks": ["external"]})
+    ds = {
+        "test": EvaluatedDataset(Dataset("test", "internal", "a.csv", "", a, a["y"].to_numpy()), a["p"].to_numpy()),
+        "site_b": EvaluatedDataset(Dataset("site_b", "external", "b.csv", "", b, b["y"].to_numpy()), b["p"].to_numpy()),
+    }
+    return AuditContext(spec, Path("."), ds, ResamplingEngine(2, 300, 0.95, "bca"))
+
+
+def test_gaps_are_external_minus_internal_with_intervals():
+    a, b = cohort(1500, 1), cohort(1200, 2)
+    section = external.run(two_site_context(a, b))
+    g = section.data["datasets"]["site_b"]["gaps"]
+    expected = roc_auc_score(b["y"], b["p"]) - roc_auc_score(a["y"], a["p"])
+    assert g["auroc"]["difference"]["value"] == pytest.approx(expected, abs=1e-12)
+    brier = np.mean((b["p"] - b["y"]) ** 2) - np.mean((a["p"] - a["y"]) ** 2)
+    assert g["brier"]["difference"]["value"] == pytest.approx(brier, abs=1e-12)
+    for m in ("auroc", "auprc", "sensitivity", "specificity", "brier", "calibration_intercept", "calibration_slope"):
+        lo, hi = g[m]["difference"]["ci"]
+        assert lo <= g[m]["difference"]["value"] <= hi, m
+        assert lo <= 0 <= hi or m in ("auprc",), m  # same model and population: no real gap
+
+
+def test_covariate_shift_is_found_in_the_shifted_feature_and_only_there():
+    a, b = cohort(2000, 3), cohort(2000, 4, age_shift=8.0)
+    data = external.run(two_site_context(a, b)).data["datasets"]["site_b"]
+    shift = {r["feature"]: r for r in data["covariate_shift"]}
+    assert shift["age"]["smd"] == pytest.approx(0.8, abs=0.1) and shift["age"]["ks_p"] < 1e-6
+    assert abs(shift["marker"]["smd"]) < 0.1 and shift["sex"]["tv"] < 0.05
+    dc = data["domain_classifier"]
+    assert dc["auroc"]["ci"][0] > 0.6 and dc["top_features"][0]["feature"] == "age"
+
+
+def test_no_shift_gives_a_domain_auroc_near_one_half():
+    a, b = cohort(1500, 5), cohort(1500, 6)
+    dc = external.run(two_site_context(a, b)).data["datasets"]["site_b"]["domain_classifier"]
+    assert dc["auroc"]["ci"][0] < 0.5 + 0.05 and dc["auroc"]["value"] < 0.58
+
+
+def test_psi_by_hand():
+    r, o = np.array([0.5, 0.5]), np.array([0.25, 0.75])
+    assert external.psi(r, o) == pytest.approx((0.25 - 0.5) * np.log(0.5) + (0.75 - 0.5) * np.log(1.5), abs=1e-12)
+
+
+def test_recalibration_fixes_calibration_in_the_large_not_discrimination():
+    a = cohort(1500, 7)
+    b = cohort(1500, 8)
+    b["p"] = expit(np.log(b["p"] / (1 - b["p"])) - 1.0)  # risks too low on the external site
+    r = external.run(two_site_context(a, b)).data["datasets"]["site_b"]["recalibration"]
+    assert r["intercept_update"] == pytest.approx(1.0, abs=0.2)
+    assert r["intercept_updated"]["brier"] < r["original"]["brier"]
+    assert r["intercept_updated"]["oe_ratio"] == pytest.approx(1.0, abs=1e-6)
