@@ -78,3 +78,32 @@ def test_recalibration_fixes_calibration_in_the_large_not_discrimination():
     assert r["intercept_update"] == pytest.approx(1.0, abs=0.2)
     assert r["intercept_updated"]["brier"] < r["original"]["brier"]
     assert r["intercept_updated"]["oe_ratio"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_sites_are_pooled_by_random_effects_with_a_prediction_interval():
+    from audit.stats import placements
+
+    frames = [cohort(600, 20 + k) for k in range(4)]
+    for k, f in enumerate(frames):
+        f["hospital"] = f"H{k}"
+    a = pd.concat(frames[:2], ignore_index=True)
+    b = pd.concat(frames[2:], ignore_index=True)
+    ctx = two_site_context(a, b)
+    spec, _ = load_spec({**ctx.spec.model_dump(mode="json"), "data": {**ctx.spec.data.model_dump(mode="json"), "site": "hospital"}})
+    ctx = AuditContext(spec, ctx.base_dir, ctx.datasets, ctx.engine)
+    section = external.run(ctx)
+    meta = section.data["meta_analysis"]
+    assert [s["site"] for s in meta["sites"]] == ["test: H0", "test: H1", "site_b: H2", "site_b: H3"]
+    pooled = meta["pooled"]["auroc"]
+    assert pooled["k"] == 4 and pooled["prediction_interval"] is not None
+    # with tau² = 0 the random-effects estimate is the inverse-variance mean on the logit scale
+    logits, weights = [], []
+    for f in frames:
+        pl = placements(f["y"], f["p"])
+        logits.append(np.log(pl.auroc / (1 - pl.auroc)))
+        weights.append((pl.auroc * (1 - pl.auroc)) ** 2 / pl.variance)
+    if pooled["tau2"] == 0:
+        expected = 1 / (1 + np.exp(-np.average(logits, weights=weights)))
+        assert pooled["estimate"]["value"] == pytest.approx(expected, abs=1e-9)
+    assert pooled["prediction_interval"][0] <= pooled["estimate"]["value"] <= pooled["prediction_interval"][1]
+    assert "sites" in section.figures and "external.sites" in section.evidence

@@ -29,6 +29,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit, logit, ndtri
 
+from .. import plots
 from ..context import AuditContext, EvaluatedDataset
 from ..stats import BinaryMetrics, Estimate, placements, proportion
 from ..stats.calibration import calibration_intercept, calibration_slope
@@ -63,14 +64,36 @@ def run(ctx: AuditContext) -> Section:
         }
         per_dataset[ds.name] = entry
         findings += explain(ds.name, entry, ctx.engine.confidence)
+    meta = meta_analysis(ctx)
+    figures, evidence = {}, ["external.validation", "external.shift"]
+    if meta is not None:
+        evidence.append("external.sites")
+        findings.append(meta_finding(meta, ctx.engine.confidence))
+        figures["sites"] = plots.forest_figure(
+            [{"name": "sites", "kind": "site", "attributes": [], "reference": None,
+              "groups": [{"label": s["site"], "n": s["n"], "status": "ok", "reason": None,
+                          "metrics": {"auroc": s["auroc"], "calibration_slope": s["calibration_slope"]}} for s in meta["sites"]]
+              + [{"label": "pooled (random effects)", "n": sum(s["n"] for s in meta["sites"]), "status": "ok", "reason": None,
+                  "metrics": {m: v["estimate"] for m, v in meta["pooled"].items()}}]}],
+            ["auroc", "calibration_slope"], "all sites", None, confidence=ctx.engine.confidence,
+        )
     return Section(
         name=NAME,
         title="External validation",
         status="warning" if any(f.severity != "info" for f in findings) else "pass",
-        data={"reference": "test", "confidence": ctx.engine.confidence, "datasets": per_dataset},
+        data={"reference": "test", "confidence": ctx.engine.confidence, "datasets": per_dataset, "meta_analysis": meta},
         findings=findings,
-        evidence=["external.validation", "external.shift"],
+        figures=figures,
+        evidence=evidence,
     )
+
+
+def meta_finding(meta: dict, confidence: float) -> Finding:
+    a = meta["pooled"]["auroc"]
+    e = a["estimate"]
+    pi = f"; {confidence:.0%} prediction interval for a new site {a['prediction_interval'][0]:.2f} to {a['prediction_interval'][1]:.2f}" if a["prediction_interval"] else ""
+    return Finding(NAME, "info", f"Across {a['k']} sites the pooled AUROC is {e['value']:.3f} ({confidence:.0%} CI {e['ci'][0]:.3f} to {e['ci'][1]:.3f}, "
+                   f"random effects){pi}; heterogeneity tau² = {a['tau2']:.3g} (logit scale), I² = {a['i2']:.0%}.")
 
 
 def _bootstrap(ds: EvaluatedDataset, ctx: AuditContext):
@@ -244,4 +267,67 @@ def explain(name: str, e: dict, confidence: float) -> list[Finding]:
     r = e["recalibration"]
     out.append(Finding(NAME, "info", f"On {name}, updating the intercept alone changes the Brier score from {r['original']['brier']:.3f} to {r['intercept_updated']['brier']:.3f}, "
                        f"logistic recalibration to {r['logistic_recalibrated']['brier']:.3f} (in-sample): what recalibration cannot fix is discrimination.", name))
+    return out
+
+
+def sites(ctx: AuditContext) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, y, p) per site: every dataset, split by ``data.site`` when it is set."""
+    out = []
+    for ds in ctx.datasets.values():
+        column = ctx.spec.data.site
+        if column is None:
+            out.append((ds.name, ds.y, ds.p))
+            continue
+        labels = ds.dataset.frame[column].astype("string").fillna("(missing)").to_numpy(dtype=object).astype(str)
+        out += [(f"{ds.name}: {lab}", ds.y[labels == lab], ds.p[labels == lab]) for lab in np.unique(labels)]
+    return out
+
+
+def meta_analysis(ctx: AuditContext) -> dict | None:
+    """Per-site AUROC and calibration slope, pooled by Paule–Mandel random effects (statsmodels).
+
+    Paule–Mandel, not statsmodels' DerSimonian–Laird: the latter returns a negative tau² (and I²)
+    when Q < k - 1 instead of truncating at 0, which would make the interval too narrow.
+
+    AUROC is pooled on the logit scale (Debray et al., BMJ 2019) and back-transformed; the 95%
+    prediction interval for a new site is ``pooled +- t_(k-2) sqrt(tau^2 + se^2)`` (Riley et al.,
+    BMJ 2011), given from three sites on. Needs at least two sites with both outcomes.
+    """
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    conf = ctx.engine.confidence
+    z = ndtri(0.5 + conf / 2)
+    rows = []
+    for name, y, p in sites(ctx):
+        if min(int(y.sum()), int(y.size - y.sum())) < 2:
+            continue
+        pl = placements(y, p)
+        slope = calibration_slope(y, p, conf)
+        rows.append({"site": name, "n": int(y.size), "auroc": pl.auroc, "auroc_var": pl.variance, "slope": slope.value, "slope_se": _wald_se(slope, z)})
+    if len(rows) < 2:
+        return None
+    out = {"sites": [], "pooled": {}, "method": "Paule–Mandel random effects (statsmodels combine_effects)"}
+    for r in rows:
+        a, s = r["auroc"], np.sqrt(r["auroc_var"])
+        out["sites"].append({"site": r["site"], "n": r["n"],
+                             "auroc": Estimate(a, (max(0.0, a - z * s), min(1.0, a + z * s)), "delong", r["n"]).to_dict(),
+                             "calibration_slope": Estimate(r["slope"], (r["slope"] - z * r["slope_se"], r["slope"] + z * r["slope_se"]), "wald-glm", r["n"]).to_dict()})
+    k = len(rows)
+    auc = np.clip([r["auroc"] for r in rows], 1e-6, 1 - 1e-6)
+    specs = {
+        "auroc": (logit(auc), np.array([r["auroc_var"] for r in rows]) / (auc * (1 - auc)) ** 2, expit),
+        "calibration_slope": (np.array([r["slope"] for r in rows]), np.array([r["slope_se"] for r in rows]) ** 2, lambda v: v),
+    }
+    for metric, (eff, var, back) in specs.items():
+        res = combine_effects(eff, var, method_re="pm", alpha=1 - conf)
+        frame = res.summary_frame()
+        pooled, se = float(frame.loc["random effect", "eff"]), float(frame.loc["random effect", "sd_eff"])
+        lo, hi = float(frame.loc["random effect", "ci_low"]), float(frame.loc["random effect", "ci_upp"])
+        pi = None
+        if k >= 3:
+            half = stats.t.ppf(0.5 + conf / 2, k - 2) * np.sqrt(max(0.0, res.tau2) + se**2)
+            pi = [float(back(pooled - half)), float(back(pooled + half))]
+        out["pooled"][metric] = {"estimate": Estimate(back(pooled), (back(lo), back(hi)), "random-effects", sum(r["n"] for r in rows)).to_dict(),
+                                 "prediction_interval": pi, "tau2": max(0.0, float(res.tau2)), "i2": max(0.0, float(res.i2)), "k": k,
+                                 "scale": "logit" if metric == "auroc" else "identity"}
     return out
