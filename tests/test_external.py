@@ -96,14 +96,14 @@ def test_sites_are_pooled_by_random_effects_with_a_prediction_interval():
     assert [s["site"] for s in meta["sites"]] == ["test: H0", "test: H1", "site_b: H2", "site_b: H3"]
     pooled = meta["pooled"]["auroc"]
     assert pooled["k"] == 4 and pooled["prediction_interval"] is not None
-    # with tau² = 0 the random-effects estimate is the inverse-variance mean on the logit scale
-    logits, weights = [], []
+    # the random-effects estimate is the mean on the logit scale weighted by 1 / (v_i + tau²)
+    logits, variances = [], []
     for f in frames:
         pl = placements(f["y"], f["p"])
         logits.append(np.log(pl.auroc / (1 - pl.auroc)))
-        weights.append((pl.auroc * (1 - pl.auroc)) ** 2 / pl.variance)
-    if pooled["tau2"] == 0:
-        expected = 1 / (1 + np.exp(-np.average(logits, weights=weights)))
-        assert pooled["estimate"]["value"] == pytest.approx(expected, abs=1e-9)
+        variances.append(pl.variance / (pl.auroc * (1 - pl.auroc)) ** 2)
+    weights = 1 / (np.array(variances) + pooled["tau2"])
+    expected = 1 / (1 + np.exp(-np.average(logits, weights=weights)))
+    assert pooled["estimate"]["value"] == pytest.approx(expected, abs=1e-9)
     assert pooled["prediction_interval"][0] <= pooled["estimate"]["value"] <= pooled["prediction_interval"][1]
     assert "sites" in section.figures and "external.sites" in section.evidence
