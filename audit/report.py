@@ -108,6 +108,10 @@ METHOD_LABELS = {
     "log-wald": "Wald interval on the log scale (Debray et al., BMJ 2017)",
     "point-estimate": "no interval: the bootstrap of a binned ECE is dominated by its upward bias",
     "profile-likelihood": "profile-likelihood interval of a logistic recalibration model",
+    "delong-unpaired": "DeLong's variance for two independent samples",
+    "bootstrap-percentile-independent": "percentile interval of independent bootstraps of the two samples",
+    "wald": "Wald interval",
+    "random-effects": "random-effects meta-analysis (Paule–Mandel)",
 }
 
 #: Short methods for the one-paragraph summary (``settings.ci_method`` is a bare name).
@@ -133,6 +137,14 @@ SECTION_INTROS = {
         "certainty, and a difference between datasets matters only if it is larger than the "
         "intervals. AUROC 0.5 is chance and 1 is perfect discrimination; for the Brier score "
         "lower is better."
+    ),
+    "external": (
+        "The table shows, for each external dataset, the difference external minus internal test "
+        "set with its {level} interval (AUROC by DeLong for independent samples, the other "
+        "discrimination metrics by independent bootstraps, calibration intercept and slope by "
+        "Wald): an interval that excludes 0 is a real change. The findings below say why: label "
+        "shift (prevalence), covariate shift (a classifier that tells the sites apart, and the "
+        "features it uses) and how much recalibration could recover."
     ),
     "calibration": (
         "Calibration asks whether a predicted risk of 30% means 30 in 100 such patients have the "

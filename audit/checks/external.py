@@ -62,6 +62,7 @@ def run(ctx: AuditContext) -> Section:
             "prediction_shift": prediction_shift(internal.p, ds.p),
             "recalibration": recalibration(ds),
         }
+        entry["metrics"] = {m: gap["difference"] for m, gap in entry["gaps"].items()}  # the report's summary table
         per_dataset[ds.name] = entry
         findings += explain(ds.name, entry, ctx.engine.confidence)
     meta = meta_analysis(ctx)
