@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from audit.errors import AuditInputError
 
-CheckName = Literal["performance", "fairness", "calibration", "utility", "uncertainty", "robustness", "external"]
+CheckName = Literal["profile", "performance", "fairness", "calibration", "utility", "uncertainty", "robustness", "external"]
 KNOWN_CHECKS: tuple[str, ...] = typing.get_args(CheckName)
 
 #: Validation context key: a model object is passed from Python, so the spec needs no model source.

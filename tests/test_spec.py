@@ -61,7 +61,7 @@ data:
   sensitive: [age_band, meno]
   id: pid
 settings: {seed: 7, n_resamples: 500, confidence: 0.9, threshold: 0.3, ci_method: percentile}
-checks: [performance, fairness, calibration, utility, uncertainty, robustness, external]
+checks: [profile, performance, fairness, calibration, utility, uncertainty, robustness, external]
 checklists: [future-ai, claim-2024]
 attestations: {claim-2024: {CLAIM-7: "Patients operated 1978-1993"}}
 report: [html, pdf]
@@ -100,8 +100,8 @@ def test_resolve_keeps_absolute_paths_and_joins_relative_ones(tmp_path):
     assert resolve(tmp_path, tmp_path / "c.csv") == tmp_path / "c.csv"
 
 
-def test_known_checks_lists_the_seven_checks():
-    assert KNOWN_CHECKS == ("performance", "fairness", "calibration", "utility", "uncertainty", "robustness", "external")
+def test_known_checks_lists_the_eight_checks():
+    assert KNOWN_CHECKS == ("profile", "performance", "fairness", "calibration", "utility", "uncertainty", "robustness", "external")
 
 
 # ---- the file itself --------------------------------------------------------------------------

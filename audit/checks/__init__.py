@@ -7,12 +7,13 @@ silently dropped.
 
 from __future__ import annotations
 
-from . import calibration, external, fairness, performance, uncertainty, utility
+from . import calibration, data_profile, external, fairness, performance, uncertainty, utility
 from .base import Finding, Section
 
-CHECKS = {performance.NAME: performance.run, fairness.NAME: fairness.run, calibration.NAME: calibration.run, utility.NAME: utility.run, uncertainty.NAME: uncertainty.run, external.NAME: external.run}
+CHECKS = {performance.NAME: performance.run, fairness.NAME: fairness.run, calibration.NAME: calibration.run, utility.NAME: utility.run, uncertainty.NAME: uncertainty.run, external.NAME: external.run, data_profile.NAME: data_profile.run}
 
 TITLES = {
+    "profile": "Data profile",
     "performance": "Performance",
     "fairness": "Subgroup fairness",
     "calibration": "Calibration",

@@ -1,0 +1,86 @@
+"""The data profile: what every dataset holds, and whether the same patients appear in two of them.
+
+Per dataset: n, events and prevalence (Wilson), missingness per column, the distribution of each
+sensitive attribute (missing values as their own category), and numeric summaries. When
+``data.id`` names a patient identifier, an identifier found in more than one dataset is an
+error-level finding (the same patients must not validate a model twice, or validate it at all
+when they trained it); identifiers repeated within one dataset are a warning.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+from ..context import AuditContext
+from ..stats import proportion
+from .base import Finding, Section
+
+NAME = "profile"
+MISSING = "(missing)"
+HEAVY_MISSING = 0.20
+
+
+def run(ctx: AuditContext) -> Section:
+    data, findings = {}, []
+    for ds in ctx.datasets.values():
+        frame = ds.dataset.frame
+        missing = frame.isna().sum()
+        entry = {
+            "n": ds.n,
+            "n_events": ds.n_events,
+            "prevalence": proportion(ds.n_events, ds.n, ctx.engine.confidence).to_dict(),
+            "missing": [{"column": str(c), "count": int(missing[c]), "share": float(missing[c] / max(ds.n, 1))}
+                        for c in missing.sort_values(ascending=False, kind="stable").index],
+            "sensitive": {a: distribution(frame[a]) for a in ctx.spec.data.sensitive},
+            "numeric": {str(c): summary(frame[c]) for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])},
+        }
+        data[ds.name] = entry
+        heavy = [m for m in entry["missing"] if m["share"] > HEAVY_MISSING]
+        if heavy:
+            listed = ", ".join(f"{m['column']} ({m['share']:.0%})" for m in heavy[:8])
+            findings.append(Finding(NAME, "info", f"{ds.name}: columns with more than {HEAVY_MISSING:.0%} missing values: {listed}.", ds.name))
+    evidence = ["data.profile"]
+    leakage = None
+    if ctx.spec.data.id is not None:
+        evidence.append("data.leakage")
+        leakage, leak_findings = identifier_overlap(ctx)
+        findings += leak_findings
+    status = "fail" if any(f.severity == "error" for f in findings) else ("warning" if any(f.severity == "warning" for f in findings) else "pass")
+    return Section(NAME, "Data profile", status, {"datasets": data, "leakage": leakage}, findings, evidence=evidence)
+
+
+def distribution(column: pd.Series) -> list[dict]:
+    counts = column.astype("string").fillna(MISSING).value_counts(sort=False).sort_index()
+    total = int(counts.sum())
+    return [{"value": str(k), "count": int(v), "share": float(v / total)} for k, v in counts.items()]
+
+
+def summary(column: pd.Series) -> dict:
+    x = column.dropna().to_numpy(dtype=float)
+    if x.size == 0:
+        return {"n": 0}
+    q = np.quantile(x, [0, 0.25, 0.5, 0.75, 1])
+    return {"n": int(x.size), "mean": float(x.mean()), "sd": float(x.std(ddof=1)) if x.size > 1 else None,
+            "min": float(q[0]), "q25": float(q[1]), "median": float(q[2]), "q75": float(q[3]), "max": float(q[4])}
+
+
+def identifier_overlap(ctx: AuditContext) -> tuple[dict, list[Finding]]:
+    column = ctx.spec.data.id
+    ids = {name: ds.dataset.frame[column].dropna().astype(str) for name, ds in ctx.datasets.items()}
+    findings, pairs, duplicates = [], [], {}
+    for name, values in ids.items():
+        repeated = values[values.duplicated()].unique()
+        duplicates[name] = {"count": int(repeated.size), "examples": sorted(repeated.tolist())[:10]}
+        if repeated.size:
+            findings.append(Finding(NAME, "warning", f"{repeated.size} patient identifiers (column {column}) occur more than once in {name}, "
+                                    f"e.g. {', '.join(duplicates[name]['examples'][:3])}: check for repeated visits or duplicated rows.", name))
+    for a, b in combinations(ids, 2):
+        shared = sorted(set(ids[a]) & set(ids[b]))
+        pairs.append({"datasets": [a, b], "count": len(shared), "examples": shared[:10]})
+        if shared:
+            findings.append(Finding(NAME, "error", f"{len(shared)} patient identifiers (column {column}) appear in both {a} and {b}, "
+                                    f"e.g. {', '.join(shared[:3])}: the same patients must not be in two validation sets.", b))
+    return {"column": column, "overlaps": pairs, "duplicates": duplicates}, findings

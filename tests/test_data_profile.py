@@ -1,0 +1,59 @@
+"""The data profile and the leakage check."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from audit.checks import data_profile
+from audit.context import AuditContext, EvaluatedDataset
+from audit.data import Dataset
+from audit.spec import load_spec
+from audit.stats import ResamplingEngine
+
+
+def ctx_for(a: pd.DataFrame, b: pd.DataFrame, id_column="pid"):
+    spec, _ = load_spec({"name": "p", "data": {"test": "a.csv", "external": {"b": "b.csv"}, "target": "y", "prediction": "p",
+                                                "sensitive": ["sex"], "id": id_column}, "settings": {"n_resamples": 100}})
+    ds = {n: EvaluatedDataset(Dataset(n, r, f"{n}.csv", "", f, f["y"].to_numpy()), f["p"].to_numpy())
+          for n, r, f in (("test", "internal", a), ("b", "external", b))}
+    return AuditContext(spec, Path("."), ds, ResamplingEngine(0, 100))
+
+
+def frame(ids, seed):
+    rng = np.random.default_rng(seed)
+    n = len(ids)
+    return pd.DataFrame({"pid": ids, "y": rng.integers(0, 2, n), "p": rng.random(n),
+                         "sex": rng.choice(["F", "M", None], n), "age": np.where(rng.random(n) < 0.3, np.nan, rng.normal(60, 9, n))})
+
+
+def test_profile_counts_equal_pandas():
+    a, b = frame(range(100), 1), frame(range(100, 180), 2)
+    section = data_profile.run(ctx_for(a, b))
+    test = section.data["datasets"]["test"]
+    assert test["n"] == 100 and test["n_events"] == int(a["y"].sum())
+    missing = {m["column"]: m["count"] for m in test["missing"]}
+    assert missing["age"] == int(a["age"].isna().sum())
+    sex = {d["value"]: d["count"] for d in test["sensitive"]["sex"]}
+    assert sex["(missing)"] == int(a["sex"].isna().sum()) and sex["F"] == int((a["sex"] == "F").sum())
+    assert test["numeric"]["age"]["median"] == a["age"].median()
+    assert section.status in ("pass", "warning") and section.evidence == ["data.profile", "data.leakage"]
+
+
+def test_patients_in_two_datasets_are_an_error_and_duplicates_a_warning():
+    a, b = frame(list(range(100)), 3), frame(list(range(95, 160)) + [200, 200], 4)
+    section = data_profile.run(ctx_for(a, b))
+    overlap = section.data["leakage"]["overlaps"][0]
+    assert overlap["count"] == 5 and overlap["examples"] == ["95", "96", "97", "98", "99"]
+    assert section.status == "fail"
+    assert any(f.severity == "error" and "5 patient identifiers" in f.message for f in section.findings)
+    assert any(f.severity == "warning" and "more than once in b" in f.message for f in section.findings)
+
+
+def test_no_overlap_no_error_and_no_id_no_leakage_evidence():
+    a, b = frame(range(50), 5), frame(range(50, 90), 6)
+    assert not any(f.severity == "error" for f in data_profile.run(ctx_for(a, b)).findings)
+    spec, _ = load_spec({"name": "p", "data": {"test": "a.csv", "target": "y", "prediction": "p"}})
+    ctx = AuditContext(spec, Path("."), {"test": ctx_for(a, b).datasets["test"]}, ResamplingEngine(0, 100))
+    section = data_profile.run(ctx)
+    assert section.evidence == ["data.profile"] and section.data["leakage"] is None
