@@ -57,3 +57,11 @@ def test_no_overlap_no_error_and_no_id_no_leakage_evidence():
     ctx = AuditContext(spec, Path("."), {"test": ctx_for(a, b).datasets["test"]}, ResamplingEngine(0, 100))
     section = data_profile.run(ctx)
     assert section.evidence == ["data.profile"] and section.data["leakage"] is None
+
+
+def test_overlap_is_found_when_a_blank_id_cell_turns_one_column_into_floats():
+    a = frame([17, 52, 301, 4], 7)
+    b = frame([17.0, 52.0, np.nan, 9.0], 8)
+    section = data_profile.run(ctx_for(a, b))
+    assert section.status == "fail"
+    assert section.data["leakage"]["overlaps"][0]["examples"] == ["17", "52"]

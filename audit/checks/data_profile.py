@@ -69,18 +69,34 @@ def summary(column: pd.Series) -> dict:
 
 def identifier_overlap(ctx: AuditContext) -> tuple[dict, list[Finding]]:
     column = ctx.spec.data.id
-    ids = {name: ds.dataset.frame[column].dropna().astype(str) for name, ds in ctx.datasets.items()}
+    ids = {name: identifiers(ds.dataset.frame[column]) for name, ds in ctx.datasets.items()}
     findings, pairs, duplicates = [], [], {}
     for name, values in ids.items():
         repeated = values[values.duplicated()].unique()
-        duplicates[name] = {"count": int(repeated.size), "examples": sorted(repeated.tolist())[:10]}
+        duplicates[name] = {"count": int(repeated.size), "examples": sorted(repeated.tolist(), key=_natural)[:10]}
         if repeated.size:
             findings.append(Finding(NAME, "warning", f"{repeated.size} patient identifiers (column {column}) occur more than once in {name}, "
                                     f"e.g. {', '.join(duplicates[name]['examples'][:3])}: check for repeated visits or duplicated rows.", name))
     for a, b in combinations(ids, 2):
-        shared = sorted(set(ids[a]) & set(ids[b]))
+        shared = sorted(set(ids[a]) & set(ids[b]), key=_natural)
         pairs.append({"datasets": [a, b], "count": len(shared), "examples": shared[:10]})
         if shared:
             findings.append(Finding(NAME, "error", f"{len(shared)} patient identifiers (column {column}) appear in both {a} and {b}, "
                                     f"e.g. {', '.join(shared[:3])}: the same patients must not be in two validation sets.", b))
     return {"column": column, "overlaps": pairs, "duplicates": duplicates}, findings
+
+
+def identifiers(column: pd.Series) -> pd.Series:
+    """Identifiers as comparable strings: blanks dropped, whole-number floats written as integers.
+
+    A blank cell makes pandas read a numeric id column as float (17 becomes 17.0), which would hide
+    an overlap with a file that has no blank.
+    """
+    values = column.dropna()
+    if pd.api.types.is_float_dtype(values) and np.all(np.mod(values.to_numpy(), 1) == 0):
+        values = values.astype("int64")
+    return values.astype(str).str.strip()
+
+
+def _natural(value: str):
+    return (0, int(value), value) if value.lstrip("-").isdigit() else (1, 0, value)
