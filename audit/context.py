@@ -72,6 +72,7 @@ class AuditContext:
     model: ModelAdapter | None = None
     progress: Progress | None = None
     calibration: EvaluatedDataset | None = None  # data.calibration, for conformal calibration only
+    train_ids: object = None  # pandas Series of data.train's identifiers, for the leakage check
 
     @property
     def internal(self) -> EvaluatedDataset:

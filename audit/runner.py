@@ -8,7 +8,7 @@ from importlib import metadata
 
 from .checks import CHECKS, not_run
 from .context import AuditContext, EvaluatedDataset, Progress, StepProgress
-from .data import load_dataset, load_datasets
+from .data import load_dataset, load_datasets, read_table, require_column, sha256_file
 from .models import load_model, predictions
 from .provenance import provenance
 from .result import AuditResult
@@ -45,12 +45,20 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
         say("loading the conformal calibration set")
         cal = load_dataset("calibration", "internal", spec.data.calibration, spec, base_dir)
         calibration = EvaluatedDataset(cal, predictions(adapter, cal, spec))
+    train_ids, train_file = None, {}
+    if spec.data.train is not None:
+        say("reading the training table's identifiers")
+        path = resolve(base_dir, spec.data.train)
+        frame = read_table(path, label=f"data.train ({spec.data.train})")
+        require_column(frame, spec.data.id, "data.id", f"data.train ({spec.data.train})")
+        train_ids = frame[spec.data.id]
+        train_file = {"data:train": {"path": spec.data.train, "sha256": sha256_file(path)}}
     settings = spec.settings
     engine = ResamplingEngine(
         settings.seed, settings.n_resamples, settings.confidence, settings.ci_method,
         n_jobs=settings.n_jobs, scheduler=settings.scheduler, progress=steps.resamples,
     )
-    ctx = AuditContext(spec, base_dir, evaluated, engine, adapter, say, calibration)
+    ctx = AuditContext(spec, base_dir, evaluated, engine, adapter, say, calibration, train_ids)
     sections = []
     for name in requested_checks(spec):
         say(f"check: {name}")
@@ -60,7 +68,7 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
         model_file = (spec.model.path, resolve(base_dir, spec.model.path))
     return AuditResult.assemble(
         spec=spec.model_dump(mode="json", exclude={"settings": set(EXECUTION_SETTINGS)}),
-        provenance=provenance(spec, datasets | ({"calibration": calibration.dataset} if calibration else {}), model_file),
+        provenance=_with_files(provenance(spec, datasets | ({"calibration": calibration.dataset} if calibration else {}), model_file), train_file),
         datasets={name: dataset_summary(d, settings.confidence) for name, d in evaluated.items()},
         sections=sections,
         version=_version(),
@@ -88,3 +96,8 @@ def _version() -> str:
         return metadata.version("trustaudit")
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+def _with_files(prov: dict, extra: dict) -> dict:
+    prov["files"].update(extra)
+    return prov

@@ -56,6 +56,7 @@ class DataSpec(_StrictModel):
     test: str
     external: dict[str, str] = Field(default_factory=dict)
     calibration: str | None = None  # conformal calibration set (same columns as test); default: a split of test
+    train: str | None = None  # the model's training table: only its data.id column is read, for the leakage check
     target: str
     prediction: str | None = None
     positive_label: str | int | bool | None = None
@@ -107,6 +108,8 @@ class DataSpec(_StrictModel):
             raise ValueError(
                 f"data.features includes the target column {self.target!r}; remove it from the model inputs"
             )
+        if self.train is not None and self.id is None:
+            raise ValueError("data.train is only used to look for patients shared with the training data; name the identifier column in data.id")
         return self
 
 

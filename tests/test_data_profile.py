@@ -65,3 +65,26 @@ def test_overlap_is_found_when_a_blank_id_cell_turns_one_column_into_floats():
     section = data_profile.run(ctx_for(a, b))
     assert section.status == "fail"
     assert section.data["leakage"]["overlaps"][0]["examples"] == ["17", "52"]
+
+
+def test_patients_from_the_training_table_are_an_error(tmp_path):
+    import audit
+
+    a = frame(range(100), 9)
+    a.to_csv(tmp_path / "test.csv", index=False)
+    pd.DataFrame({"pid": list(range(90, 300)), "x": 1}).to_csv(tmp_path / "train.csv", index=False)
+    res = audit.run({"name": "leak", "data": {"test": str(tmp_path / "test.csv"), "train": str(tmp_path / "train.csv"),
+                                              "target": "y", "prediction": "p", "id": "pid"},
+                     "settings": {"n_resamples": 100}, "checks": ["profile"]})
+    assert res.sections["profile"]["status"] == "fail"
+    assert any("10 patient identifiers" in f["message"] and "trained on" in f["message"] for f in res.findings)
+    assert "data:train" in res.results["provenance"]["files"]
+
+
+def test_train_without_id_is_a_plain_spec_error():
+    import pytest
+
+    from audit.errors import AuditInputError
+
+    with pytest.raises(AuditInputError, match="data.id"):
+        load_spec({"name": "x", "data": {"test": "a.csv", "train": "t.csv", "target": "y", "prediction": "p"}})

@@ -70,19 +70,23 @@ def summary(column: pd.Series) -> dict:
 def identifier_overlap(ctx: AuditContext) -> tuple[dict, list[Finding]]:
     column = ctx.spec.data.id
     ids = {name: identifiers(ds.dataset.frame[column]) for name, ds in ctx.datasets.items()}
+    if ctx.train_ids is not None:  # data.train: patients the model was trained on
+        ids = {"training data": identifiers(ctx.train_ids)} | ids
     findings, pairs, duplicates = [], [], {}
     for name, values in ids.items():
         repeated = values[values.duplicated()].unique()
         duplicates[name] = {"count": int(repeated.size), "examples": sorted(repeated.tolist(), key=_natural)[:10]}
-        if repeated.size:
+        if repeated.size and name != "training data":
             findings.append(Finding(NAME, "warning", f"{repeated.size} patient identifiers (column {column}) occur more than once in {name}, "
                                     f"e.g. {', '.join(duplicates[name]['examples'][:3])}: check for repeated visits or duplicated rows.", name))
     for a, b in combinations(ids, 2):
         shared = sorted(set(ids[a]) & set(ids[b]), key=_natural)
         pairs.append({"datasets": [a, b], "count": len(shared), "examples": shared[:10]})
         if shared:
+            why = ("a model must be validated on patients it was not trained on" if a == "training data"
+                   else "the same patients must not be in two validation sets")
             findings.append(Finding(NAME, "error", f"{len(shared)} patient identifiers (column {column}) appear in both {a} and {b}, "
-                                    f"e.g. {', '.join(shared[:3])}: the same patients must not be in two validation sets.", b))
+                                    f"e.g. {', '.join(shared[:3])}: {why}.", b))
     return {"column": column, "overlaps": pairs, "duplicates": duplicates}, findings
 
 

@@ -265,6 +265,10 @@ def explain(name: str, e: dict, confidence: float) -> list[Finding]:
         sev = "warning" if a["ci"][0] > 0.7 else "info"
         out.append(Finding(NAME, sev, f"Covariate shift: a classifier tells {name} from the internal patients with AUROC {a['value']:.2f} ({lvl} CI {a['ci'][0]:.2f} to {a['ci'][1]:.2f}; 0.5 = indistinguishable); "
                            f"the features that separate them most: {top}.", name))
+    ps = e["prediction_shift"]
+    out.append(Finding(NAME, "warning" if ps["psi"] > 0.25 else "info",
+                       f"Prediction shift: mean predicted risk is {ps['mean_external']:.2f} on {name} against {ps['mean_internal']:.2f} internally "
+                       f"(population stability index {ps['psi']:.2f}; above 0.25 is usually read as a major shift).", name))
     r = e["recalibration"]
     out.append(Finding(NAME, "info", f"On {name}, updating the intercept alone changes the Brier score from {r['original']['brier']:.3f} to {r['intercept_updated']['brier']:.3f}, "
                        f"logistic recalibration to {r['logistic_recalibrated']['brier']:.3f} (in-sample): what recalibration cannot fix is discrimination.", name))
