@@ -28,6 +28,7 @@ from matplotlib.ticker import MaxNLocator
 from matplotlib.textpath import TextToPath
 
 from audit.checks.base import Figure
+from audit.labels import SHORT_METRIC_LABELS
 
 __all__ = [
     "OKABE_ITO",
@@ -173,22 +174,7 @@ def pr_figure(curves: Mapping[str, Mapping]) -> Figure:
 
 
 #: Panel titles of the forest plot: short, but never a bare abbreviation a clinician must guess.
-FOREST_METRIC_LABELS: dict[str, str] = {
-    "auroc": "AUROC",
-    "auprc": "AUPRC",
-    "sensitivity": "Sensitivity",
-    "specificity": "Specificity",
-    "ppv": "PPV (precision)",
-    "npv": "NPV",
-    "accuracy": "Accuracy",
-    "balanced_accuracy": "Balanced accuracy",
-    "f1": "F1 score",
-    "brier": "Brier score",
-    "fnr": "FNR (underdiagnosis)",
-    "fpr": "FPR (overdiagnosis)",
-    "selection_rate": "Selection rate",
-    "prevalence": "Prevalence",
-}
+FOREST_METRIC_LABELS: dict[str, str] = SHORT_METRIC_LABELS
 
 _FOREST_INK = "#222222"  # judged groups: dark CI line, filled marker
 _FOREST_POINT = OKABE_ITO[0]

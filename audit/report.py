@@ -23,6 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from audit.checks.base import Figure
+from audit.labels import METRIC_LABELS
 from audit.resources import resource_dir
 
 __all__ = [
@@ -50,29 +51,6 @@ SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 STATUSES = ("pass", "warning", "fail", "insufficient evidence", "not run")
 
-METRIC_LABELS = {
-    "auroc": "AUROC",
-    "auprc": "AUPRC",
-    "sensitivity": "Sensitivity (recall)",
-    "specificity": "Specificity",
-    "ppv": "PPV (precision)",
-    "npv": "NPV",
-    "accuracy": "Accuracy",
-    "balanced_accuracy": "Balanced accuracy",
-    "f1": "F1 score",
-    "brier": "Brier score",
-    "calibration_intercept": "Calibration intercept",
-    "calibration_slope": "Calibration slope",
-    "ece": "Expected calibration error",
-    "coverage": "Coverage",
-    "mean_set_size": "Mean prediction-set size",
-    "fnr": "FNR (underdiagnosis)",
-    "fpr": "FPR (overdiagnosis)",
-    "selection_rate": "Selection rate",
-    "prevalence": "Prevalence",
-    "oe_ratio": "Observed / expected events (O:E)",
-    "ece_equal_mass": "ECE, equal-mass bins",
-}
 
 #: Which direction is better, for the "better" column; metrics not listed show nothing.
 METRIC_BETTER = {

@@ -41,6 +41,7 @@ from statsmodels.stats.multitest import multipletests
 from .. import plots
 from ..context import AuditContext, EvaluatedDataset
 from ..errors import AuditInputError
+from ..labels import metric_label
 from ..stats import Estimate, clopper_pearson_interval, proportion, strata_codes
 from ..stats.bootstrap import BootstrapResult
 from ..stats.metrics import GroupedBinaryMetrics
@@ -52,10 +53,6 @@ HIGHER_IS_BETTER = frozenset({"auroc", "sensitivity", "specificity", "ppv", "npv
 LOWER_IS_BETTER = frozenset({"fnr", "fpr", "brier"})
 #: fnr and fpr mirror sensitivity and specificity (same gap, opposite sign): tested once, via the mirror.
 MIRRORS = {"fnr": "sensitivity", "fpr": "specificity"}
-LABELS = {
-    "auroc": "AUROC", "sensitivity": "Sensitivity", "specificity": "Specificity", "ppv": "PPV", "npv": "NPV",
-    "fnr": "FNR (underdiagnosis)", "fpr": "FPR", "selection_rate": "Selection rate", "brier": "Brier score",
-}
 MISSING = "(missing)"
 DISPARITIES = ("demographic_parity_difference", "equalized_odds_difference", "equal_opportunity_difference")
 
@@ -350,7 +347,7 @@ def adjust_and_explain(comparisons: list, ds: EvaluatedDataset, ctx: AuditContex
         findings.append(
             Finding(
                 NAME, severity,
-                f"{LABELS[m]} is {abs(d['value']):.2f} {word} for {part.display(row['group'])} than for "
+                f"{metric_label(m, short=True)} is {abs(d['value']):.2f} {word} for {part.display(row['group'])} than for "
                 f"{part.display(reference)} ({level} CI {_magnitude_ci(d['ci'])}; {method}-adjusted p = {row['p_adjusted']:.3g}){note}.",
                 ds.name,
             )

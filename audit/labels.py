@@ -1,0 +1,33 @@
+"""Human-readable names of metrics: one vocabulary for checks' findings, figures and the report."""
+
+METRIC_LABELS = {
+    "auroc": "AUROC",
+    "auprc": "AUPRC",
+    "sensitivity": "Sensitivity (recall)",
+    "specificity": "Specificity",
+    "ppv": "PPV (precision)",
+    "npv": "NPV",
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "f1": "F1 score",
+    "brier": "Brier score",
+    "calibration_intercept": "Calibration intercept",
+    "calibration_slope": "Calibration slope",
+    "ece": "Expected calibration error",
+    "coverage": "Coverage",
+    "mean_set_size": "Mean prediction-set size",
+    "fnr": "FNR (underdiagnosis)",
+    "fpr": "FPR (overdiagnosis)",
+    "selection_rate": "Selection rate",
+    "prevalence": "Prevalence",
+    "oe_ratio": "Observed / expected events (O:E)",
+    "ece_equal_mass": "ECE, equal-mass bins",
+}
+
+#: Shorter names for figure panels and finding sentences.
+SHORT_METRIC_LABELS: dict[str, str] = {**METRIC_LABELS, "sensitivity": "Sensitivity"}
+
+
+def metric_label(name: str, short: bool = False) -> str:
+    labels = SHORT_METRIC_LABELS if short else METRIC_LABELS
+    return labels.get(name, str(name).replace("_", " ").capitalize())
