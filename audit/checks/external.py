@@ -33,6 +33,7 @@ from .. import plots
 from ..context import AuditContext, EvaluatedDataset
 from ..stats import BinaryMetrics, Estimate, placements, proportion
 from ..stats.calibration import calibration_intercept, calibration_slope
+from ..stats.delong import auroc_difference_independent
 from .base import Finding, Section
 
 NAME = "external"
@@ -118,13 +119,12 @@ def _wald_se(est: Estimate, z: float) -> float:
 def gaps(internal, external, boot_i, boot_e, confidence: float, z: float) -> dict:
     out = {}
     pi, pe = placements(internal.y, internal.p), placements(external.y, external.p)
-    d = pe.auroc - pi.auroc
-    se = np.sqrt(pe.variance + pi.variance)
+    diff, p_value = auroc_difference_independent(internal.y, internal.p, external.y, external.p, confidence)
     out["auroc"] = {
         "internal": Estimate(pi.auroc, (pi.auroc - z * np.sqrt(pi.variance), pi.auroc + z * np.sqrt(pi.variance)), "delong", internal.n).to_dict(),
         "external": Estimate(pe.auroc, (pe.auroc - z * np.sqrt(pe.variance), pe.auroc + z * np.sqrt(pe.variance)), "delong", external.n).to_dict(),
-        "difference": Estimate(d, (d - z * se, d + z * se), "delong-unpaired", internal.n + external.n).to_dict(),
-        "p_value": float(2 * stats.norm.sf(abs(d) / se)) if se > 0 else None,
+        "difference": diff.to_dict(),
+        "p_value": p_value,
     }
     alpha = 1 - confidence
     for j, m in enumerate(BOOTSTRAP_METRICS):
@@ -132,7 +132,7 @@ def gaps(internal, external, boot_i, boot_e, confidence: float, z: float) -> dic
         diff = diff[np.isfinite(diff)]
         ci = tuple(np.quantile(diff, [alpha / 2, 1 - alpha / 2])) if diff.size else None
         out[m] = {
-            "internal": _est(boot_i, j, internal.n), "external": _est(boot_e, j, external.n),
+            "internal": boot_i.estimate_at(j, internal.n).to_dict(), "external": boot_e.estimate_at(j, external.n).to_dict(),
             "difference": Estimate(boot_e.estimate[j] - boot_i.estimate[j], ci, "bootstrap-percentile-independent", internal.n + external.n).to_dict(),
         }
     for m, fn in (("calibration_intercept", calibration_intercept), ("calibration_slope", calibration_slope)):
@@ -141,11 +141,6 @@ def gaps(internal, external, boot_i, boot_e, confidence: float, z: float) -> dic
         out[m] = {"internal": a.to_dict(), "external": b.to_dict(),
                   "difference": Estimate(b.value - a.value, (b.value - a.value - z * se, b.value - a.value + z * se), "wald", internal.n + external.n).to_dict()}
     return out
-
-
-def _est(boot, j: int, n: int) -> dict:
-    ci = None if np.isnan(boot.low[j]) else (boot.low[j], boot.high[j])
-    return Estimate(boot.estimate[j], ci, boot.methods[j], n).to_dict()
 
 
 def label_shift(internal, external, confidence: float, z: float) -> dict:

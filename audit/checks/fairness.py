@@ -43,7 +43,6 @@ from ..context import AuditContext, EvaluatedDataset
 from ..errors import AuditInputError
 from ..labels import metric_label
 from ..stats import Estimate, clopper_pearson_interval, proportion, strata_codes
-from ..stats.bootstrap import BootstrapResult
 from ..stats.metrics import GroupedBinaryMetrics
 from .base import Finding, Section
 
@@ -154,7 +153,7 @@ def analyse(ds: EvaluatedDataset, partitions: list[Partition], ctx: AuditContext
     strata = strata_codes(ds.y, *(inv.ravel() for _, inv in codes.values()))
     boot = ctx.engine.bootstrap(kernel, strata, f"{NAME}/{ds.name}")
     column = {key: j for j, key in enumerate(kernel.columns)}
-    overall = {m: _estimate(boot, column[(None, None, m)], ds.n) for m in METRICS}
+    overall = {m: boot.estimate_at(column[(None, None, m)], ds.n) for m in METRICS}
 
     results, comparisons = [], []
     for part in partitions:
@@ -180,11 +179,6 @@ def analyse(ds: EvaluatedDataset, partitions: list[Partition], ctx: AuditContext
     return {"overall": {m: e.to_dict() for m, e in overall.items()}, "partitions": results}, findings
 
 
-def _estimate(boot: BootstrapResult, j: int, n: int) -> Estimate:
-    ci = None if np.isnan(boot.low[j]) else (boot.low[j], boot.high[j])
-    return Estimate(boot.estimate[j], ci, boot.methods[j], n)
-
-
 def group_summary(ds, part: Partition, label: str, code: int, boot, column, ctx) -> dict:
     settings = ctx.spec.settings
     rows = part.labels == label
@@ -198,7 +192,7 @@ def group_summary(ds, part: Partition, label: str, code: int, boot, column, ctx)
     if n - events < settings.min_group_events:
         reasons.append(f"{n - events} without the outcome < {settings.min_group_events}")
     small = bool(reasons)
-    metrics = {m: _estimate(boot, column[(part.name, code, m)], n) for m in METRICS}
+    metrics = {m: boot.estimate_at(column[(part.name, code, m)], n) for m in METRICS}
     if small:
         metrics.update(exact_proportions(y, pred, settings.confidence))
     conf = settings.confidence
@@ -260,8 +254,8 @@ def gaps(part, groups, reference, uniques, boot, column, n, comparisons: list) -
         ratio = boot.derive(lambda X, g=idx_g, r=idx_r: _safe_ratio(X[:, g], X[:, [r]])) if others else None
         rows = []
         for k, c in enumerate(others):
-            d = _estimate(diff, k, n)
-            row = {"group": groups[c]["label"], "difference": d.to_dict(), "ratio": _estimate(ratio, k, n).to_dict(),
+            d = diff.estimate_at(k, n)
+            row = {"group": groups[c]["label"], "difference": d.to_dict(), "ratio": ratio.estimate_at(k, n).to_dict(),
                    "p_value": wald_p(d.value, diff.replicates[:, k]), "p_adjusted": None, "significant": False}
             rows.append(row)
             comparisons.append((part, m, row, reference))
@@ -269,7 +263,7 @@ def gaps(part, groups, reference, uniques, boot, column, n, comparisons: list) -
         spread = None
         if len(cols) >= 2:
             mm = boot.derive(lambda X, c=cols: (np.nanmax(X[:, c], axis=1) - np.nanmin(X[:, c], axis=1))[:, None])
-            spread = _estimate(mm, 0, n).to_dict()
+            spread = mm.estimate_at(0, n).to_dict()
         out[m] = {"worst": worst_group(m, [groups[c] for c in ok]), "max_min": spread, "comparisons": rows}
     return out
 
@@ -312,7 +306,7 @@ def disparities(part, uniques, boot, column, n) -> dict:
             [spread(X, "selection_rate"), np.fmax(spread(X, "sensitivity"), spread(X, "fpr")), spread(X, "sensitivity")]
         )
     )
-    return {name: _estimate(derived, k, n).to_dict() for k, name in enumerate(DISPARITIES)}
+    return {name: derived.estimate_at(k, n).to_dict() for k, name in enumerate(DISPARITIES)}
 
 
 # --------------------------------------------------------------------------------------------

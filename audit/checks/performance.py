@@ -9,12 +9,12 @@ resampling engine. ROC and precision-recall curves are stored (thinned) and draw
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtri
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from .. import plots
 from ..context import AuditContext, EvaluatedDataset
 from ..stats import PERFORMANCE_METRICS, BinaryMetrics, Estimate, auroc_delong, placements
+from ..stats.delong import auroc_difference_independent
 from .base import Finding, Section
 
 NAME = "performance"
@@ -74,15 +74,10 @@ def dataset_metrics(ds: EvaluatedDataset, ctx: AuditContext, threshold: float) -
         out["auroc"] = auroc_delong(ds.y, ds.p, ctx.engine.confidence)
     except ValueError:  # fewer than two of a class: DeLong's variance does not exist
         auroc = ctx.engine.bootstrap(BinaryMetrics(ds.y, ds.p, threshold, ("auroc",)), ds.y, f"{NAME}/{ds.name}")
-        out["auroc"] = _estimate(auroc, 0, ds.n)
+        out["auroc"] = auroc.estimate_at(0, ds.n)
     for j, name in enumerate(names):
-        out[name] = _estimate(boot, j, ds.n)
+        out[name] = boot.estimate_at(j, ds.n)
     return {m: out[m] for m in PERFORMANCE_METRICS}
-
-
-def _estimate(boot, j: int, n: int) -> Estimate:
-    ci = None if np.isnan(boot.low[j]) else (boot.low[j], boot.high[j])
-    return Estimate(boot.estimate[j], ci, boot.methods[j], n)
 
 
 def curves(ds: EvaluatedDataset) -> dict:
@@ -121,25 +116,19 @@ def external_auroc_findings(ctx: AuditContext) -> list[Finding]:
     """AUROC external minus internal, with a DeLong interval for two independent samples."""
     findings = []
     internal = ctx.internal
-    z = ndtri(0.5 + ctx.engine.confidence / 2.0)
-    try:
-        ref = placements(internal.y, internal.p)
-    except ValueError:
-        return []
+    level = f"{ctx.engine.confidence:.0%}"
     for ds in ctx.external:
         try:
-            ext = placements(ds.y, ds.p)
-        except ValueError:
+            diff, _ = auroc_difference_independent(internal.y, internal.p, ds.y, ds.p, ctx.engine.confidence)
+        except ValueError:  # fewer than two of a class in one of the samples
             continue
-        diff = ext.auroc - ref.auroc
-        half = z * np.sqrt(ext.variance + ref.variance)
-        lo, hi = diff - half, diff + half
-        level = f"{ctx.engine.confidence:.0%}"
+        lo, hi = diff.ci
+        ext, ref = placements(ds.y, ds.p).auroc, placements(internal.y, internal.p).auroc
         text = (
-            f"AUROC on {ds.name} is {ext.auroc:.3f} against {ref.auroc:.3f} on the internal test set: "
-            f"difference {diff:+.3f} ({level} CI {lo:+.3f} to {hi:+.3f}, DeLong, independent samples)"
+            f"AUROC on {ds.name} is {ext:.3f} against {ref:.3f} on the internal test set: "
+            f"difference {diff.value:+.3f} ({level} CI {lo:+.3f} to {hi:+.3f}, DeLong, independent samples)"
         )
-        if diff <= -AUROC_DROP_WARNING and hi < 0:
+        if diff.value <= -AUROC_DROP_WARNING and hi < 0:
             findings.append(Finding(NAME, "warning", text + "; the model discriminates worse on this site.", ds.name))
         else:
             findings.append(Finding(NAME, "info", text + ".", ds.name))

@@ -36,6 +36,7 @@ import warnings
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from .estimate import Estimate
 from .parallel import map_ordered
 from .resample import CHUNK_CELLS, ResamplePlan, chunk_sizes, draw_counts, jackknife_groups, seed_sequence, stream_rng
 
@@ -61,6 +62,11 @@ class BootstrapResult:
     confidence: float = 0.95
     method: CIMethod = "percentile"
     jackknife: np.ndarray | None = None  # (G, M) delete-a-group estimates, for BCa
+
+    def estimate_at(self, j: int, n: int) -> Estimate:
+        """Statistic ``j`` as an ``Estimate`` (no interval when it could not be formed)."""
+        ci = None if np.isnan(self.low[j]) else (self.low[j], self.high[j])
+        return Estimate(self.estimate[j], ci, self.methods[j], n)
 
     def derive(self, fn: Callable[[np.ndarray], np.ndarray]) -> BootstrapResult:
         """Intervals of statistics derived from these, e.g. differences between groups.

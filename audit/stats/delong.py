@@ -63,3 +63,15 @@ def auroc_delong(y, scores, confidence: float = 0.95) -> Estimate:
     half = ndtri(0.5 + confidence / 2.0) * np.sqrt(pl.variance)
     auc = pl.auroc
     return Estimate(auc, (max(0.0, auc - half), min(1.0, auc + half)), "delong", int(np.size(y)))
+
+
+def auroc_difference_independent(y_a, scores_a, y_b, scores_b, confidence: float = 0.95) -> tuple[Estimate, float | None]:
+    """AUROC of sample b minus sample a (different patients), DeLong's variances added; with its two-sided p."""
+    from scipy.stats import norm
+
+    a, b = placements(y_a, scores_a), placements(y_b, scores_b)
+    d = b.auroc - a.auroc
+    se = float(np.sqrt(a.variance + b.variance))
+    half = ndtri(0.5 + confidence / 2.0) * se
+    p = float(2 * norm.sf(abs(d) / se)) if se > 0 else None
+    return Estimate(d, (d - half, d + half), "delong-unpaired", int(np.size(y_a) + np.size(y_b))), p
