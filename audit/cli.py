@@ -11,6 +11,7 @@ import sys
 import traceback
 from contextlib import contextmanager
 
+from .commands import command_modules
 from .errors import AuditInputError
 
 EPILOG = """exit codes: 0 success; 2 bad input (the message says what to fix); 1 internal error.
@@ -29,29 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {runner._version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    run = sub.add_parser(
-        "run",
-        help="run the audit a spec describes and write results.json and report.html",
-        description="Run the audit described by SPEC (a YAML audit spec; relative paths in it are "
-        "relative to the spec file) and write DIR/results.json and DIR/report.html. "
-        "Nothing is written when the input is bad.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    run.add_argument("spec", metavar="SPEC", help="path to the audit spec (audit.yaml)")
-    run.add_argument(
-        "--out", "-o", metavar="DIR", default="trustaudit-report",
-        help="directory to write results.json and report.html into; created if missing (default: %(default)s)",
-    )
-    run.add_argument("--seed", type=int, metavar="N", help="override settings.seed of the spec")
-    run.add_argument("--n-resamples", type=int, metavar="B", help="override settings.n_resamples (bootstrap replicates, >= 50)")
-    run.add_argument("--n-jobs", type=int, metavar="J", help="resample on J local processes (-1: every core); never changes the numbers")
-    run.add_argument(
-        "--scheduler", metavar="ADDRESS",
-        help="run the resampling on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786 (needs the dask extra); never changes the numbers",
-    )
-    run.add_argument("--quiet", "-q", action="store_true", help="no progress display and no summary; errors are still printed")
-    run.add_argument("--debug", action="store_true", help="show the full traceback of an internal error")
+    for module in command_modules():
+        command = sub.add_parser(
+            module.NAME, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
+            epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(command)
+        command.add_argument("--debug", action="store_true", help="show the full traceback of an internal error")
+        command.set_defaults(handler=module.main)
     return parser
 
 
@@ -59,9 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "run":
-            return cmd_run(args)
-        parser.error(f"unknown command {args.command}")  # pragma: no cover - argparse rejects it first
+        return args.handler(args)
     except AuditInputError as exc:
         print(f"trustaudit: error: {exc}", file=sys.stderr)
         return 2
@@ -77,29 +61,6 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from .runner import run_loaded
-    from .spec import load_spec
-
-    spec, base_dir = load_spec(args.spec)
-    overrides = {k: v for k, v in {"seed": args.seed, "n_resamples": args.n_resamples, "n_jobs": args.n_jobs, "scheduler": args.scheduler}.items() if v is not None}
-    if overrides:
-        raw = spec.model_dump(mode="json")
-        raw["settings"].update(overrides)
-        spec, _ = load_spec(raw)
-    with progress_display(enabled=not args.quiet and sys.stderr.isatty()) as progress:
-        result = run_loaded(spec, base_dir, progress=progress)
-        progress("writing the report")
-        written = result.save(args.out)
-    if not args.quiet:
-        counts = {s: sum(f["severity"] == s for f in result.findings) for s in ("error", "warning")}
-        print(f"Audit '{spec.name}': {counts['error']} errors, {counts['warning']} warnings.")
-        for path in written.values():
-            print(f"wrote {path}")
-    return 0
 
 
 @contextmanager

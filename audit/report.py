@@ -25,6 +25,7 @@ from markupsafe import Markup
 from audit.checks.base import Figure
 from audit.labels import METRIC_LABELS
 from audit.resources import resource_dir
+from audit.views import section_view
 
 __all__ = [
     "render_html",
@@ -491,6 +492,12 @@ def _section_view(name, section, section_figures, findings, settings, anchors, d
         uncertainty = _uncertainty_view(section, section_figures, settings)
         if uncertainty["figure"] is not None:
             figure_list = [fig for fig in figure_list if fig is not uncertainty["figure"]]
+    custom = section_view(name, section, section_figures, settings)
+    if custom is not None:
+        used = custom["view"].get("used_figures") or []
+        figure_list = [fig for fig in figure_list if all(fig is not u for u in used)]
+        if custom["view"].get("replaces_table"):
+            table = None
     return {
         "name": name,
         "title": title,
@@ -506,6 +513,7 @@ def _section_view(name, section, section_figures, findings, settings, anchors, d
         "table": table,
         "fairness": fairness,
         "uncertainty": uncertainty,
+        "custom": custom,
         "figures": figure_list,
         "findings": [f for f in findings if f["check"] == name],
     }

@@ -1,0 +1,44 @@
+"""Per-section report views: results.json section → what its template partial lays out.
+
+A check whose section needs more than the generic metrics table gets a module here named after
+the check (``audit/views/robustness.py`` for the ``robustness`` check) with
+
+- ``TEMPLATE``: the partial in ``reports/`` (e.g. ``"_robustness.html.j2"``) that defines a
+  macro ``section(view)``;
+- ``build(section, figures, settings) -> dict``: arranges the section's stored numbers for the
+  partial — lookups and ordering only, never a statistic. The dict may carry ``used_figures``
+  (a list of the :class:`~audit.checks.base.Figure` objects the partial places itself), which
+  the report then leaves out of the generic figure block, and ``replaces_table: True`` when the
+  partial shows the section's numbers itself.
+
+``section_view(name, ...)`` returns ``None`` for a check without such a module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+from collections.abc import Mapping
+from typing import Any
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def view_module(name: str):
+    """The view module for check ``name``, or ``None`` when the check has none."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        return None
+    module_name = f"{__name__}.{name}"
+    if importlib.util.find_spec(module_name) is None:
+        return None
+    return importlib.import_module(module_name)
+
+
+def section_view(name: str, section: Mapping, figures: Mapping, settings: Mapping) -> dict | None:
+    """``{"template": ..., "view": ...}`` for the section's partial, or ``None``."""
+    module = view_module(name)
+    if module is None:
+        return None
+    view: dict[str, Any] = module.build(section, figures, settings)
+    return {"template": module.TEMPLATE, "view": view}
