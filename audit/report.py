@@ -106,6 +106,10 @@ METHOD_SHORT = {
     "log-wald": "log-scale Wald",
     "point-estimate": "no interval",
     "profile-likelihood": "profile likelihood",
+    "delong-unpaired": "DeLong, unpaired",
+    "bootstrap-percentile-independent": "independent bootstraps",
+    "wald": "Wald",
+    "random-effects": "random effects",
 }
 
 #: One-sentence "how to read this" per known section; other sections get none.
@@ -118,12 +122,20 @@ SECTION_INTROS = {
         "lower is better."
     ),
     "external": (
-        "The table shows, for each external dataset, the difference external minus internal test "
-        "set with its {level} interval (AUROC by DeLong for independent samples, the other "
-        "discrimination metrics by independent bootstraps, calibration intercept and slope by "
-        "Wald): an interval that excludes 0 is a real change. The findings below say why: label "
-        "shift (prevalence), covariate shift (a classifier that tells the sites apart, and the "
-        "features it uses) and how much recalibration could recover."
+        "For each external dataset the first table puts the internal and external estimates side by "
+        "side with the difference external minus internal and its {level} interval (AUROC by DeLong "
+        "for independent samples, other discrimination metrics by independent bootstraps, "
+        "calibration intercept and slope by Wald): an interval that excludes 0 is a real change. "
+        "The tables below say why: label shift (prevalence), prediction shift, covariate shift (a "
+        "classifier that tries to tell the datasets apart, the features it uses, and per-feature "
+        "distances), and how much of the loss recalibration recovers. With several sites, a "
+        "random-effects meta-analysis pools them and shows how much they differ."
+    ),
+    "profile": (
+        "What each dataset holds before any model is judged: size, events and prevalence, "
+        "missing values per column, the make-up of each sensitive attribute and numeric summaries. "
+        "When an identifier column is named, patients found in two datasets (or in the training "
+        "data) are listed as leakage: such a validation overstates performance."
     ),
     "calibration": (
         "Calibration asks whether a predicted risk of 30% means 30 in 100 such patients have the "

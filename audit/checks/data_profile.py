@@ -25,6 +25,8 @@ HEAVY_MISSING = 0.20
 
 def run(ctx: AuditContext) -> Section:
     data, findings = {}, []
+    # the outcome is summarised by its prevalence; an identifier has no meaningful mean
+    not_summarised = {c for c in (ctx.spec.data.target, ctx.spec.data.id) if c is not None}
     for ds in ctx.datasets.values():
         frame = ds.dataset.frame
         missing = frame.isna().sum()
@@ -35,7 +37,8 @@ def run(ctx: AuditContext) -> Section:
             "missing": [{"column": str(c), "count": int(missing[c]), "share": float(missing[c] / max(ds.n, 1))}
                         for c in missing.sort_values(ascending=False, kind="stable").index],
             "sensitive": {a: distribution(frame[a]) for a in ctx.spec.data.sensitive},
-            "numeric": {str(c): summary(frame[c]) for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])},
+            "numeric": {str(c): summary(frame[c]) for c in frame.columns
+                        if pd.api.types.is_numeric_dtype(frame[c]) and c not in not_summarised},
         }
         data[ds.name] = entry
         heavy = [m for m in entry["missing"] if m["share"] > HEAVY_MISSING]

@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit, logit, ndtri
 
-from .. import plots
+from .. import plots, plots_external as external_plots
 from ..context import AuditContext, EvaluatedDataset
 from ..stats import BinaryMetrics, Estimate, placements, proportion
 from ..stats.calibration import calibration_intercept, calibration_slope
@@ -67,7 +67,12 @@ def run(ctx: AuditContext) -> Section:
         per_dataset[ds.name] = entry
         findings += explain(ds.name, entry, ctx.engine.confidence)
     meta = meta_analysis(ctx)
-    figures, evidence = {}, ["external.validation", "external.shift"]
+    figures = {
+        "gaps": external_plots.gap_figure({name: e["gaps"] for name, e in per_dataset.items()}, ctx.engine.confidence),
+        "risk": external_plots.risk_distribution_figure({d.name: d.p for d in ctx.datasets.values()}),
+        "shift": external_plots.shift_figure(per_dataset),
+    }
+    evidence = ["external.validation", "external.gap", "external.shift"]
     if meta is not None:
         evidence.append("external.sites")
         findings.append(meta_finding(meta, ctx.engine.confidence))
