@@ -91,6 +91,7 @@ METHOD_LABELS = {
     "bootstrap-percentile-independent": "percentile interval of independent bootstraps of the two samples",
     "wald": "Wald interval",
     "random-effects": "random-effects meta-analysis (Paule–Mandel)",
+    "delong-paired": "DeLong's test for two correlated ROC curves (paired)",
 }
 
 #: Short methods for the one-paragraph summary (``settings.ci_method`` is a bare name).
@@ -107,6 +108,7 @@ METHOD_SHORT = {
     "point-estimate": "no interval",
     "profile-likelihood": "profile likelihood",
     "delong-unpaired": "DeLong, unpaired",
+    "delong-paired": "DeLong (paired)",
     "bootstrap-percentile-independent": "independent bootstraps",
     "wald": "Wald",
     "random-effects": "random effects",
