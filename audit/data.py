@@ -1,4 +1,4 @@
-"""Tables (CSV, Parquet) → validated datasets with roles.
+"""Tables (CSV, Parquet) and arrays (NPZ) → validated datasets with roles.
 
 ``load_datasets`` reads the internal test set and every external site named in the spec,
 hashes each file, turns the target column into 0/1 labels and checks every column the spec
@@ -40,6 +40,8 @@ class Dataset:
     sha256: str
     frame: pd.DataFrame
     y: np.ndarray
+    #: The model input array of an ``.npz`` dataset (N×C×H×W images or N×F features), else None.
+    x: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -133,10 +135,14 @@ def load_datasets(spec: AuditSpec, base_dir: Path) -> dict[str, Dataset]:
 def load_dataset(
     name: str, role: Literal["internal", "external"], written: str, spec: AuditSpec, base_dir: Path
 ) -> Dataset:
-    """Read one table, check the columns the spec names and derive the 0/1 labels."""
+    """Read one table (or ``.npz`` arrays), check the columns the spec names and derive the 0/1 labels."""
     path = resolve(base_dir, written)
     where = f"dataset {name!r} ({written})"
-    frame = read_table(path, label=where)
+    x = None
+    if is_npz(path):
+        x, frame = read_npz(path, label=where, target=spec.data.target)
+    else:
+        frame = read_table(path, label=where)
     data = spec.data
     require_column(frame, data.target, "data.target", where)
     y = binary_labels(frame[data.target], data.target, data.positive_label, where)
@@ -156,7 +162,105 @@ def load_dataset(
         sha256=sha256_file(path),
         frame=frame,
         y=y,
+        x=x,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Arrays (.npz)
+# --------------------------------------------------------------------------------------------
+
+NPZ_SUFFIXES = (".npz",)
+
+
+def is_npz(path: Path) -> bool:
+    """True for a NumPy ``.npz`` archive (by extension)."""
+    return Path(path).suffix.lower() in NPZ_SUFFIXES
+
+
+def read_npz(path: Path, *, label: str | None = None, target: str = "y") -> tuple[np.ndarray, pd.DataFrame]:
+    """Read an ``.npz`` dataset: the input array ``x`` and a table of the other per-row arrays.
+
+    ``x`` is N×C×H×W (images) or N×F (features); uint8 images are scaled to [0, 1] (÷ 255), other
+    inputs are kept as float32. Every other array with one value per row (shape (N,) or (N, 1),
+    e.g. ``y``, a sensitive attribute, a site) becomes a column of the table, named by its key,
+    so ``data.target``, ``data.sensitive`` and ``data.site`` name arrays. Arrays of another
+    shape are ignored. Raises ``AuditInputError`` with a plain message when the file is missing or
+    unreadable, ``x`` or the target array is missing, or an array's length differs from ``x``'s.
+    """
+    path = Path(path)
+    where = label or str(path)
+    if not path.exists():
+        raise AuditInputError(
+            f"{where}: the file {str(path)!r} does not exist; check the path (relative paths are relative to the spec file)."
+        )
+    if not path.is_file():
+        raise AuditInputError(f"{where}: the path is a directory, not an .npz file; point to the .npz file.")
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"PK\x03\x04":
+            raise AuditInputError(
+                f"{where}: the file could not be read as .npz (it is not a zip archive); write it with numpy.savez."
+            )
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = list(archive.files)
+            if "x" not in keys:
+                raise AuditInputError(
+                    f"{where}: the .npz file has no array 'x' (it has {_list(keys) or 'no arrays'}); save the model "
+                    f"inputs as x, e.g. np.savez(file, x=images, {target}=labels)."
+                )
+            if target not in keys:
+                raise AuditInputError(
+                    f"{where}: the .npz file has no array {target!r} for the labels (named by data.target; it has "
+                    f"{_list(keys)}); save the labels under that name or correct data.target."
+                )
+            x = archive["x"]
+            columns = {key: archive[key] for key in keys if key != "x"}
+    except AuditInputError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise AuditInputError(
+                f"{where}: the .npz file holds Python objects, which would have to be unpickled (that can run code); "
+                "save text labels as fixed-width strings, e.g. np.asarray(labels, dtype=str)."
+            ) from None
+        raise AuditInputError(f"{where}: the file could not be read as .npz ({_first_line(exc)}); check that it was written with numpy.savez.") from None
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file, not a bug
+        raise AuditInputError(f"{where}: the file could not be read as .npz ({_first_line(exc)}); check that it was written with numpy.savez.") from None
+    if x.ndim not in (2, 4) or x.shape[0] == 0:
+        hint = " (add the channel axis: x[:, None])" if x.ndim == 3 else ""
+        raise AuditInputError(
+            f"{where}: the array 'x' has shape {x.shape}, but it must be N×C×H×W (images) or N×F (features){hint}."
+        )
+    n = int(x.shape[0])
+    frame = {}
+    for key, values in columns.items():
+        if values.ndim == 2 and values.shape[1] == 1:
+            values = values[:, 0]
+        if values.ndim != 1:
+            if key == target:
+                raise AuditInputError(
+                    f"{where}: the label array {key!r} has shape {values.shape}; it must hold one label per row (shape ({n},))."
+                )
+            continue
+        if values.shape[0] != n:
+            raise AuditInputError(
+                f"{where}: the array {key!r} has {values.shape[0]} values but 'x' has {n} rows; "
+                "every per-row array must have one value per row of x."
+            )
+        frame[key] = values
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / np.float32(255.0)
+    elif np.issubdtype(x.dtype, np.number) and not np.issubdtype(x.dtype, np.complexfloating):
+        x = x.astype(np.float32, copy=False)
+    else:
+        raise AuditInputError(f"{where}: the array 'x' holds {x.dtype} values; it must hold numbers.")
+    if not np.isfinite(x).all():
+        raise AuditInputError(
+            f"{where}: the array 'x' holds NaN or infinite values; replace them before the audit."
+        )
+    x.flags.writeable = False
+    return x, pd.DataFrame(frame)
 
 
 def require_column(frame: pd.DataFrame, column: str, key: str, where: str) -> None:

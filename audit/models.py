@@ -1,9 +1,11 @@
-"""Model adapters: a fitted estimator object, a ``.skops`` file or a (trusted) pickle.
+"""Model adapters: a fitted estimator object, a ``.skops`` file, a (trusted) pickle, a PyTorch
+model (``nn.Module`` object, TorchScript file or state dict) or an ``.onnx`` file.
 
 ``load_model`` turns the spec's model (or an object passed from Python) into a
 :class:`ModelAdapter` that maps a table to P(positive); ``predictions`` calls it on one dataset
-and checks the output, or reads the spec's prediction column when there is no model.
-ONNX and TorchScript are not supported yet.
+and checks the output, or reads the spec's prediction column when there is no model. PyTorch
+and ONNX adapters also map an input array (``predict_array``: ``.npz`` datasets), in batches.
+The PyTorch adapter exposes a differentiable ``attack_module`` for adversarial attacks.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from audit.spec import AuditSpec, resolve
 
 SKOPS_SUFFIXES = (".skops",)
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
-SUPPORTED = ".skops, .joblib, .pkl, .pickle"
+SUPPORTED = ".skops, .joblib, .pkl, .pickle, .onnx, .pt, .pth"
+ONNX_SUFFIXES = (".onnx",)
+TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript")
 #: Probabilities this far outside [0, 1] (floating-point noise) are clipped instead of rejected.
 TOLERANCE = 1e-9
 
@@ -100,12 +104,41 @@ def load_model(spec: AuditSpec, base_dir: Path, model: object | None = None) -> 
     ``trust: true``, because unpickling runs arbitrary code.
     """
     if model is not None:
+        if _is_torch_module(model):
+            return torch_adapter(model, spec, source="passed from Python")
         return wrap_estimator(model, spec, source="passed from Python")
     if spec.model is None:
         return None
     path = resolve(base_dir, spec.model.path)
+    kind = model_kind(spec)
+    if kind in ("torchscript", "torch_state_dict"):
+        return load_torch_model(path, spec, base_dir, kind)
+    if kind == "onnx":
+        return load_onnx_model(path, spec)
     estimator = load_model_file(path, spec.model.path, trust=spec.model.trust)
     return wrap_estimator(estimator, spec, source=f"from {Path(spec.model.path).name}")
+
+
+def model_kind(spec: AuditSpec) -> str:
+    """``model.kind``, else from the extension: ``.onnx`` → onnx, ``.pt``/``.pth`` → TorchScript
+    (or a state dict when ``model.architecture`` is given), anything else → sklearn."""
+    model = spec.model
+    if model.kind is not None:
+        return model.kind
+    suffix = Path(model.path).suffix.lower()
+    if suffix in ONNX_SUFFIXES:
+        return "onnx"
+    if suffix in TORCH_SUFFIXES:
+        return "torch_state_dict" if model.architecture is not None else "torchscript"
+    return "sklearn"
+
+
+def _is_torch_module(model: object) -> bool:
+    """True for a ``torch.nn.Module`` (without importing torch when the caller has not)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(model, torch.nn.Module)
 
 
 def load_model_file(path: Path, written: str, *, trust: bool) -> Any:
@@ -114,7 +147,7 @@ def load_model_file(path: Path, written: str, *, trust: bool) -> Any:
     if suffix not in SKOPS_SUFFIXES + PICKLE_SUFFIXES:
         raise AuditInputError(
             f"model file {written!r} has the unsupported format {suffix or '(no extension)'!r}; "
-            f"save it in a supported format ({SUPPORTED}); ONNX and TorchScript are not supported yet."
+            f"save it in a supported format ({SUPPORTED})."
         )
     if not path.exists():
         raise AuditInputError(
@@ -274,7 +307,16 @@ def predictions(adapter: ModelAdapter | None, dataset: Dataset, spec: AuditSpec)
             raise AuditInputError("there is no model and no data.prediction column; give one of them in the spec.")
         return dataset.frame[spec.data.prediction].to_numpy(dtype=float)
     try:
-        scores = adapter.predict_proba(dataset.frame)
+        if dataset.x is not None:
+            predict_array = getattr(adapter, "predict_array", None)
+            if predict_array is None:
+                raise AuditInputError(
+                    f"this dataset is an array file (.npz), but the model ({adapter.description}) reads tables; "
+                    "give the data as a CSV/Parquet table or use a PyTorch or ONNX model"
+                )
+            scores = predict_array(dataset.x)
+        else:
+            scores = adapter.predict_proba(dataset.frame)
     except AuditInputError as exc:
         raise AuditInputError(f"{where}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - the user's model failing on the user's data
@@ -309,3 +351,458 @@ def check_scores(scores: Any, dataset: Dataset, where: str) -> np.ndarray:
             f"(min {scores.min():g}, max {scores.max():g}); its predict_proba must return probabilities."
         )
     return np.clip(scores, 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Array models: PyTorch and ONNX
+# --------------------------------------------------------------------------------------------
+
+
+def _table_columns(features: list[str] | None, exclude: tuple[str, ...], frame: pd.DataFrame) -> list[str]:
+    """Input columns of a table for an array model: ``data.features``, else every column not excluded."""
+    if features is None:
+        return [column for column in frame.columns if column not in exclude]
+    missing = [column for column in features if column not in frame.columns]
+    if missing:
+        shown = ", ".join(repr(column) for column in missing[:10])
+        raise AuditInputError(
+            f"the model needs {plural(len(missing), 'input column')} that the table lacks: {shown}; "
+            "add them to the table or correct data.features."
+        )
+    return list(features)
+
+
+def _table_array(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """The feature columns as a float32 array (an array model takes numbers only)."""
+    inputs = frame[columns]
+    text = [column for column in columns if not pd.api.types.is_numeric_dtype(inputs[column])]
+    if text:
+        raise AuditInputError(
+            f"the model takes numeric inputs, but the column {text[0]!r} is not numeric; encode it as numbers "
+            "before the audit or list only numeric columns in data.features."
+        )
+    return inputs.to_numpy(dtype=np.float32)
+
+
+def _batches(n: int, size: int):
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+def log_odds_from_output(output: np.ndarray, kind: str, index: int | None) -> np.ndarray:
+    """Log-odds of P(positive) from a model's raw output (NumPy).
+
+    ``kind`` is ``"logits"`` or ``"probabilities"``. One column (or a 1-d output) is a single
+    logit / probability of the positive class; K columns are class scores, the positive class
+    being ``index`` (default 1 when K = 2). For logits the log-odds is ``z_pos − logsumexp(others)``,
+    for probabilities ``log p − log(1 − p)``.
+    """
+    output = np.asarray(output, dtype=np.float64)
+    if output.ndim == 1 or (output.ndim == 2 and output.shape[1] == 1):
+        z = output.reshape(-1)
+        if kind == "probabilities":
+            p = np.clip(z, 1e-12, 1 - 1e-12)
+            return np.log(p) - np.log1p(-p)
+        return z
+    if output.ndim != 2:
+        raise AuditInputError(
+            f"the model returned an array of shape {output.shape}; a binary classifier must return one score per "
+            "row (a single logit) or one per class."
+        )
+    k = output.shape[1]
+    j = _positive_output(k, index)
+    if kind == "probabilities":
+        p = np.clip(output[:, j], 1e-12, 1 - 1e-12)
+        return np.log(p) - np.log1p(-p)
+    others = np.delete(output, j, axis=1)
+    top = others.max(axis=1, keepdims=True)
+    return output[:, j] - (top[:, 0] + np.log(np.exp(others - top).sum(axis=1)))
+
+
+def _positive_output(k: int, index: int | None) -> int:
+    if index is None:
+        if k != 2:
+            raise AuditInputError(
+                f"the model returns {k} scores per row; set model.output_index to the position of the positive class."
+            )
+        return 1
+    if index >= k:
+        raise AuditInputError(f"model.output_index is {index}, but the model returns only {k} scores per row (positions 0 to {k - 1}).")
+    return index
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float64)))
+
+
+@dataclass
+class TorchAdapter:
+    """A PyTorch classifier: inputs in [0, 1] (images N×C×H×W or features N×F) → P(positive).
+
+    ``mean``/``std`` (``model.normalize``) are applied inside the adapter, so the model sees
+    ``(x − mean) / std`` while data, corruptions and attacks stay in the [0, 1] space.
+    ``attack_module(threshold)`` returns a differentiable ``nn.Module`` with two logits
+    ``[negative, positive − logit(threshold)]`` (a two-logit model keeps its own; a single logit
+    ``z`` becomes ``[0, z]``): their difference is the log-odds minus the threshold's, so the
+    arg-max is the decision at the threshold and the cross-entropy is the binary one.
+    """
+
+    module: Any
+    description: str
+    output: str = "logits"
+    output_index: int | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    batch_size: int = 256
+    device: str = "cpu"
+    features: list[str] | None = None
+    exclude: tuple[str, ...] = ()
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.predict_array(_table_array(frame, _table_columns(self.features, self.exclude, frame)))
+
+    def predict_array(self, x: np.ndarray) -> np.ndarray:
+        """P(positive) per row, computed in batches of ``batch_size`` without gradients."""
+        import torch
+
+        scorer = self.attack_module(0.5)
+        out = np.empty(x.shape[0], dtype=np.float64)
+        with torch.no_grad():
+            for rows in _batches(x.shape[0], self.batch_size):
+                batch = torch.from_numpy(np.array(x[rows], dtype=np.float32)).to(self.device)
+                out[rows] = _sigmoid(scorer.log_odds(batch).double().cpu().numpy())
+        return out
+
+    def attack_module(self, threshold: float = 0.5):
+        """The model as torchattacks sees it: [0, 1] inputs → two logits, shifted by the threshold."""
+        return _binary_head_class()(self.module, self.mean, self.std, self.output, self.output_index, threshold).to(self.device).eval()
+
+
+_HEAD_CLASS = None
+
+
+def _binary_head_class():
+    """``BinaryHead(nn.Module)``, defined on first use so that importing this module needs no torch."""
+    global _HEAD_CLASS
+    if _HEAD_CLASS is not None:
+        return _HEAD_CLASS
+    import math
+
+    import torch
+    from torch import nn
+
+    class BinaryHead(nn.Module):
+        """Normalise, run the model, map its output to the log-odds of the positive class."""
+
+        def __init__(self, model, mean, std, output, output_index, threshold):
+            super().__init__()
+            self.model = model
+            self.kind = "probabilities" if output == "probabilities" else "logits"
+            self.output_index = output_index
+            self.offset = math.log(threshold / (1 - threshold)) if 0 < threshold < 1 else 0.0
+            if mean is not None:
+                self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
+                self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
+            else:
+                self.mean = self.std = None
+
+        def pair(self, x):
+            """(negative, positive) scores whose difference is the log-odds of the positive class.
+
+            A two-logit model keeps its own logits, so the attack's cross-entropy (and its
+            floating-point rounding) is exactly the one torchattacks computes on the model itself.
+            """
+            if self.mean is not None:
+                shape = (1, -1) + (1,) * (x.dim() - 2)
+                x = (x - self.mean.view(shape)) / self.std.view(shape)
+            out = self.model(x)
+            if isinstance(out, (tuple, list)):
+                out = out[0]
+            if out.dim() == 1 or (out.dim() == 2 and out.shape[1] == 1):
+                z = out.reshape(-1)
+                if self.kind == "probabilities":
+                    z = torch.logit(z.clamp(1e-12, 1 - 1e-12))
+                return torch.zeros_like(z), z
+            j = _positive_output(int(out.shape[1]), self.output_index)
+            if self.kind == "probabilities":
+                z = torch.logit(out[:, j].clamp(1e-12, 1 - 1e-12))
+                return torch.zeros_like(z), z
+            if out.shape[1] == 2:
+                return out[:, 1 - j], out[:, j]
+            others = torch.cat([out[:, :j], out[:, j + 1 :]], dim=1)
+            return torch.logsumexp(others, dim=1), out[:, j]
+
+        def log_odds(self, x):
+            negative, positive = self.pair(x)
+            return positive - negative
+
+        def forward(self, x):
+            negative, positive = self.pair(x)
+            return torch.stack([negative, positive - self.offset], dim=1)
+
+    _HEAD_CLASS = BinaryHead
+    return BinaryHead
+
+
+def _device(spec_device: str) -> str:
+    import torch
+
+    if spec_device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if spec_device == "cuda" and not torch.cuda.is_available():
+        raise AuditInputError("model.device is cuda, but PyTorch sees no GPU here; set model.device: auto or cpu.")
+    return spec_device
+
+
+def _array_settings(spec: AuditSpec) -> dict:
+    model = spec.model
+    data = spec.data
+    normalize = model.normalize if model is not None else None
+    return {
+        "output": model.output if model is not None else "auto",
+        "output_index": model.output_index if model is not None else None,
+        "mean": tuple(normalize.mean) if normalize is not None else None,
+        "std": tuple(normalize.std) if normalize is not None else None,
+        "batch_size": model.batch_size if model is not None else 256,
+        "features": list(data.features) if data.features is not None else None,
+        "exclude": tuple(c for c in (data.target, data.prediction, data.id, data.site, *data.sensitive) if c is not None),
+    }
+
+
+def torch_adapter(module: Any, spec: AuditSpec, *, source: str) -> TorchAdapter:
+    """Wrap an ``nn.Module`` (object, TorchScript or rebuilt from a state dict) for the audit."""
+    settings = _array_settings(spec)
+    device = _device(spec.model.device if spec.model is not None else "auto")
+    module = module.to(device).eval()
+    return TorchAdapter(
+        module=module,
+        description=f"PyTorch {type(module).__name__} {source}",
+        output="probabilities" if settings.pop("output") == "probabilities" else "logits",
+        device=device,
+        **settings,
+    )
+
+
+def load_torch_model(path: Path, spec: AuditSpec, base_dir: Path, kind: str) -> TorchAdapter:
+    """A TorchScript archive (``torch.jit.load``) or a state dict (``torch.load(weights_only=True)``)
+    loaded into the network ``model.architecture`` builds. A pickled whole model is refused unless
+    ``trust: true``."""
+    written = spec.model.path
+    if not path.exists():
+        raise AuditInputError(
+            f"model file {str(path)!r} does not exist; check model.path (relative paths are relative to the spec file)."
+        )
+    try:
+        import torch
+    except ImportError:
+        raise AuditInputError(
+            f"model file {written!r} is a PyTorch model, but PyTorch is not installed; pip install 'trustaudit[torch]'."
+        ) from None
+    if kind == "torchscript":
+        try:
+            import warnings
+
+            with warnings.catch_warnings():  # torch 2.x marks TorchScript deprecated; the files still load
+                warnings.simplefilter("ignore", FutureWarning)
+                module = torch.jit.load(str(path), map_location="cpu")
+        except Exception as exc:  # noqa: BLE001 - not TorchScript: perhaps a state dict or a pickled module
+            module = _load_torch_pickle(path, written, spec.model.trust, exc)
+        return torch_adapter(module, spec, source=f"from {Path(written).name}")
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise _unreadable(written, exc) from None
+    if not isinstance(state, dict):
+        raise AuditInputError(
+            f"model file {written!r} does not hold a state dict (it holds a {type(state).__name__}); save it with "
+            "torch.save(model.state_dict(), path)."
+        )
+    module = _build_architecture(spec.model.architecture, base_dir)
+    try:
+        module.load_state_dict(state)
+    except Exception as exc:  # noqa: BLE001
+        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise AuditInputError(
+            f"the weights in {written!r} do not fit the network built by {spec.model.architecture!r} ({message}); "
+            "check that model.architecture builds the network the weights were saved from."
+        ) from None
+    return torch_adapter(module, spec, source=f"from {Path(written).name}")
+
+
+def _load_torch_pickle(path: Path, written: str, trust: bool, jit_error: BaseException) -> Any:
+    import torch
+
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - not a weights-only file either
+        state = None
+        if not trust:
+            if zipfile_like(path):
+                raise AuditInputError(
+                    f"model file {written!r} is neither TorchScript nor a weights-only file: loading it would unpickle "
+                    "Python objects, which runs code. Save the model with torch.jit.script(model).save(path), or its "
+                    f"state dict with model.architecture; only for a trusted file, set model: {{path: {written}, trust: true}}."
+                ) from None
+            raise _unreadable(written, jit_error) from None
+        try:
+            module = torch.load(str(path), map_location="cpu", weights_only=False)
+        except Exception as exc:  # noqa: BLE001
+            raise _unreadable(written, exc) from None
+        if isinstance(module, torch.nn.Module):
+            return module
+        state = module
+    if isinstance(state, dict):
+        raise AuditInputError(
+            f"model file {written!r} holds a state dict (weights only); name the function that builds the network "
+            "in model.architecture, e.g. architecture: 'mynet.py:build'."
+        )
+    if isinstance(state, torch.nn.Module):
+        return state
+    raise _unreadable(written, jit_error)
+
+
+def zipfile_like(path: Path) -> bool:
+    """True when the file starts like a zip archive (what torch.save writes)."""
+    with open(path, "rb") as handle:
+        return handle.read(4) == b"PK\x03\x04"
+
+
+def _build_architecture(target: str, base_dir: Path) -> Any:
+    """Call ``module:function`` or ``file.py:function`` (relative to the spec) to build the network."""
+    import importlib
+    import importlib.util
+
+    if ":" not in target:
+        raise AuditInputError(
+            f"model.architecture is {target!r}; write it as 'module:function' or 'file.py:function', the function "
+            "returning the untrained nn.Module."
+        )
+    where, name = target.rsplit(":", 1)
+    try:
+        if where.endswith(".py"):
+            file = resolve(base_dir, where)
+            if not file.exists():
+                raise AuditInputError(f"model.architecture names {where!r}, which does not exist; check the path (relative to the spec file).")
+            module_spec = importlib.util.spec_from_file_location(f"trustaudit_architecture_{file.stem}", file)
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+        factory = getattr(module, name)
+        network = factory()
+    except AuditInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's code failing
+        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise AuditInputError(
+            f"model.architecture {target!r} could not build the network ({type(exc).__name__}: {message}); "
+            "check the module path and function name."
+        ) from None
+    import torch
+
+    if not isinstance(network, torch.nn.Module):
+        raise AuditInputError(f"model.architecture {target!r} returned a {type(network).__name__}, not a torch.nn.Module.")
+    return network
+
+
+@dataclass
+class OnnxAdapter:
+    """An ONNX classifier run with onnxruntime (black box: no gradients, so no adversarial attacks).
+
+    The output used is the one named like probabilities (``probabilities``, ``output_probability``)
+    if there is one, else the first float output. ``output: auto`` reads it as probabilities when
+    all values lie in [0, 1] (and rows sum to 1 for several columns), else as logits.
+    """
+
+    session: Any
+    description: str
+    input_name: str
+    input_dtype: Any
+    output_name: str
+    output: str = "auto"
+    output_index: int | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    batch_size: int = 256
+    features: list[str] | None = None
+    exclude: tuple[str, ...] = ()
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.predict_array(_table_array(frame, _table_columns(self.features, self.exclude, frame)))
+
+    def predict_array(self, x: np.ndarray) -> np.ndarray:
+        out = np.empty(x.shape[0], dtype=np.float64)
+        for rows in _batches(x.shape[0], self.batch_size):
+            batch = np.asarray(x[rows], dtype=np.float32)
+            if self.mean is not None:
+                shape = (1, -1) + (1,) * (batch.ndim - 2)
+                batch = (batch - np.asarray(self.mean, np.float32).reshape(shape)) / np.asarray(self.std, np.float32).reshape(shape)
+            raw = self.session.run([self.output_name], {self.input_name: batch.astype(self.input_dtype)})[0]
+            out[rows] = _sigmoid(log_odds_from_output(_onnx_matrix(raw), self._kind(raw), self.output_index))
+        return out
+
+    def _kind(self, raw: Any) -> str:
+        if self.output != "auto":
+            return self.output
+        values = _onnx_matrix(raw)
+        if values.size and values.min() >= 0 and values.max() <= 1:
+            if values.ndim == 1 or values.shape[1] == 1 or np.allclose(values.sum(axis=1), 1.0, atol=1e-3):
+                return "probabilities"
+        return "logits"
+
+
+def _onnx_matrix(raw: Any) -> np.ndarray:
+    """An ONNX output as a float matrix (a list of {class: probability} maps included)."""
+    if isinstance(raw, list) and raw and isinstance(raw[0], dict):
+        keys = sorted(raw[0])
+        return np.array([[row[k] for k in keys] for row in raw], dtype=np.float64)
+    return np.asarray(raw, dtype=np.float64)
+
+
+_ONNX_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16}
+
+
+def load_onnx_model(path: Path, spec: AuditSpec) -> OnnxAdapter:
+    """Open an ``.onnx`` file with onnxruntime on the CPU."""
+    written = spec.model.path
+    if not path.exists():
+        raise AuditInputError(
+            f"model file {str(path)!r} does not exist; check model.path (relative paths are relative to the spec file)."
+        )
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise AuditInputError(
+            f"model file {written!r} is an ONNX model, but onnxruntime is not installed; pip install 'trustaudit[onnx]'."
+        ) from None
+    try:
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001
+        raise _unreadable(written, exc) from None
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        raise AuditInputError(
+            f"the ONNX model {written!r} takes {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); "
+            "trustaudit feeds one input array, so export the model with a single input."
+        )
+    dtype = _ONNX_TYPES.get(inputs[0].type)
+    if dtype is None:
+        raise AuditInputError(f"the ONNX model {written!r} takes {inputs[0].type} inputs; trustaudit feeds float tensors.")
+    outputs = session.get_outputs()
+    named = [o for o in outputs if "prob" in o.name.lower()]
+    floats = [o for o in outputs if o.type in _ONNX_TYPES or o.type.startswith("seq(map")]
+    chosen = (named or floats or outputs)[0]
+    settings = _array_settings(spec)
+    fixed = inputs[0].shape[0] if inputs[0].shape else None
+    if isinstance(fixed, int) and fixed > 0:
+        settings["batch_size"] = fixed
+    return OnnxAdapter(
+        session=session,
+        description=f"ONNX model from {Path(written).name}",
+        input_name=inputs[0].name,
+        input_dtype=dtype,
+        output_name=chosen.name,
+        **settings,
+    )

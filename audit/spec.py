@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from audit.errors import AuditInputError
 
@@ -43,11 +44,118 @@ class _StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ModelSpec(_StrictModel):
-    """Where the model comes from. ``trust`` allows pickles and skops types outside skops' trusted set."""
+class NormalizeSpec(_StrictModel):
+    """Per-channel (or per-feature) normalisation a PyTorch/ONNX model applies to inputs in [0, 1]:
+    the model sees ``(x - mean) / std``, so attacks and corruptions work in the [0, 1] space."""
 
-    path: str
+    mean: list[float] = Field(min_length=1)
+    std: list[float] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _matching(self) -> NormalizeSpec:
+        if len(self.mean) != len(self.std):
+            raise ValueError(
+                f"model.normalize has {len(self.mean)} mean values but {len(self.std)} std values; "
+                "give one of each per channel (or per feature)"
+            )
+        if any(not value > 0 for value in self.std):
+            raise ValueError("model.normalize.std must hold positive numbers (a standard deviation of 0 divides by zero)")
+        return self
+
+
+class ModelSpec(_StrictModel):
+    """Where the model comes from. ``trust`` allows pickles and skops types outside skops' trusted set.
+
+    PyTorch and ONNX models take more keys: ``kind`` (default: from the file extension),
+    ``architecture`` (``module:function`` or ``file.py:function`` that builds the ``nn.Module``
+    whose state dict a ``.pt`` file holds), ``normalize`` (mean/std applied inside the model
+    wrapper), ``output`` (what the model returns), ``output_index`` (the positive class among
+    several outputs), ``batch_size`` and ``device``. ``path`` may be left out when the model
+    object is passed from Python.
+    """
+
+    path: str | None = None
     trust: bool = False
+    kind: Literal["sklearn", "torchscript", "torch_state_dict", "onnx"] | None = None
+    architecture: str | None = None
+    normalize: NormalizeSpec | None = None
+    output: Literal["auto", "logits", "probabilities"] = "auto"
+    output_index: int | None = Field(None, ge=0)
+    batch_size: int = Field(256, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @model_validator(mode="after")
+    def _architecture_needs_state_dict(self) -> ModelSpec:
+        if self.architecture is not None and self.kind not in (None, "torch_state_dict"):
+            raise ValueError(
+                f"model.architecture is only used with a PyTorch state dict (kind: torch_state_dict), not kind: {self.kind}; "
+                "remove one of them"
+            )
+        if self.kind == "torch_state_dict" and self.architecture is None:
+            raise ValueError(
+                "model.kind is torch_state_dict, but a state dict holds only weights; name the function that builds "
+                "the network in model.architecture, e.g. 'mynet.py:build'"
+            )
+        return self
+
+
+Attack = Literal["fgsm", "pgd", "pgdl2", "cw", "deepfool"]
+Perturbation = Literal[
+    "noise", "missing", "categorical_flip",
+    "gaussian_noise", "blur", "contrast", "gamma", "bias_field", "downsample", "jpeg",
+]
+TABULAR_PERTURBATIONS: tuple[str, ...] = ("noise", "missing", "categorical_flip")
+IMAGE_CORRUPTIONS: tuple[str, ...] = ("gaussian_noise", "blur", "contrast", "gamma", "bias_field", "downsample", "jpeg")
+
+
+class RobustnessSpec(_StrictModel):
+    """Settings of the robustness check.
+
+    ``epsilons`` are L-infinity budgets in the [0, 1] input space (FGSM, PGD), ``l2_epsilons``
+    L2 budgets (PGD-L2). ``severities`` lie in [0, 1]; 0 leaves the input unchanged. ``datasets``
+    names the datasets to stress (default: the internal test set); ``max_samples`` attacks a
+    seeded, outcome-stratified subsample of at most that many patients per dataset.
+    """
+
+    attacks: list[Attack] = Field(default_factory=lambda: ["fgsm", "pgd"])
+    epsilons: list[float] = Field(default_factory=lambda: [0.0, 0.01, 0.03, 0.1])
+    l2_epsilons: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 1.0])
+    steps: int = Field(10, ge=1, le=10000)  # iterations of PGD, PGD-L2, CW and DeepFool
+    step_size: float | None = Field(None, gt=0)  # PGD step as a share of epsilon; default 2.5 / steps
+    cw_c: float = Field(1.0, gt=0)
+    cw_lr: float = Field(0.01, gt=0)
+    perturbations: list[Perturbation] | None = None  # default: noise, missing, categorical_flip or the image suite
+    severities: list[float] = Field(default_factory=lambda: [0.0, 0.1, 0.3, 0.5])
+    missing_as: Literal["nan", "mean", "zero"] = "nan"  # what a dropped-out value becomes
+    datasets: list[str] | None = None
+    max_samples: int | None = Field(None, ge=10)
+    batch_size: int | None = Field(None, ge=1)  # default: model.batch_size
+    examples: int = Field(6, ge=0, le=24)  # images in the clean vs adversarial grid
+
+    @field_validator("epsilons", "l2_epsilons")
+    @classmethod
+    def _budgets(cls, value: list[float], info: ValidationInfo) -> list[float]:
+        if not value:
+            raise ValueError(f"robustness.{info.field_name} is empty; give at least one budget, e.g. [0, 0.01, 0.03]")
+        if any(v < 0 for v in value):
+            raise ValueError(f"robustness.{info.field_name} holds a negative budget; budgets are distances, 0 or more")
+        if info.field_name == "epsilons" and any(v > 1 for v in value):
+            raise ValueError("robustness.epsilons are in the [0, 1] input space, so none can exceed 1")
+        return sorted(dict.fromkeys(float(v) for v in value))
+
+    @field_validator("severities")
+    @classmethod
+    def _severities(cls, value: list[float]) -> list[float]:
+        if not value:
+            raise ValueError("robustness.severities is empty; give at least one, e.g. [0, 0.1, 0.3, 0.5]")
+        if any(v < 0 or v > 1 for v in value):
+            raise ValueError("robustness.severities must lie between 0 (no change) and 1 (the strongest corruption)")
+        return sorted(dict.fromkeys(float(v) for v in value))
+
+    @field_validator("attacks", "perturbations", "datasets")
+    @classmethod
+    def _unique(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return _no_duplicates(value, f"robustness.{info.field_name}")
 
 
 class DataSpec(_StrictModel):
@@ -154,6 +262,29 @@ class Settings(_StrictModel):
 EXECUTION_SETTINGS = frozenset({"n_jobs", "scheduler"})
 
 
+class Attestation(_StrictModel):
+    """The user's statement for one checklist item: ``text`` (and where it is documented), or ``na: reason``.
+
+    A plain string is short for ``{text: ...}``. Checked by ``AuditSpec._attestations_filled``, which
+    knows the item's place in the spec for the message.
+    """
+
+    text: str | None = None
+    source: str | None = None
+    na: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"text": value}
+        if value is None:
+            return {}
+        if not isinstance(value, dict):  # reported as "... is 5, but it should be text"
+            raise PydanticCustomError("string_type", "Input should be text, {text: ..., source: ...} or {na: reason}")
+        return value
+
+
 class AuditSpec(_StrictModel):
     """A whole audit: what is audited, on which data, with which checks, reported how."""
 
@@ -166,8 +297,9 @@ class AuditSpec(_StrictModel):
     settings: Settings = Field(default_factory=Settings)
     checks: list[CheckName] = Field(default_factory=lambda: ["performance"])
     checklists: list[str] = Field(default_factory=list)
-    attestations: dict[str, dict[str, str]] = Field(default_factory=dict)
+    attestations: dict[str, dict[str, Attestation] | None] = Field(default_factory=dict)
     report: list[Literal["html", "pdf"]] = Field(default_factory=lambda: ["html"])
+    robustness: RobustnessSpec = Field(default_factory=RobustnessSpec)
 
     @field_validator("model", mode="before")
     @classmethod
@@ -179,6 +311,23 @@ class AuditSpec(_StrictModel):
     @classmethod
     def _unique_entries(cls, value: list[str], info: ValidationInfo) -> list[str]:
         return _no_duplicates(value, info.field_name)
+
+    @field_validator("attestations")
+    @classmethod
+    def _attestations_filled(cls, value: dict[str, dict[str, Attestation] | None]) -> dict[str, dict[str, Attestation]]:
+        """Every attestation says something: text or ``na: reason``, never both, never empty."""
+        for guideline, items in value.items():
+            for item_id, a in (items or {}).items():
+                where = f"attestations.{guideline}.{item_id}"
+                for key in ("text", "source", "na"):
+                    given = getattr(a, key)
+                    if given is not None and not given.strip():
+                        raise ValueError(f"{where}.{key} is empty; write it, or remove the key")
+                if a.na is not None and (a.text is not None or a.source is not None):
+                    raise ValueError(f"{where} gives both na and text; keep na: <reason> when the item does not apply, else the text")
+                if a.text is None and a.na is None:
+                    raise ValueError(f"{where} is empty; write what was done (text: ..., source: ...), or na: <reason> when the item does not apply")
+        return {guideline: items or {} for guideline, items in value.items()}
 
     @model_validator(mode="after")
     def _one_prediction_source(self, info: ValidationInfo) -> AuditSpec:
@@ -193,6 +342,10 @@ class AuditSpec(_StrictModel):
             raise ValueError(
                 "the spec gives neither model nor data.prediction; add model: {path: model.skops} to audit "
                 "a saved model, or data.prediction: <column> to audit probabilities already in the table"
+            )
+        if self.model is not None and self.model.path is None and not model_object:
+            raise ValueError(
+                "model gives no path; add model: {path: model.pt} (or .skops, .onnx), or pass the model object from Python"
             )
         if model_object and self.data.prediction is not None:
             raise ValueError(

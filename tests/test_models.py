@@ -116,10 +116,10 @@ def test_missing_model_file_is_named(tmp_path):
         predict(tmp_path, make_table(), model="absent.skops")
 
 
-@pytest.mark.parametrize("name", ["model.onnx", "model.pt", "model.h5"])
+@pytest.mark.parametrize("name", ["model.h5", "model.txt"])
 def test_unsupported_model_format_lists_supported_ones(tmp_path, name):
     (tmp_path / name).write_bytes(b"x")
-    with pytest.raises(AuditInputError, match=r"unsupported format.*\.skops, \.joblib, \.pkl.*ONNX and TorchScript are not supported yet"):
+    with pytest.raises(AuditInputError, match=r"unsupported format.*\.skops, \.joblib, \.pkl, \.pickle, \.onnx, \.pt"):
         predict(tmp_path, make_table(), model=name)
 
 

@@ -7,10 +7,10 @@ silently dropped.
 
 from __future__ import annotations
 
-from . import calibration, data_profile, external, fairness, performance, uncertainty, utility
+from . import calibration, data_profile, external, fairness, performance, robustness, uncertainty, utility
 from .base import Finding, Section
 
-CHECKS = {performance.NAME: performance.run, fairness.NAME: fairness.run, calibration.NAME: calibration.run, utility.NAME: utility.run, uncertainty.NAME: uncertainty.run, external.NAME: external.run, data_profile.NAME: data_profile.run}
+CHECKS = {performance.NAME: performance.run, fairness.NAME: fairness.run, calibration.NAME: calibration.run, utility.NAME: utility.run, uncertainty.NAME: uncertainty.run, external.NAME: external.run, data_profile.NAME: data_profile.run, robustness.NAME: robustness.run}
 
 TITLES = {
     "profile": "Data profile",
