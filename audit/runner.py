@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from importlib import metadata
 
+from .checklist import checklist_results, validate_request
 from .checks import CHECKS, not_run
 from .context import AuditContext, EvaluatedDataset, Progress, StepProgress
 from .data import load_dataset, load_datasets, read_table, require_column, sha256_file
@@ -30,6 +31,7 @@ def run(spec: str | os.PathLike | dict | AuditSpec, model: object | None = None,
 
 def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, progress: Progress | None = None) -> AuditResult:
     """Run a validated spec whose relative paths are relative to ``base_dir``."""
+    validate_request(spec.checklists, spec.attestations)  # a typo in an attestation id fails before any work
     steps = StepProgress(progress)
     say = steps.step
     say("loading data")
@@ -66,13 +68,17 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
     model_file = None
     if model is None and spec.model is not None:
         model_file = (spec.model.path, resolve(base_dir, spec.model.path))
-    return AuditResult.assemble(
+    result = AuditResult.assemble(
         spec=spec.model_dump(mode="json", exclude={"settings": set(EXECUTION_SETTINGS)}),
         provenance=_with_files(provenance(spec, datasets | ({"calibration": calibration.dataset} if calibration else {}), model_file), train_file),
         datasets={name: dataset_summary(d, settings.confidence) for name, d in evaluated.items()},
         sections=sections,
         version=_version(),
     )
+    if spec.checklists:
+        say("guideline checklists")
+        result.results["checklists"] = checklist_results(spec.checklists, result.results, spec.attestations)
+    return result
 
 
 def requested_checks(spec: AuditSpec) -> list[str]:

@@ -72,7 +72,7 @@ report: [html, pdf]
     assert list(spec.data.external) == ["gbsg", "other"]
     assert spec.model.path == "model.skops" and spec.model.trust is False
     assert spec.settings.ci_method == "percentile"
-    assert spec.attestations["claim-2024"]["CLAIM-7"].startswith("Patients")
+    assert spec.attestations["claim-2024"]["CLAIM-7"].text.startswith("Patients")
     assert set(spec.checks) == set(KNOWN_CHECKS)
 
 
