@@ -26,6 +26,8 @@ from audit.checks.base import Figure
 from audit.labels import METRIC_LABELS
 from audit.resources import resource_dir
 from audit.views import section_view
+from audit.views.checklists import build_checklists
+from audit.views.summary import TOP_FINDINGS, key_numbers
 
 __all__ = [
     "render_html",
@@ -45,6 +47,7 @@ __all__ = [
 
 TEMPLATE = "report.html.j2"
 STYLESHEET = "style.css"
+PRINT_STYLESHEET = "print.css"
 
 DASH = "—"
 
@@ -132,6 +135,13 @@ SECTION_INTROS = {
         "classifier that tries to tell the datasets apart, the features it uses, and per-feature "
         "distances), and how much of the loss recalibration recovers. With several sites, a "
         "random-effects meta-analysis pools them and shows how much they differ."
+    ),
+    "utility": (
+        "A decision curve asks whether using the model to decide whom to treat does more good than "
+        "harm, compared with treating everyone or no one. Net benefit counts true positives minus "
+        "false positives weighted by the odds of the threshold probability (the risk at which a "
+        "clinician would treat); the model is useful at thresholds where its curve lies above both "
+        "defaults. Bands are {level} intervals."
     ),
     "profile": (
         "What each dataset holds before any model is judged: size, events and prevalence, "
@@ -363,11 +373,17 @@ def render_html(results: Mapping, figures: Mapping[str, Mapping[str, Figure]] | 
     (e.g. ``figures["performance"]["roc"]``). The returned HTML is self-contained.
     """
     env = make_environment()
-    css = (resource_dir("reports") / STYLESHEET).read_text(encoding="utf-8")
-    if "</style" in css.lower():  # our own file, but never let it close the tag early
-        raise RuntimeError(f"{STYLESHEET} must not contain '</style'")
+    css, print_css = (_stylesheet(name) for name in (STYLESHEET, PRINT_STYLESHEET))
     view = build_view(results, figures or {})
-    return env.get_template(TEMPLATE).render(css=Markup(css), **view)
+    return env.get_template(TEMPLATE).render(css=css, print_css=print_css, **view)
+
+
+def _stylesheet(name: str) -> Markup:
+    """One of our stylesheets, to inline in a ``<style>`` tag (never one that could close the tag)."""
+    css = (resource_dir("reports") / name).read_text(encoding="utf-8")
+    if "</style" in css.lower():  # our own file, but never let it close the tag early
+        raise RuntimeError(f"{name} must not contain '</style'")
+    return Markup(css)
 
 
 def build_view(results: Mapping, figures: Mapping[str, Mapping[str, Figure]]) -> dict:
@@ -385,17 +401,19 @@ def build_view(results: Mapping, figures: Mapping[str, Mapping[str, Figure]]) ->
         key=lambda f: SEVERITY_ORDER.get(f["severity"], len(SEVERITY_ORDER)),
     )
 
-    anchors = _Anchors({"top", "summary", "datasets", "not-run", "provenance", "contents"})
+    anchors = _Anchors({"top", "summary", "findings", "datasets", "not-run", "checklists", "provenance", "contents"})
     sections, not_run = [], []
     for name, section in (results.get("sections") or {}).items():
         view = _section_view(name, section or {}, figures.get(name) or {}, findings, settings, anchors,
                              results.get("datasets") or {})
         (not_run if view["status"] == "not run" else sections).append(view)
 
-    toc = [("summary", "Summary"), ("datasets", "Datasets")]
+    toc = [("summary", "Executive summary"), ("findings", "All findings"), ("datasets", "Datasets")]
     toc += [(s["anchor"], s["title"]) for s in sections]
     if not_run:
         toc.append(("not-run", "Checks not run"))
+    if results.get("checklists"):
+        toc.append(("checklists", "Guideline checklists"))
     toc.append(("provenance", "Provenance"))
 
     confidence = settings.get("confidence", provenance.get("confidence"))
@@ -427,10 +445,13 @@ def build_view(results: Mapping, figures: Mapping[str, Mapping[str, Figure]]) ->
                 "status_class": s["status_class"],
                 "n_findings": len(s["findings"]),
                 "reason": s["reason"],
+                "key_numbers": key_numbers(s["name"], (results.get("sections") or {}).get(s["name"]) or {}, results),
             }
             for s in sections + not_run
         ],
         "findings": findings,
+        "top_findings": _top_findings(findings),
+        "checklists": build_checklists(results.get("checklists") or {}),
         "sections": sections,
         "not_run": not_run,
         "toc": toc,
@@ -438,6 +459,23 @@ def build_view(results: Mapping, figures: Mapping[str, Mapping[str, Figure]]) ->
         "spec_path": spec.get("path") or spec.get("source"),
         "statuses": STATUSES,
     }
+
+
+def _top_findings(findings: list[dict]) -> list[dict]:
+    """The errors and warnings to show first: by severity, then taking turns between checks.
+
+    Within a severity, each check's first finding comes before any check's second, so one check
+    with many similar findings does not crowd out the others.
+    """
+    serious = [f for f in findings if f["severity"] in ("error", "warning")]
+    seen: dict[tuple, int] = {}
+    ranked = []
+    for position, f in enumerate(serious):
+        key = (f["severity"], f["check"])
+        turn = seen.get(key, 0)
+        seen[key] = turn + 1
+        ranked.append((SEVERITY_ORDER[f["severity"]], turn, position, f))
+    return [f for *_, f in sorted(ranked, key=lambda r: r[:3])][:TOP_FINDINGS]
 
 
 class _Anchors:

@@ -10,7 +10,8 @@ ORDER = 0
 HELP = "run the audit a spec describes and write results.json and report.html"
 DESCRIPTION = (
     "Run the audit described by SPEC (a YAML audit spec; relative paths in it are relative to the "
-    "spec file) and write DIR/results.json and DIR/report.html. Nothing is written when the input is bad."
+    "spec file) and write DIR/results.json, DIR/figures.json and DIR/report.html (and DIR/report.pdf when asked). "
+    "Nothing is written when the input is bad."
 )
 
 
@@ -27,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scheduler", metavar="ADDRESS",
         help="run the resampling on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786 (needs the dask extra); never changes the numbers",
     )
+    parser.add_argument("--pdf", action="store_true", help="also write report.pdf (as report: [html, pdf] in the spec; needs the pdf extra)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display and no summary; errors are still printed")
 
 
@@ -44,7 +46,8 @@ def main(args: argparse.Namespace) -> int:
     with progress_display(enabled=not args.quiet and sys.stderr.isatty()) as progress:
         result = run_loaded(spec, base_dir, progress=progress)
         progress("writing the report")
-        written = result.save(args.out)
+        formats = list(spec.report) + (["pdf"] if args.pdf and "pdf" not in spec.report else [])
+        written = result.save(args.out, formats)
     if not args.quiet:
         counts = {s: sum(f["severity"] == s for f in result.findings) for s in ("error", "warning")}
         print(f"Audit '{spec.name}': {counts['error']} errors, {counts['warning']} warnings.")

@@ -1,0 +1,129 @@
+"""The executive summary's key numbers: one line per check, looked up in results.json.
+
+Lookups only — each function picks the estimates a reader needs first from a section that the
+check already computed (the internal test set first, then each external dataset). A check
+without an entry here shows its status and findings only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+#: How many findings the executive summary lists (errors first, then warnings).
+TOP_FINDINGS = 5
+
+
+def _map(value: Any) -> Mapping:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _item(label: str, estimate: Any, pct: bool = False, digits: int = 3) -> dict | None:
+    if isinstance(estimate, Mapping) and estimate.get("value") is not None:
+        return {"label": label, "estimate": estimate, "pct": pct, "digits": digits, "text": None}
+    return None
+
+
+def _text(label: str, text: str) -> dict:
+    return {"label": label, "estimate": None, "pct": False, "digits": 3, "text": text}
+
+
+def _datasets(section: Mapping) -> Mapping:
+    return _map(section.get("datasets"))
+
+
+def performance(section: Mapping, results: Mapping) -> list[dict]:
+    return [_item(f"AUROC, {name}", _map(d.get("metrics")).get("auroc")) for name, d in _datasets(section).items()]
+
+
+def calibration(section: Mapping, results: Mapping) -> list[dict]:
+    out = []
+    for name, d in _datasets(section).items():
+        metrics = _map(d.get("metrics"))
+        out += [_item(f"intercept, {name}", metrics.get("calibration_intercept"), digits=2),
+                _item(f"slope, {name}", metrics.get("calibration_slope"), digits=2)]
+    return out
+
+
+def fairness(section: Mapping, results: Mapping) -> list[dict]:
+    out = []
+    for name, d in _datasets(section).items():
+        for p in _map(d).get("partitions") or []:
+            p = _map(p)
+            if p.get("kind") == "attribute":
+                eod = _map(p.get("disparities")).get("equalized_odds_difference")
+                out.append(_item(f"equalised-odds difference by {p.get('name')}, {name}", eod))
+        break  # the internal test set; other datasets are in the section
+    return out
+
+
+def uncertainty(section: Mapping, results: Mapping) -> list[dict]:
+    out = []
+    for name, d in _datasets(section).items():
+        for level in _map(d).get("levels") or []:
+            level = _map(level)
+            target = level.get("target")
+            label = f"coverage at target {target:.0%}, {name}" if isinstance(target, (int, float)) else f"coverage, {name}"
+            out.append(_item(label, _map(level.get("overall")).get("coverage"), pct=True, digits=1))
+            break
+    return out
+
+
+def external(section: Mapping, results: Mapping) -> list[dict]:
+    out = []
+    for name, d in _datasets(section).items():
+        gaps = _map(_map(d).get("gaps"))
+        out.append(_item(f"AUROC change, {name} − internal", _map(gaps.get("auroc")).get("difference")))
+        out.append(_item(f"calibration intercept change, {name}", _map(gaps.get("calibration_intercept")).get("difference"), digits=2))
+    return out
+
+
+def utility(section: Mapping, results: Mapping) -> list[dict]:
+    threshold = _map(_map(results.get("spec")).get("settings")).get("threshold")
+    out = []
+    for name, d in _datasets(section).items():
+        d = _map(d)
+        thresholds = list(d.get("thresholds") or [])
+        matches = [i for i, t in enumerate(thresholds) if isinstance(t, (int, float)) and threshold is not None and abs(t - threshold) < 1e-9]
+        if matches:
+            model = list(d.get("model") or [])
+            if matches[0] < len(model):
+                out.append(_item(f"net benefit at threshold {threshold:g}, {name}", model[matches[0]]))
+    return out
+
+
+def profile(section: Mapping, results: Mapping) -> list[dict]:
+    out = []
+    for name, d in _datasets(section).items():
+        d = _map(d)
+        if d.get("n") is not None:
+            out.append(_text(name, f"n = {d['n']:,}, {d.get('n_events', 0):,} events"))
+    return out
+
+
+def robustness(section: Mapping, results: Mapping) -> list[dict]:
+    headline = section.get("headline")
+    out = []
+    for entry in headline if isinstance(headline, list) else []:
+        entry = _map(entry)
+        out.append(_item(str(entry.get("label")), entry.get("estimate"), pct=bool(entry.get("pct")), digits=int(entry.get("digits", 3))))
+    return out
+
+
+KEY_NUMBERS: dict[str, Callable[[Mapping, Mapping], list]] = {
+    "profile": profile,
+    "performance": performance,
+    "fairness": fairness,
+    "calibration": calibration,
+    "utility": utility,
+    "uncertainty": uncertainty,
+    "external": external,
+    "robustness": robustness,
+}
+
+
+def key_numbers(name: str, section: Mapping, results: Mapping) -> list[dict]:
+    """The key estimates of one section, for its line of the executive summary."""
+    if str(section.get("status")) == "not run" or name not in KEY_NUMBERS:
+        return []
+    return [item for item in KEY_NUMBERS[name](section, results) if item is not None]
