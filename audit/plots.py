@@ -562,7 +562,7 @@ def reliability_figure(curves: Mapping[str, Mapping]) -> Figure:
             if bins:
                 bx = [b["predicted"] for b in bins]
                 by = [b["observed"] for b in bins]
-                err = [[b["observed"] - b["ci"][0] for b in bins], [b["ci"][1] - b["observed"] for b in bins]]
+                err = [[max(0.0, b["observed"] - b["ci"][0]) for b in bins], [max(0.0, b["ci"][1] - b["observed"]) for b in bins]]
                 ax.errorbar(bx, by, yerr=err, fmt="o", markersize=3.5, color=_colour(i), elinewidth=0.8, capsize=2)
             hist = c.get("histogram") or {}
             edges, counts = hist.get("edges") or [], hist.get("counts") or []

@@ -197,7 +197,7 @@ def test_failed_save_leaves_previous_report_intact_and_no_temporary_files(predic
     with pytest.raises(audit.AuditInputError, match="cannot write"):
         res.save(out)
     assert (out / "results.json").read_bytes() == before
-    assert sorted(p.name for p in out.iterdir()) == ["report.html", "results.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["figures.json", "report.html", "results.json"]
 
 
 def test_python_api_accepts_a_dict_spec_and_an_in_memory_model(example_dir, tmp_path, monkeypatch):
@@ -215,7 +215,7 @@ def test_python_api_accepts_a_dict_spec_and_an_in_memory_model(example_dir, tmp_
 
     assert auroc == pytest.approx(roc_auc_score(frame["rfs5"], model.predict_proba(frame)[:, 1]), abs=1e-12)
     written = res.save(tmp_path / "api")
-    assert set(written) == {"results.json", "report.html"}
+    assert set(written) == {"results.json", "figures.json", "report.html"}
 
 
 def test_model_returning_the_wrong_number_of_predictions(example_dir, monkeypatch):

@@ -236,7 +236,8 @@ def test_no_url_appears_outside_the_text_the_user_supplied(html):
 
 def test_the_stylesheet_is_inlined_and_a_content_security_policy_forbids_fetching(html):
     doc = parse(html)
-    assert ".badge" in doc.style and "@media print" in doc.style
+    assert ".badge" in doc.style and "@page" in doc.style
+    assert [a.get("media") for a in doc.all("style")] == [None, "print"]  # screen stylesheet, then print
     csp = [a["content"] for a in doc.all("meta") if a.get("http-equiv") == "Content-Security-Policy"]
     assert csp and "default-src 'none'" in csp[0]
 

@@ -134,3 +134,12 @@ def test_two_partitions_and_extra_metrics_equal_sklearn_on_the_same_resample():
             rows = idx if part is None else idx[parts[part][idx] == group]
             ref = extra[name](y[rows], p[rows]) if name in extra else sklearn_metric(name, y[rows], p[rows], 0.5)
             assert reps[b, j] == pytest.approx(ref, abs=1e-12), (part, group, name)
+
+
+def test_wilson_interval_is_exactly_closed_at_zero_and_n_successes():
+    from audit.stats import wilson_interval
+
+    for n in (1, 7, 719, 10_000):
+        assert wilson_interval(0, n)[0] == 0.0 and wilson_interval(n, n)[1] == 1.0
+        lo, hi = wilson_interval(1, n)
+        assert lo <= 1 / n <= hi

@@ -23,7 +23,10 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     centre = p + z * z / (2 * n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     den = 1 + z * z / n
-    return float(max(0.0, (centre - half) / den)), float(min(1.0, (centre + half) / den))
+    # at 0 or n successes the bound is exactly p (0 or 1); the formula gives it only up to rounding
+    lo = 0.0 if successes == 0 else min(p, max(0.0, (centre - half) / den))
+    hi = 1.0 if successes == n else max(p, min(1.0, (centre + half) / den))
+    return float(lo), float(hi)
 
 
 def clopper_pearson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:

@@ -12,6 +12,8 @@ from typing import Any
 
 #: How many findings the executive summary lists (errors first, then warnings).
 TOP_FINDINGS = 5
+#: Perturbation kinds named in the robustness line (those that change most decisions).
+MAX_PERTURBATIONS = 3
 
 
 def _map(value: Any) -> Mapping:
@@ -102,11 +104,28 @@ def profile(section: Mapping, results: Mapping) -> list[dict]:
 
 
 def robustness(section: Mapping, results: Mapping) -> list[dict]:
-    headline = section.get("headline")
+    """Clean accuracy, then accuracy at the largest budget of each attack and the worst-kept perturbation's strongest severity."""
     out = []
-    for entry in headline if isinstance(headline, list) else []:
-        entry = _map(entry)
-        out.append(_item(str(entry.get("label")), entry.get("estimate"), pct=bool(entry.get("pct")), digits=int(entry.get("digits", 3))))
+    adversarial = _map(_map(section.get("adversarial")).get("datasets"))
+    perturbation = _map(_map(section.get("perturbation")).get("datasets"))
+    for name in dict.fromkeys(list(adversarial) + list(perturbation)):
+        adv, pert = _map(adversarial.get(name)), _map(perturbation.get(name))
+        clean = _map(adv.get("clean")) or _map(pert.get("clean"))
+        out.append(_item(f"clean accuracy, {name}", clean.get("accuracy"), pct=True, digits=1))
+        for attack in _map(adv.get("attacks")).values():
+            points = [pt for pt in _map(attack).get("points") or [] if _map(pt).get("epsilon") is not None]
+            if points:
+                last = _map(points[-1])
+                out.append(_item(f"{_map(attack).get('label')} accuracy at ε = {last['epsilon']:g}, {name}", last.get("accuracy"), pct=True, digits=1))
+        strongest = []
+        for kind, entry in _map(pert.get("kinds")).items():
+            points = _map(entry).get("points") or []
+            if points:
+                last = _map(points[-1])
+                flips = _map(last.get("flip_rate"))
+                strongest.append((-(flips.get("value") or 0.0), kind, last))
+        for _, kind, last in sorted(strongest)[:MAX_PERTURBATIONS]:  # the perturbations that flip most decisions
+            out.append(_item(f"{kind.replace('_', ' ')} at severity {last.get('severity', 0):g}: flip rate, {name}", last.get("flip_rate"), pct=True, digits=1))
     return out
 
 
