@@ -49,7 +49,7 @@ from .labels import metric_label
 from .models import load_model, predictions
 from .provenance import package_versions
 from .result import write_atomically
-from .spec import AuditSpec, _explain, _read_yaml, _show, resolve
+from .spec import AuditSpec, _explain, _read_yaml, resolve
 from .stats import PERFORMANCE_METRICS, BinaryMetrics, Estimate, ResamplingEngine, auroc_delong, proportion
 from .stats.paired import delong_paired, mcnemar_test, paired_bootstrap
 

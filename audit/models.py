@@ -149,13 +149,18 @@ def load_model_file(path: Path, written: str, *, trust: bool) -> Any:
             f"model file {written!r} has the unsupported format {suffix or '(no extension)'!r}; "
             f"save it in a supported format ({SUPPORTED})."
         )
+    require_model_file(path)
+    if suffix in SKOPS_SUFFIXES:
+        return _load_skops(path, written, trust)
+    return _load_pickle(path, written, trust)
+
+
+def require_model_file(path: Path) -> None:
+    """A missing model file is bad input, named with the fix."""
     if not path.exists():
         raise AuditInputError(
             f"model file {str(path)!r} does not exist; check model.path (relative paths are relative to the spec file)."
         )
-    if suffix in SKOPS_SUFFIXES:
-        return _load_skops(path, written, trust)
-    return _load_pickle(path, written, trust)
 
 
 def _load_skops(path: Path, written: str, trust: bool) -> Any:
@@ -588,10 +593,7 @@ def load_torch_model(path: Path, spec: AuditSpec, base_dir: Path, kind: str) -> 
     loaded into the network ``model.architecture`` builds. A pickled whole model is refused unless
     ``trust: true``."""
     written = spec.model.path
-    if not path.exists():
-        raise AuditInputError(
-            f"model file {str(path)!r} does not exist; check model.path (relative paths are relative to the spec file)."
-        )
+    require_model_file(path)
     try:
         import torch
     except ImportError:
@@ -765,10 +767,7 @@ _ONNX_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tenso
 def load_onnx_model(path: Path, spec: AuditSpec) -> OnnxAdapter:
     """Open an ``.onnx`` file with onnxruntime on the CPU."""
     written = spec.model.path
-    if not path.exists():
-        raise AuditInputError(
-            f"model file {str(path)!r} does not exist; check model.path (relative paths are relative to the spec file)."
-        )
+    require_model_file(path)
     try:
         import onnxruntime as ort
     except ImportError:

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
 from statsmodels.stats.multitest import multipletests
 
 from .. import plots
@@ -43,6 +42,7 @@ from ..context import AuditContext, EvaluatedDataset
 from ..errors import AuditInputError
 from ..labels import metric_label
 from ..stats import Estimate, clopper_pearson_interval, proportion, strata_codes
+from ..stats.bootstrap import bootstrap_p_value
 from ..stats.metrics import GroupedBinaryMetrics
 from .base import Finding, Section
 
@@ -256,7 +256,7 @@ def gaps(part, groups, reference, uniques, boot, column, n, comparisons: list) -
         for k, c in enumerate(others):
             d = diff.estimate_at(k, n)
             row = {"group": groups[c]["label"], "difference": d.to_dict(), "ratio": ratio.estimate_at(k, n).to_dict(),
-                   "p_value": wald_p(d.value, diff.replicates[:, k]), "p_adjusted": None, "significant": False}
+                   "p_value": bootstrap_p_value(d.value, diff.replicates[:, k]), "p_adjusted": None, "significant": False}
             rows.append(row)
             comparisons.append((part, m, row, reference))
         cols = [column[(part.name, c, m)] for c in ok]
@@ -272,17 +272,6 @@ def _safe_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out = np.full(np.broadcast(a, b).shape, np.nan)
     np.divide(a, b, out=out, where=np.broadcast_to(b, out.shape) != 0)
     return out
-
-
-def wald_p(value: float, replicates: np.ndarray) -> float | None:
-    """Two-sided p-value of ``value = 0`` with the bootstrap standard error."""
-    finite = replicates[np.isfinite(replicates)]
-    if not np.isfinite(value) or finite.size < 2:
-        return None
-    se = float(np.std(finite, ddof=1))
-    if se == 0:
-        return 1.0 if value == 0 else 0.0
-    return float(2 * ndtr(-abs(value) / se))
 
 
 def worst_group(metric: str, groups: list[dict]) -> str | None:

@@ -151,6 +151,17 @@ def acceleration(jack: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / den, 0.0)
 
 
+def bootstrap_p_value(value: float, replicates: np.ndarray) -> float | None:
+    """Two-sided p-value of ``value = 0`` with the bootstrap standard error: ``2 Phi(-|value| / se)``."""
+    finite = replicates[np.isfinite(replicates)]
+    if not np.isfinite(value) or finite.size < 2:
+        return None
+    se = float(np.std(finite, ddof=1))
+    if se == 0:
+        return 1.0 if value == 0 else 0.0
+    return float(2.0 * ndtr(-abs(value) / se))
+
+
 def percentile_interval(reps: np.ndarray, confidence: float) -> tuple[float, float]:
     """Percentile interval of one statistic's finite replicates."""
     alpha = 1.0 - confidence

@@ -37,7 +37,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 from scipy.stats import binom
 
-from .bootstrap import BootstrapResult, ResamplingEngine
+from .bootstrap import BootstrapResult, ResamplingEngine, bootstrap_p_value
 from .delong import placements
 from .estimate import Estimate
 from .metrics import PERFORMANCE_METRICS, BinaryMetrics, _check_names
@@ -165,17 +165,6 @@ class PairedDifference:
     value_b: float
     difference: Estimate
     p_value: float | None  # two-sided, H0: difference = 0
-
-
-def bootstrap_p_value(value: float, replicates: np.ndarray) -> float | None:
-    """Two-sided p-value of ``difference = 0`` with the bootstrap standard error: ``2 Phi(-|d| / se)``."""
-    finite = replicates[np.isfinite(replicates)]
-    if not np.isfinite(value) or finite.size < 2:
-        return None
-    se = float(np.std(finite, ddof=1))
-    if se == 0:
-        return 1.0 if value == 0 else 0.0
-    return float(2.0 * ndtr(-abs(value) / se))
 
 
 def paired_bootstrap(
