@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +46,7 @@ from .data import Dataset, load_dataset
 from .errors import AuditInputError
 from .labels import metric_label
 from .models import load_model, predictions
-from .provenance import package_versions
+from .provenance import environment, package_versions
 from .result import write_atomically
 from .spec import AuditSpec, _explain, _read_yaml, resolve
 from .stats import PERFORMANCE_METRICS, BinaryMetrics, Estimate, ResamplingEngine, auroc_delong, proportion
@@ -511,18 +510,7 @@ def _provenance(spec: BenchmarkSpec, base_dir: Path, cells: dict[str, dict[str, 
     for m_name, model in spec.models.items():
         if model.path is not None:
             files[f"model:{m_name}"] = {"path": model.path, "sha256": sha256_file(resolve(base_dir, model.path))}
-    s = spec.settings
-    return {
-        "trustaudit": package_versions(("trustaudit",))["trustaudit"],
-        "python": platform.python_version(),
-        "platform": f"{platform.system()}-{platform.machine()}",
-        "seed": s.seed,
-        "n_resamples": s.n_resamples,
-        "confidence": s.confidence,
-        "ci_method": s.ci_method,
-        "packages": package_versions(),
-        "files": files,
-    }
+    return environment(spec.settings, files)
 
 
 # --------------------------------------------------------------------------------------------

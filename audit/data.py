@@ -68,6 +68,16 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def require_file(path: Path, where: str, what: str) -> None:
+    """A missing file or a directory is bad input; ``what`` says what the path should be and how to fix it."""
+    if not path.exists():
+        raise AuditInputError(
+            f"{where}: the file {str(path)!r} does not exist; check the path (relative paths are relative to the spec file)."
+        )
+    if not path.is_file():
+        raise AuditInputError(f"{where}: the path is a directory, not {what}.")
+
+
 def table_format(path: Path) -> Literal["csv", "tsv", "parquet"] | None:
     """The table format implied by the file name (compressed CSVs such as ``.csv.gz`` included)."""
     suffixes = [suffix.lower() for suffix in Path(path).suffixes]
@@ -88,12 +98,7 @@ def read_table(path: Path, *, label: str | None = None) -> pd.DataFrame:
     """
     path = Path(path)
     where = label or str(path)
-    if not path.exists():
-        raise AuditInputError(
-            f"{where}: the file {str(path)!r} does not exist; check the path (relative paths are relative to the spec file)."
-        )
-    if not path.is_file():
-        raise AuditInputError(f"{where}: the path is a directory, not a table file; point to a .csv or .parquet file.")
+    require_file(path, where, "a table file; point to a .csv or .parquet file")
     kind = table_format(path)
     if kind is None:
         raise AuditInputError(
@@ -190,12 +195,7 @@ def read_npz(path: Path, *, label: str | None = None, target: str = "y") -> tupl
     """
     path = Path(path)
     where = label or str(path)
-    if not path.exists():
-        raise AuditInputError(
-            f"{where}: the file {str(path)!r} does not exist; check the path (relative paths are relative to the spec file)."
-        )
-    if not path.is_file():
-        raise AuditInputError(f"{where}: the path is a directory, not an .npz file; point to the .npz file.")
+    require_file(path, where, "an .npz file; point to the .npz file")
     with open(path, "rb") as handle:
         if handle.read(4) != b"PK\x03\x04":
             raise AuditInputError(

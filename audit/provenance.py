@@ -46,11 +46,15 @@ def provenance(spec, datasets, model_file: tuple[str, object] | None) -> dict:
     ``datasets`` maps names to ``Dataset`` objects (their hashes are already computed);
     ``model_file`` is ``(path as written in the spec, resolved path)`` when the model came from a file.
     """
-    settings = spec.settings
     files = {f"data:{name}": {"path": ds.path, "sha256": ds.sha256} for name, ds in datasets.items()}
     if model_file is not None:
         written, resolved = model_file
         files["model"] = {"path": written, "sha256": sha256_file(resolved)}
+    return environment(spec.settings, files)
+
+
+def environment(settings, files: dict) -> dict:
+    """Versions, platform, the numerical settings and the input files' hashes: what re-running needs."""
     return {
         "trustaudit": package_versions(("trustaudit",))["trustaudit"],
         "python": platform.python_version(),
