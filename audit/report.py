@@ -25,6 +25,7 @@ from markupsafe import Markup
 from audit.checks.base import Figure
 from audit.labels import METRIC_LABELS
 from audit.resources import resource_dir
+from audit.result import SEVERITY_ORDER
 from audit.views import section_view
 from audit.views.checklists import build_checklists
 from audit.views.summary import TOP_FINDINGS, key_numbers
@@ -51,7 +52,6 @@ PRINT_STYLESHEET = "print.css"
 
 DASH = "—"
 
-SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 STATUSES = ("pass", "warning", "fail", "insufficient evidence", "not run")
 

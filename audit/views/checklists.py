@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from audit.checklist import STATUSES
 from audit.evidence import VOCABULARY
 
 TEMPLATE = "_checklists.html.j2"
-STATUSES = ("evidenced", "partly evidenced", "attested", "not applicable", "missing")
 #: Badge colours: the report's existing status classes.
 STATUS_CLASSES = {
     "evidenced": "status-pass",
