@@ -90,7 +90,29 @@ def test_svg_parses_as_xml_and_refers_to_nothing_outside_itself(make, curves):
                 assert value.startswith("#"), value
     assert "<!DOCTYPE" not in fig.svg
     assert "url(http" not in fig.svg and "@import" not in fig.svg
-    assert "<text" not in fig.svg  # glyphs are paths: no font is needed to show the figure
+    assert "@font-face" not in fig.svg  # no font is embedded or fetched
+
+
+@pytest.mark.parametrize("make, curves", [(roc_figure, _roc_curves), (pr_figure, _pr_curves),
+                                          (lambda p: _forest(p), _partitions)])
+def test_svg_text_is_text_with_a_font_every_system_has(make, curves):
+    """Labels stay searchable text; each names DejaVu Sans first and ends on a generic family."""
+    root = ET.fromstring(make(curves()).svg)
+    texts = [e for e in root.iter(SVG_NS + "text")]
+    assert texts, "labels should be <text>, not glyph outlines"
+    for text in texts:
+        family = re.search(r"font-family: ([^;]+)", text.get("style", "")).group(1)
+        assert family.startswith("'DejaVu Sans'") and family.endswith("sans-serif"), family
+
+
+def test_user_text_in_a_figure_is_escaped_not_markup():
+    curves = _roc_curves()
+    curves["<script>alert(1)</script> & co"] = curves.pop("test")
+    svg = roc_figure(curves).svg
+    assert "<script" not in svg
+    root = ET.fromstring(svg)
+    assert any("<script>alert(1)</script> & co" in "".join(t.itertext()) for t in root.iter(SVG_NS + "text"))
+    assert not list(root.iter(SVG_NS + "script"))
 
 
 def test_roc_alt_text_names_each_dataset_with_its_auroc():

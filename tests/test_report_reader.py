@@ -147,6 +147,17 @@ def test_pdf_figures_are_vectors_not_bitmaps(example_report):
     assert b"/Subtype /Image" not in data and b"/Subtype/Image" not in data
 
 
+@needs_pdf
+@needs_poppler
+def test_pdf_figure_labels_are_searchable_text(example_report):
+    """Axis labels and titles inside the SVG figures come out as text a reader can search and copy."""
+    text = subprocess.run(["pdftotext", str(example_report / "report.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    text = " ".join(text.split())
+    for label in ("False positive rate (1 − specificity)", "Predicted probability"):  # only inside figures
+        assert label in text, label
+
+
 @needs_chromium
 def test_example_report_loads_in_chromium_with_no_console_error_and_no_request_leaving(example_report, tmp_path):
     webdriver = pytest.importorskip("selenium.webdriver")
