@@ -136,6 +136,9 @@ def test_pdf_has_numbered_pages_a_running_header_and_the_summary_on_page_one(exa
     assert name in first and "Executive summary" in first and f"Page 1 of {pages}" in first
     second = page_text(2)
     assert name in second and f"Page 2 of {pages}" in second  # running header and page numbers
+    for section in ("Guideline checklists", "Provenance"):  # contents give the page each section starts on
+        page = int(re.search(rf"{section}[ .]*?(\d+)", first).group(1))
+        assert 1 < page <= pages and section in page_text(page), section
     subprocess.run(["pdftoppm", "-r", "40", "-f", "1", "-l", "1", "-png", str(pdf), str(tmp_path / "page")], check=True)
     png = next(tmp_path.glob("page*.png"))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 2000
