@@ -31,3 +31,22 @@ SHORT_METRIC_LABELS: dict[str, str] = {**METRIC_LABELS, "sensitivity": "Sensitiv
 def metric_label(name: str, short: bool = False) -> str:
     labels = SHORT_METRIC_LABELS if short else METRIC_LABELS
     return labels.get(name, str(name).replace("_", " ").capitalize())
+
+
+#: What each robustness perturbation does, as a sentence can start with it.
+PERTURBATION_LABELS = {
+    "noise": "Measurement noise",
+    "missing": "Missing values",
+    "categorical_flip": "Miscoded categories",
+    "gaussian_noise": "Image noise",
+    "blur": "Blur",
+    "contrast": "Contrast loss",
+    "gamma": "Gamma shift",
+    "bias_field": "Bias field (uneven intensity)",
+    "downsample": "Lower resolution",
+    "jpeg": "JPEG compression",
+}
+
+
+def perturbation_label(kind: str) -> str:
+    return PERTURBATION_LABELS.get(kind, str(kind).replace("_", " ").capitalize())

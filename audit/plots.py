@@ -30,7 +30,7 @@ from matplotlib.ticker import MaxNLocator
 from matplotlib.textpath import TextToPath
 
 from audit.checks.base import Figure
-from audit.labels import SHORT_METRIC_LABELS
+from audit.labels import SHORT_METRIC_LABELS, perturbation_label
 
 __all__ = [
     "OKABE_ITO",
@@ -882,9 +882,9 @@ def severity_figure(kinds: Mapping[str, Mapping], clean: Mapping, dataset: str,
                 ys = [_finite(_value(e)) for e in ests]
                 ys = [float("nan") if v is None else v for v in ys]
                 ax.plot(xs, ys, color=_colour(i), linestyle=_style(i), marker="o", markersize=3.5, linewidth=1.8,
-                        label=str(name).replace("_", " ") if k == 0 else None)
+                        label=perturbation_label(name) if k == 0 else None)
                 _band(ax, xs, ests, _colour(i))
-                described.append(f"{name} {label.lower()}: " + ", ".join(f"severity {x:g} → {_fmt(y)}" for x, y in zip(xs, ys)))
+                described.append(f"{perturbation_label(name)}, {label.lower()}: " + ", ".join(f"severity {x:g} → {_fmt(y)}" for x, y in zip(xs, ys)))
             _curve_axes(ax, "Severity (0 = unchanged)", label, f"{label} against severity")
         handles, labels = fig.axes[0].get_legend_handles_labels() if fig.axes else ([], [])
         fig.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.05, 0.0), frameon=False, ncols=2)

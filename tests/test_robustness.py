@@ -136,7 +136,8 @@ def test_noise_severity_zero_gives_zero_flips_and_clean_metrics(tmp_path, model)
 
 def test_sklearn_model_gets_perturbations_but_no_attacks(tmp_path, model):
     table().to_csv(tmp_path / "t.csv", index=False)
-    section = audit.run(spec(tmp_path / "t.csv", robustness={"severities": [0, 0.3]}), model=model).sections["robustness"]
+    result = audit.run(spec(tmp_path / "t.csv", robustness={"severities": [0, 0.3]}), model=model)
+    section = result.sections["robustness"]
     assert section["evidence"] == ["robustness.perturbation", "robustness.subgroups"]
     assert "gives no gradients" in section["adversarial"]["reason"]
     # a plain LogisticRegression cannot take NaN: reported, not crashed
@@ -144,6 +145,11 @@ def test_sklearn_model_gets_perturbations_but_no_attacks(tmp_path, model):
     assert section["perturbation"]["datasets"]["test"]["kinds"]["categorical_flip"]["status"] == "not applicable"
     groups = section["subgroups"]["datasets"]["test"]["partitions"][0]["groups"]
     assert [g["label"] for g in groups] == ["F", "M"] and sum(g["n"] for g in groups) == 400
+    # findings name what was done in words, not by the spec's keys
+    messages = [f["message"] for f in result.results["findings"] if f["check"] == "robustness"]
+    assert any(m.startswith("Missing values on test:") for m in messages), messages
+    assert any(m.startswith("Miscoded categories was not applied to test:") for m in messages), messages
+    assert not any("categorical_flip" in m or m.startswith("noise ") for m in messages), messages
 
 
 def test_unknown_robustness_dataset_is_an_input_error(tmp_path, model):

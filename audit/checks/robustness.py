@@ -29,6 +29,7 @@ import pandas as pd
 from .. import plots
 from ..context import AuditContext, EvaluatedDataset
 from ..errors import AuditInputError
+from ..labels import perturbation_label
 from ..models import _table_array, _table_columns
 from ..robustness import attacks as attack_lib
 from ..robustness import corruptions, perturbations
@@ -343,12 +344,13 @@ def perturbation_findings(name: str, data: dict, settings) -> list[Finding]:
     level = f"{settings.confidence:.0%}"
     clean = data["clean"]
     for kind, entry in data["kinds"].items():
+        label = perturbation_label(kind)
         if entry["status"] == "failed":
             severity = "warning" if kind == "missing" else "info"
-            findings.append(Finding(NAME, severity, f"{kind} on {name}: {entry['reason']}.", name))
+            findings.append(Finding(NAME, severity, f"{label} on {name}: {entry['reason']}.", name))
             continue
         if entry["status"] != "run":
-            findings.append(Finding(NAME, "info", f"{kind} was not applied to {name}: {entry['reason']}.", name))
+            findings.append(Finding(NAME, "info", f"{label} was not applied to {name}: {entry['reason']}.", name))
             continue
         points = [p for p in entry["points"] if p["severity"] > 0]
         if not points:
@@ -356,7 +358,7 @@ def perturbation_findings(name: str, data: dict, settings) -> list[Finding]:
         worst, mild = points[-1], points[0]
         auc0, auc1 = clean["auroc"]["value"], worst["auroc"]["value"]
         flips = worst["flip_rate"]
-        text = f"{kind} at severity {worst['severity']:g} on {name} changes {flips['value']:.1%} of the decisions"
+        text = f"{label} at severity {worst['severity']:g} on {name} changes {flips['value']:.1%} of the decisions"
         if auc0 is not None and auc1 is not None:
             text += f" and moves AUROC from {auc0:.3f} to {auc1:.3f}"
         mild_flips = mild["flip_rate"]

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from audit.checks.base import Figure
+from audit.labels import perturbation_label
 
 TEMPLATE = "_robustness.html.j2"
 
@@ -44,9 +45,9 @@ def _perturbation(entry: Mapping) -> dict:
     rows, skipped = [], []
     for kind, item in _mapping(entry.get("kinds")).items():
         if item.get("status") != "run":
-            skipped.append({"kind": kind.replace("_", " "), "status": item.get("status"), "reason": item.get("reason")})
+            skipped.append({"kind": perturbation_label(kind), "status": item.get("status"), "reason": item.get("reason")})
         for point in item.get("points") or []:
-            rows.append({"kind": kind.replace("_", " "), **{k: point.get(k) for k in ("severity", "accuracy", "auroc", "flip_rate")}})
+            rows.append({"kind": perturbation_label(kind), **{k: point.get(k) for k in ("severity", "accuracy", "auroc", "flip_rate")}})
     return {"n": entry.get("n"), "clean": _mapping(entry.get("clean")), "rows": rows, "skipped": skipped}
 
 
@@ -64,7 +65,7 @@ def _subgroups(entry: Mapping) -> list[dict]:
                     cells.append({"column": f"{attack.upper()}" + ("" if eps is None else f" ε={eps:g}"),
                                   "accuracy": worst.get("accuracy"), "success_rate": worst.get("success_rate")})
             for kind, point in _mapping(group.get("perturbation")).items():
-                cells.append({"column": f"{kind.replace('_', ' ')} {point.get('severity'):g}",
+                cells.append({"column": f"{perturbation_label(kind)} {point.get('severity'):g}",
                               "flip_rate": point.get("flip_rate")})
             if not columns:
                 columns = [c["column"] for c in cells]

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from audit.labels import perturbation_label
+
 #: How many findings the executive summary lists (errors first, then warnings).
 TOP_FINDINGS = 5
 #: Perturbation kinds named in the robustness line (those that change most decisions).
@@ -125,7 +127,7 @@ def robustness(section: Mapping, results: Mapping) -> list[dict]:
                 flips = _map(last.get("flip_rate"))
                 strongest.append((-(flips.get("value") or 0.0), kind, last))
         for _, kind, last in sorted(strongest)[:MAX_PERTURBATIONS]:  # the perturbations that flip most decisions
-            out.append(_item(f"{kind.replace('_', ' ')} at severity {last.get('severity', 0):g}: flip rate, {name}", last.get("flip_rate"), pct=True, digits=1))
+            out.append(_item(f"{perturbation_label(kind)} at severity {last.get('severity', 0):g}: flip rate, {name}", last.get("flip_rate"), pct=True, digits=1))
     return out
 
 
