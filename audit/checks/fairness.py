@@ -43,7 +43,7 @@ from ..errors import AuditInputError
 from ..labels import metric_label
 from ..stats import Estimate, clopper_pearson_interval, proportion, strata_codes
 from ..stats.bootstrap import bootstrap_p_value
-from ..stats.metrics import GroupedBinaryMetrics
+from ..stats.metrics import GroupedBinaryMetrics, ratio_or_nan
 from .base import Finding, Section
 
 NAME = "fairness"
@@ -251,7 +251,7 @@ def gaps(part, groups, reference, uniques, boot, column, n, comparisons: list) -
         idx_g = [column[(part.name, c, m)] for c in others]
         idx_r = column[(part.name, ref_code, m)]
         diff = boot.derive(lambda X, g=idx_g, r=idx_r: X[:, g] - X[:, [r]]) if others else None
-        ratio = boot.derive(lambda X, g=idx_g, r=idx_r: _safe_ratio(X[:, g], X[:, [r]])) if others else None
+        ratio = boot.derive(lambda X, g=idx_g, r=idx_r: ratio_or_nan(X[:, g], X[:, [r]])) if others else None
         rows = []
         for k, c in enumerate(others):
             d = diff.estimate_at(k, n)
@@ -265,12 +265,6 @@ def gaps(part, groups, reference, uniques, boot, column, n, comparisons: list) -
             mm = boot.derive(lambda X, c=cols: (np.nanmax(X[:, c], axis=1) - np.nanmin(X[:, c], axis=1))[:, None])
             spread = mm.estimate_at(0, n).to_dict()
         out[m] = {"worst": worst_group(m, [groups[c] for c in ok]), "max_min": spread, "comparisons": rows}
-    return out
-
-
-def _safe_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    out = np.full(np.broadcast(a, b).shape, np.nan)
-    np.divide(a, b, out=out, where=np.broadcast_to(b, out.shape) != 0)
     return out
 
 

@@ -56,7 +56,8 @@ METRICS: tuple[str, ...] = PERFORMANCE_METRICS + ("fnr", "fpr", "selection_rate"
 RANKING_METRICS = frozenset({"auroc", "auprc"})
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def ratio_or_nan(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` elementwise (broadcast), NaN where ``den`` is 0: an undefined rate, not an error."""
     num = np.asarray(num, dtype=np.float64)
     out = np.full(np.broadcast(num, den).shape, np.nan)
     np.divide(num, den, out=out, where=den != 0)
@@ -122,36 +123,36 @@ class _Cell:
             twice = 2 * _rowdot(Wp, below)
             if self.ties:
                 twice = twice - _rowdot(Wp, below - np.take(CN, self.neg_upto, axis=1))
-            out["auroc"] = _ratio(twice, 2.0 * P * N)
+            out["auroc"] = ratio_or_nan(twice, 2.0 * P * N)
         if "auprc" in names:
             tp_ge = P[:, None] - np.take(CP, self.pos_below, axis=1)
             ge = tp_ge + (N[:, None] - below)
             # ge is zero only where the positive's own weight is zero, so its term vanishes anyway
             precision = tp_ge / np.maximum(ge, np.finfo(np.float64).tiny)
-            out["auprc"] = _ratio(_rowdot(Wp, precision), P)
+            out["auprc"] = ratio_or_nan(_rowdot(Wp, precision), P)
         if THRESHOLD_METRICS & set(names):
             fn, tn = CP[:, self.pos_under_t], (CN[:, self.neg_under_t] if CN is not None else Wn[:, : self.neg_under_t].sum(axis=1))
             tp, fp = P - fn, N - tn
-            sens, spec = _ratio(tp, P), _ratio(tn, N)
+            sens, spec = ratio_or_nan(tp, P), ratio_or_nan(tn, N)
             out.update(
                 sensitivity=sens,
                 specificity=spec,
-                ppv=_ratio(tp, tp + fp),
-                npv=_ratio(tn, tn + fn),
-                accuracy=_ratio(tp + tn, P + N),
+                ppv=ratio_or_nan(tp, tp + fp),
+                npv=ratio_or_nan(tn, tn + fn),
+                accuracy=ratio_or_nan(tp + tn, P + N),
                 balanced_accuracy=(sens + spec) / 2.0,
-                f1=_ratio(2 * tp, 2 * tp + fp + fn),
-                fnr=_ratio(fn, P),
-                fpr=_ratio(fp, N),
-                selection_rate=_ratio(tp + fp, P + N),
+                f1=ratio_or_nan(2 * tp, 2 * tp + fp + fn),
+                fnr=ratio_or_nan(fn, P),
+                fpr=ratio_or_nan(fp, N),
+                selection_rate=ratio_or_nan(tp + fp, P + N),
             )
         if "prevalence" in names:
-            out["prevalence"] = _ratio(P, P + N)
+            out["prevalence"] = ratio_or_nan(P, P + N)
         if "brier" in names:
             # einsum, not BLAS: its summation order does not depend on the number of BLAS threads,
             # so replicates are bit-identical in any process (BLAS gemv is not)
             sq = np.einsum("bi,i->b", Wn, self.sq_err_neg) + np.einsum("bi,i->b", Wp, self.sq_err_pos)
-            out["brier"] = _ratio(sq, P + N)
+            out["brier"] = ratio_or_nan(sq, P + N)
         return out
 
 
