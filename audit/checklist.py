@@ -1,7 +1,8 @@
 """Guideline checklists: load their definitions, and join the audit's evidence with the user's attestations.
 
-Each file ``checklists/<name>.yaml`` describes one guideline (FUTURE-AI, CLAIM 2024, TRIPOD+AI):
-its citation and DOI, and per item an id, section, short paraphrased topic and a ``class``:
+Each file ``checklists/<name>.yaml`` describes one guideline (FUTURE-AI, CLAIM 2024, TRIPOD+AI,
+PROBAST+AI, the EU AI Act's Art. 9-15): its citation and DOI (a regulation has none), and per
+item an id, section, short paraphrased topic and a ``class``:
 
 - ``auto``: the audit alone evidences the item; ``evidence`` lists the keys that must all be present;
 - ``partial``: the audit supplies the numbers (``evidence``) but the item also needs the user's context;
@@ -99,7 +100,7 @@ class Guideline(_Strict):
     name: str
     title: str
     citation: str
-    doi: str
+    doi: str | None = None  # None when the guideline has none (a regulation): cite it by ``citation``
     note: str | None = None
     items: tuple[Item, ...]
 
@@ -291,7 +292,7 @@ def join(guideline: Guideline, locations: Mapping[str, Mapping], attestations: M
         "title": guideline.title,
         "citation": guideline.citation,
         "doi": guideline.doi,
-        "url": f"https://doi.org/{guideline.doi}",
+        "url": f"https://doi.org/{guideline.doi}" if guideline.doi else None,
         "coverage": coverage,
         "sections": by_section,
         "missing": [i for i, e in items.items() if e["status"] == "missing"],
@@ -324,7 +325,7 @@ def template(guideline: Guideline) -> str:
     where it is documented, or ``{na: "why it does not apply"}``.
     """
     lines = [
-        f"# Attestations for {guideline.title} (doi:{guideline.doi}).",
+        f"# Attestations for {guideline.title}" + (f" (doi:{guideline.doi})." if guideline.doi else "."),
         f"# Add {guideline.name} to the spec's checklists: and put this block at the top level of the spec.",
         '# For each item you can state, remove the "# " in front of its id and write what you did and where',
         '# it is documented; an item that does not apply takes {na: "reason"}. Items marked "audit evidence"',

@@ -40,7 +40,8 @@ def listing(guidelines: list) -> str:
     lines = ["Guideline checklists (trustaudit checklist NAME lists the items):"]
     for g in guidelines:
         counted = f"{len(g.main_items)} items" + (f", {len(g.items)} with sub-items" if len(g.main_items) != len(g.items) else "")
-        lines.append(f"  {g.name:<{width}}  {g.title} ({counted}; doi:{g.doi})")
+        doi = f"; doi:{g.doi}" if g.doi else ""
+        lines.append(f"  {g.name:<{width}}  {g.title} ({counted}{doi})")
     return "\n".join(lines)
 
 
@@ -52,7 +53,7 @@ def evidence_text(item) -> str:
 
 
 def items_table(guideline) -> str:
-    lines = [guideline.title, " ".join(guideline.citation.split()), f"doi:{guideline.doi}", ""]
+    lines = [guideline.title, " ".join(guideline.citation.split())] + ([f"doi:{guideline.doi}"] if guideline.doi else []) + [""]
     width = max(len(item.id) for item in guideline.items)
     section = None
     for item in guideline.items:
