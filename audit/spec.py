@@ -99,7 +99,7 @@ class ModelSpec(_StrictModel):
         return self
 
 
-Attack = Literal["fgsm", "pgd", "pgdl2", "cw", "deepfool"]
+Attack = Literal["fgsm", "pgd", "pgdl2", "autoattack", "cw", "deepfool"]
 Perturbation = Literal[
     "noise", "missing", "categorical_flip",
     "gaussian_noise", "blur", "contrast", "gamma", "bias_field", "downsample", "jpeg",
@@ -111,7 +111,7 @@ IMAGE_CORRUPTIONS: tuple[str, ...] = ("gaussian_noise", "blur", "contrast", "gam
 class RobustnessSpec(_StrictModel):
     """Settings of the robustness check.
 
-    ``epsilons`` are L-infinity budgets in the [0, 1] input space (FGSM, PGD), ``l2_epsilons``
+    ``epsilons`` are L-infinity budgets in the [0, 1] input space (FGSM, PGD, AutoAttack), ``l2_epsilons``
     L2 budgets (PGD-L2). ``severities`` lie in [0, 1]; 0 leaves the input unchanged. ``datasets``
     names the datasets to stress (default: the internal test set); ``max_samples`` attacks a
     seeded, outcome-stratified subsample of at most that many patients per dataset.
@@ -120,10 +120,11 @@ class RobustnessSpec(_StrictModel):
     attacks: list[Attack] = Field(default_factory=lambda: ["fgsm", "pgd"])
     epsilons: list[float] = Field(default_factory=lambda: [0.0, 0.01, 0.03, 0.1])
     l2_epsilons: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 1.0])
-    steps: int = Field(10, ge=1, le=10000)  # iterations of PGD, PGD-L2, CW and DeepFool
+    steps: int = Field(10, ge=1, le=10000)  # iterations of PGD, PGD-L2, CW and DeepFool (AutoAttack: at least 100)
     step_size: float | None = Field(None, gt=0)  # PGD step as a share of epsilon; default 2.5 / steps
     cw_c: float = Field(1.0, gt=0)
     cw_lr: float = Field(0.01, gt=0)
+    square_queries: int = Field(5000, ge=1, le=100000)  # AutoAttack's gradient-free Square attack
     perturbations: list[Perturbation] | None = None  # default: noise, missing, categorical_flip or the image suite
     severities: list[float] = Field(default_factory=lambda: [0.0, 0.1, 0.3, 0.5])
     missing_as: Literal["nan", "mean", "zero"] = "nan"  # what a dropped-out value becomes

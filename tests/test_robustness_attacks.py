@@ -164,3 +164,40 @@ def test_inputs_outside_the_unit_interval_skip_attacks_with_the_reason(tmp_path)
     result = audit.run(spec(tmp_path, {"attacks": ["fgsm"]}), model=cnn())
     assert "not in [0, 1]" in adversarial(result)["reason"]
     assert "robustness.adversarial" not in result.sections["robustness"]["evidence"]
+
+
+def exact_linf_robust_accuracy(net, x: np.ndarray, y: np.ndarray, eps: float) -> float:
+    """The true worst case for a linear two-logit model in the [0, 1] box, by hand.
+
+    The decision is the sign of the logit gap w·x + b. The adversary pushes every pixel by up to ε
+    against the true class, as far as the box allows: the margin falls by Σ |w_j| · room_j, where
+    room_j = min(ε, x_j) when the pixel must go down and min(ε, 1 − x_j) when it must go up.
+    """
+    layer = net[1]
+    w = (layer.weight[1] - layer.weight[0]).detach().double().numpy()
+    b = float((layer.bias[1] - layer.bias[0]).detach())
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    sign = np.where(y == 1, 1.0, -1.0)[:, None]  # +1: the adversary lowers the gap, -1: raises it
+    down = (sign * w) > 0
+    room = np.where(down, np.minimum(eps, flat), np.minimum(eps, 1.0 - flat))
+    worst_gap = flat @ w + b - sign[:, 0] * (np.abs(w) * room).sum(axis=1)
+    return float(np.mean(np.where(y == 1, worst_gap >= 0, worst_gap < 0)))
+
+
+def test_autoattack_reaches_the_exact_worst_case_of_a_linear_model(images):
+    folder, x, y = images
+    net = fit(linear(4), x, y)
+    epsilons = [0, 0.02, 0.05]
+    raw = spec(folder, {"attacks": ["autoattack", "pgd"], "epsilons": epsilons, "square_queries": 100})
+    result = audit.run(raw, model=net)
+    attacks = adversarial(result)["attacks"]
+    assert attacks["autoattack"]["label"].startswith("AutoAttack")
+    exact = [exact_linf_robust_accuracy(net, x, y, eps) for eps in epsilons]
+    ours = [p["accuracy"]["value"] for p in attacks["autoattack"]["points"]]
+    assert ours == pytest.approx(exact, abs=1 / N)  # no weaker than the optimum (and it cannot be stronger)
+    assert exact[-1] < exact[0]
+    pgd = [p["accuracy"]["value"] for p in attacks["pgd"]["points"]]
+    assert all(a <= p + 1e-12 for a, p in zip(ours, pgd))  # at least as strong as PGD at every budget
+    torch.manual_seed(987)  # seeded: the caller's random state does not change the answer
+    again = adversarial(audit.run(raw, model=net))["attacks"]["autoattack"]
+    assert json.dumps(again, sort_keys=True) == json.dumps(attacks["autoattack"], sort_keys=True)

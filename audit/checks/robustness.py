@@ -201,14 +201,15 @@ def adversarial_dataset(ctx: AuditContext, name: str, inputs: dict, y: np.ndarra
         points = []
         for eps in budgets:
             label = f"{attack_name}" + ("" if eps is None else f" ε={eps:g}")
-            if attack_name == "pgdl2" and eps == 0:
-                p1, out = np.asarray(p0, dtype=float), None  # a zero L2 budget is the clean input
+            seed = attack_lib.run_seed(settings.seed, f"{name}/{attack_name}/{eps}")
+            if attack_name in attack_lib.CLEAN_AT_ZERO and eps == 0:
+                p1, out = np.asarray(p0, dtype=float), None  # a zero budget is the clean input
             else:
                 attack = attack_lib.make_attack(attack_name, module, eps, steps=rs.steps, step_size=rs.step_size,
-                                                cw_c=rs.cw_c, cw_lr=rs.cw_lr)
+                                                cw_c=rs.cw_c, cw_lr=rs.cw_lr, square_queries=rs.square_queries,
+                                                seed=seed)
                 out = attack_lib.run_attack(
-                    attack, module, x, y, batch_size=batch, device=adapter.device,
-                    seed=attack_lib.run_seed(settings.seed, f"{name}/{attack_name}/{eps}"), keep=keep,
+                    attack, module, x, y, batch_size=batch, device=adapter.device, seed=seed, keep=keep,
                     progress=lambda done, total, label=label: ctx.report_progress(
                         f"robustness: {label} on {name} [batch {done}/{total}]"),
                 )

@@ -19,9 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 
 #: Attacks with a budget per run (L∞ or L2) and minimal-perturbation attacks without one.
-NORMS = {"fgsm": "linf", "pgd": "linf", "pgdl2": "l2", "cw": "l2", "deepfool": "l2"}
-BUDGETED = ("fgsm", "pgd", "pgdl2")
-LABELS = {"fgsm": "FGSM", "pgd": "PGD (L∞)", "pgdl2": "PGD (L2)", "cw": "Carlini–Wagner (L2)", "deepfool": "DeepFool (L2)"}
+NORMS = {"fgsm": "linf", "pgd": "linf", "pgdl2": "l2", "autoattack": "linf", "cw": "l2", "deepfool": "l2"}
+BUDGETED = ("fgsm", "pgd", "pgdl2", "autoattack")
+LABELS = {"fgsm": "FGSM", "pgd": "PGD (L∞)", "pgdl2": "PGD (L2)", "autoattack": "AutoAttack, two-class (L∞)",
+          "cw": "Carlini–Wagner (L2)", "deepfool": "DeepFool (L2)"}
+#: Attacks not run at a zero budget: the clean input is their answer by definition.
+CLEAN_AT_ZERO = ("pgdl2", "autoattack")
 
 
 @dataclass(frozen=True)
@@ -35,12 +38,19 @@ class AttackOutput:
 
 
 def make_attack(name: str, module, eps: float | None, *, steps: int = 10, step_size: float | None = None,
-                cw_c: float = 1.0, cw_lr: float = 0.01):
+                cw_c: float = 1.0, cw_lr: float = 0.01, square_queries: int = 5000, seed: int = 0):
     """The torchattacks attack ``name`` on ``module`` with budget ``eps``.
 
     PGD and PGD-L2 take ``steps`` steps of ``step_size · eps`` (default ``2.5 · eps / steps``, the
     step Madry et al. 2018 recommend) from a random start; CW and DeepFool search for the smallest
     perturbation that changes the decision (``steps`` iterations) and take no budget.
+
+    ``autoattack`` is AutoAttack (Croce & Hein 2020) as it can run on two classes: APGD with
+    cross-entropy, FAB and the gradient-free Square attack (``square_queries`` queries), each tried
+    on the inputs the previous ones left correctly classified. The standard ensemble's targeted
+    APGD and FAB use the DLR loss, which needs at least four classes (torchattacks' ``AutoAttack``
+    fails with an IndexError on two). ``seed`` fixes the random starts (torchattacks would
+    otherwise draw them from the clock).
     """
     import torchattacks
 
@@ -51,6 +61,13 @@ def make_attack(name: str, module, eps: float | None, *, steps: int = 10, step_s
         return torchattacks.PGD(module, eps=eps, alpha=alpha, steps=steps, random_start=True)
     if name == "pgdl2":
         return torchattacks.PGDL2(module, eps=eps, alpha=alpha, steps=steps, random_start=True)
+    if name == "autoattack":
+        return torchattacks.MultiAttack([
+            torchattacks.APGD(module, norm="Linf", eps=eps, steps=max(steps, 100), n_restarts=1, seed=seed, loss="ce"),
+            torchattacks.FAB(module, norm="Linf", eps=eps, steps=max(steps, 100), n_restarts=1, seed=seed,
+                             multi_targeted=False, n_classes=2),
+            torchattacks.Square(module, norm="Linf", eps=eps, n_queries=square_queries, n_restarts=1, seed=seed),
+        ])
     if name == "cw":
         return torchattacks.CW(module, c=cw_c, kappa=0, steps=steps, lr=cw_lr)
     if name == "deepfool":
