@@ -71,7 +71,7 @@ _REFERENCE_GREY = "#777777"
 
 _RC = {
     "svg.hashsalt": "trustaudit",  # deterministic clip-path / glyph ids
-    "svg.fonttype": "none",  # text stays text: searchable, selectable, and ~4 s less PDF layout than glyph paths
+    "svg.fonttype": "none",  # text stays text: searchable, selectable, and quicker to lay out in a PDF than glyph paths
     "font.family": "DejaVu Sans",  # ships with matplotlib, so output is the same everywhere
     "font.size": 9,
     "axes.titlesize": 10,
