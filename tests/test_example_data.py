@@ -146,3 +146,13 @@ def test_same_seed_gives_byte_identical_csvs(prepared, tmp_path):
     _load_prepare_module().prepare(tmp_path)
     for name in ("rotterdam_test.csv", "gbsg.csv"):
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_preparing_the_example_again_gives_byte_identical_files_model_included(prepared, tmp_path):
+    """So a reviewer who re-creates the example gets the hashes the report's provenance lists."""
+    out, _ = prepared
+    _load_prepare_module().prepare(tmp_path)
+    first = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
+    again = {p.name: p.read_bytes() for p in sorted(tmp_path.iterdir()) if p.is_file()}
+    assert "model.skops" in first and first.keys() == again.keys()
+    assert [name for name in first if first[name] != again[name]] == []

