@@ -120,7 +120,7 @@ class RobustnessSpec(_StrictModel):
     attacks: list[Attack] = Field(default_factory=lambda: ["fgsm", "pgd"])
     epsilons: list[float] = Field(default_factory=lambda: [0.0, 0.01, 0.03, 0.1])
     l2_epsilons: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 1.0])
-    steps: int = Field(10, ge=1, le=10000)  # iterations of PGD, PGD-L2, CW and DeepFool (AutoAttack: at least 100)
+    steps: int = Field(10, ge=1, le=10000)  # iterations of PGD, PGD-L2, CW and DeepFool (CW and AutoAttack: at least 100)
     step_size: float | None = Field(None, gt=0)  # PGD step as a share of epsilon; default 2.5 / steps
     cw_c: float = Field(1.0, gt=0)
     cw_lr: float = Field(0.01, gt=0)

@@ -149,6 +149,20 @@ def test_success_rate_subgroups_and_evidence(images):
     assert "examples_test" in result.figures["robustness"] and "adversarial_test" in result.figures["robustness"]
 
 
+def test_cw_runs_long_enough_to_change_every_decision_of_a_small_cnn(images):
+    """A minimal-perturbation attack that stops early reports robustness the model does not have."""
+    folder, x, y = images
+    net = fit(cnn(2), x, y)
+    data = adversarial(audit.run(spec(folder, {"attacks": ["cw"], "steps": 10}), model=net))
+    point = data["attacks"]["cw"]["points"][0]
+    assert data["clean"]["accuracy"]["value"] > 0.9
+    assert point["accuracy"]["value"] == 0 and point["flip_rate"]["value"] > 0.9
+    adv = torchattacks.CW(net, c=1.0, kappa=0, steps=10, lr=0.01)(torch.from_numpy(x), torch.from_numpy(y))
+    with torch.no_grad():  # what 10 steps alone would have said
+        early = accuracy_score(y, net(adv).argmax(1).numpy())
+    assert early > 0.5
+
+
 def test_cw_reports_the_size_of_minimal_perturbations(images):
     folder, x, y = images
     net = fit(cnn(5), x, y)
