@@ -57,7 +57,7 @@ def _garbage_collection_paused() -> Iterator[None]:
     """Pause Python's cycle collector while WeasyPrint lays out the pages.
 
     Layout allocates millions of short-lived boxes; each time the collector runs it also walks every
-    object the audit still holds: the PDF takes 1.1-1.2 times as long with it (benchmarks/report.py shows both).
+    object the audit still holds: the PDF took 1.05-1.17 times as long with it (benchmarks/report.py shows both).
     Reference counting still frees what is dropped, so peak memory barely moves (455 → 460 MB).
     """
     was_enabled = gc.isenabled()
