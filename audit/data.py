@@ -160,6 +160,10 @@ def load_dataset(
     if data.prediction is not None:
         require_column(frame, data.prediction, "data.prediction", where)
         check_probabilities(frame[data.prediction], data.prediction, where)
+    if data.readers and (role == "internal" or all(c in frame.columns for c in data.readers)):
+        for column in data.readers:
+            require_column(frame, column, "data.readers", where)
+        reader_labels(frame, data.readers, frame[data.target], y, where)  # values coded like the target
     return Dataset(
         name=name,
         role=role,
@@ -261,6 +265,33 @@ def read_npz(path: Path, *, label: str | None = None, target: str = "y") -> tupl
         )
     x.flags.writeable = False
     return x, pd.DataFrame(frame)
+
+
+def reader_labels(frame: pd.DataFrame, readers: list[str], target: pd.Series, y: np.ndarray, where: str) -> np.ndarray:
+    """Several readers' labels as an ``(n, m)`` float array: 1 positive, 0 negative, NaN not read.
+
+    Readers' columns use the target's two values (the one the target's positives carry is 1).
+    Raises ``AuditInputError`` naming the column and the value when a reader used any other value.
+    """
+    positive = target[y == 1].iloc[0] if (y == 1).any() else None
+    negative = target[y == 0].iloc[0] if (y == 0).any() else None
+    out = np.full((len(frame), len(readers)), np.nan)
+    for j, column in enumerate(readers):
+        values = frame[column]
+        read = values.notna().to_numpy()
+        is_positive = (values == positive).to_numpy() & read
+        is_negative = (values == negative).to_numpy() & read
+        other = read & ~is_positive & ~is_negative
+        if other.any():
+            bad = values[other].iloc[0]
+            raise AuditInputError(
+                f"{where}: reader column {column!r} holds {bad!r}, which the target {target.name!r} does not use "
+                f"(its values are {positive!r} and {negative!r}); code every reader's labels like the target, "
+                "and leave a patient the reader did not see empty."
+            )
+        out[is_positive, j] = 1.0
+        out[is_negative, j] = 0.0
+    return out
 
 
 def require_column(frame: pd.DataFrame, column: str, key: str, where: str) -> None:

@@ -37,6 +37,9 @@ _KEYS = (
     EvidenceKey("data.leakage", "profile",
                 "patient identifiers shared between datasets or with the training table",
                 "data.id names an identifier column"),
+    EvidenceKey("labels.agreement", "profile",
+                "agreement between several readers' labels (Fleiss' and Cohen's kappa with intervals) and with the reference standard",
+                "data.readers names two or more readers' label columns"),
     # performance (audit/checks/performance.py)
     EvidenceKey("performance.ci", "performance",
                 "discrimination and threshold metrics per dataset, each with a confidence interval"),

@@ -173,6 +173,16 @@ class DataSpec(_StrictModel):
     features: list[str] | None = None
     id: str | None = None
     site: str | None = None
+    readers: list[str] = Field(default_factory=list)  # columns of several readers' labels, coded like the target
+
+    @field_validator("readers")
+    @classmethod
+    def _readers(cls, value: list[str]) -> list[str]:
+        if len(value) == 1:
+            raise ValueError(f"data.readers names one column ({value[0]!r}); agreement needs two or more readers' columns")
+        if len(set(value)) != len(value):
+            raise ValueError("data.readers names a column twice; list each reader's column once")
+        return value
 
     @field_validator("positive_label", mode="before")
     @classmethod

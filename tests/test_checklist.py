@@ -25,7 +25,7 @@ GUIDELINES = ("future-ai", "claim-2024", "tripod-ai")
 REFERENCE_COUNTS = {"future-ai": 30, "claim-2024": 44, "tripod-ai": 27}
 REFERENCE_CLASSES = {
     "future-ai": {"auto": 3, "partial": 9, "attest": 18},
-    "claim-2024": {"auto": 10, "partial": 12, "attest": 22},
+    "claim-2024": {"auto": 10, "partial": 13, "attest": 21},  # CLAIM-18 partial once labels.agreement exists (reference §0)
     "tripod-ai": {"auto": 7, "partial": 22, "attest": 23},  # over the 52 sub-items
 }
 #: The items the reference marks AUTO (or AUTO*), by the guideline's own numbering.

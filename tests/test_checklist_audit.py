@@ -29,9 +29,11 @@ HOSTILE = "<script>alert(1)</script>"
 def table(rng, n: int, shift: float, first_id: int) -> pd.DataFrame:
     x1, x2 = rng.normal(shift, 1, n), rng.normal(0, 1, n)
     y = (rng.random(n) < 1 / (1 + np.exp(-(x1 + 0.5 * x2 - 0.3)))).astype(int)
-    return pd.DataFrame({"pid": np.arange(first_id, first_id + n), "x1": x1, "x2": x2, "y": y,
-                         "sex": rng.choice(["F", "M"], n), "age_band": rng.choice(["<60", ">=60"], n),
-                         "hospital": rng.choice(["H1", "H2"], n)})
+    frame = pd.DataFrame({"pid": np.arange(first_id, first_id + n), "x1": x1, "x2": x2, "y": y,
+                          "sex": rng.choice(["F", "M"], n), "age_band": rng.choice(["<60", ">=60"], n),
+                          "hospital": rng.choice(["H1", "H2"], n)})
+    flips = np.random.default_rng(first_id + 7).random((n, 2)) < 0.1  # two readers, own stream: the data stay as they were
+    return frame.assign(r1=np.where(flips[:, 0], 1 - y, y), r2=np.where(flips[:, 1], 1 - y, y))
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,8 @@ def spec(directory: Path, checks, **extra) -> dict:
         "name": "checklist audit",
         "data": {"test": str(directory / "test.csv"), "external": {"ext": str(directory / "ext.csv")},
                  "train": str(directory / "train.csv"), "target": "y", "features": ["x1", "x2"],
-                 "sensitive": ["sex", "age_band"], "site": "hospital", "id": "pid"},
+                 "sensitive": ["sex", "age_band"], "site": "hospital", "id": "pid",
+                 "readers": ["r1", "r2"]},
         "settings": {"n_resamples": 50, "seed": 1},
         "checks": list(checks),
         "checklists": list(GUIDELINES),

@@ -4,7 +4,10 @@ Per dataset: n, events and prevalence (Wilson), missingness per column, the dist
 sensitive attribute (missing values as their own category), and numeric summaries. When
 ``data.id`` names a patient identifier, an identifier found in more than one dataset is an
 error-level finding (the same patients must not validate a model twice, or validate it at all
-when they trained it); identifiers repeated within one dataset are a warning.
+when they trained it); identifiers repeated within one dataset are a warning. When ``data.readers``
+names several readers' label columns, the agreement between them (Fleiss' kappa, Cohen's kappa per
+pair) and of each with the reference standard (the target), with bootstrap intervals, on the
+patients every reader labelled (``audit.stats.agreement``).
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from ..context import AuditContext
+from ..context import AuditContext, EvaluatedDataset
+from ..data import reader_labels
 from ..stats import proportion
+from ..stats.agreement import ReaderAgreement
 from .base import Finding, Section
 
 NAME = "profile"
@@ -40,12 +45,19 @@ def run(ctx: AuditContext) -> Section:
             "numeric": {str(c): summary(frame[c]) for c in frame.columns
                         if pd.api.types.is_numeric_dtype(frame[c]) and c not in not_summarised},
         }
+        readers = ctx.spec.data.readers
+        if readers and all(c in frame.columns for c in readers):
+            entry["agreement"], note = reader_agreement(ctx, ds)
+            if note:
+                findings.append(note)
         data[ds.name] = entry
         heavy = [m for m in entry["missing"] if m["share"] > HEAVY_MISSING]
         if heavy:
             listed = ", ".join(f"{m['column']} ({m['share']:.0%})" for m in heavy[:8])
             findings.append(Finding(NAME, "info", f"{ds.name}: columns with more than {HEAVY_MISSING:.0%} missing values: {listed}.", ds.name))
     evidence = ["data.profile"]
+    if any((entry.get("agreement") or {}).get("fleiss") for entry in data.values()):
+        evidence.append("labels.agreement")
     leakage = None
     if ctx.spec.data.id is not None:
         evidence.append("data.leakage")
@@ -53,6 +65,31 @@ def run(ctx: AuditContext) -> Section:
         findings += leak_findings
     status = "fail" if any(f.severity == "error" for f in findings) else ("warning" if any(f.severity == "warning" for f in findings) else "pass")
     return Section(NAME, "Data profile", status, {"datasets": data, "leakage": leakage}, findings, evidence=evidence)
+
+
+def reader_agreement(ctx: AuditContext, ds: EvaluatedDataset) -> tuple[dict, Finding | None]:
+    """Kappas with bootstrap intervals on the patients every reader labelled, and a finding that states Fleiss' kappa."""
+    readers = ctx.spec.data.readers
+    frame = ds.dataset.frame
+    reads = reader_labels(frame, readers, frame[ctx.spec.data.target], ds.y, f"dataset {ds.name!r}")
+    complete = ~np.isnan(reads).any(axis=1)
+    n = int(complete.sum())
+    out = {"readers": list(readers), "n": n, "n_incomplete": int(ds.n - n), "fleiss": None, "pairs": [], "reference": []}
+    if n < 2:
+        return out, Finding(NAME, "warning", f"{ds.name}: only {n} patients were labelled by every reader in data.readers; "
+                                             "agreement needs more.", ds.name)
+    statistic = ReaderAgreement(reads[complete].astype(np.int8), tuple(readers), ds.y[complete])
+    result = ctx.engine.bootstrap(statistic, ds.y[complete], f"{NAME}/agreement/{ds.name}")
+    estimates = {name: result.estimate_at(j, n).to_dict() for j, name in enumerate(statistic.names)}
+    out["fleiss"] = estimates["fleiss"]
+    out["pairs"] = [{"a": a, "b": b, "kappa": estimates[f"{a}|{b}"]} for a, b in combinations(readers, 2)]
+    out["reference"] = [{"reader": r, "kappa": estimates[f"{r}|reference"]} for r in readers]
+    kappa = out["fleiss"]
+    if kappa["value"] is None:
+        return out, Finding(NAME, "info", f"{ds.name}: reader agreement is undefined: every reader gave every patient the same label.", ds.name)
+    ci = f" ({ctx.engine.confidence:.0%} CI {kappa['ci'][0]:.2f} to {kappa['ci'][1]:.2f})" if kappa["ci"] else ""
+    return out, Finding(NAME, "info", f"{ds.name}: {len(readers)} readers agree with Fleiss' kappa {kappa['value']:.2f}{ci} "
+                                      f"on the {n} patients they all labelled.", ds.name)
 
 
 def distribution(column: pd.Series) -> list[dict]:

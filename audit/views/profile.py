@@ -57,8 +57,10 @@ def build(section: Mapping, figures: Mapping, settings: Mapping) -> dict:
     numeric = [{"column": c, "cells": [_map(_map(per_dataset[n].get("numeric")).get(c)) or None for n in names]}
                for c in numeric_columns]
 
+    agreement = [{"dataset": n, **_map(per_dataset[n].get("agreement"))} for n in names if per_dataset[n].get("agreement")]
     leakage = _map(section.get("leakage")) or None
     return {
+        "agreement": agreement,
         "datasets": [{"name": n, "n": per_dataset[n].get("n"), "n_events": per_dataset[n].get("n_events"),
                       "prevalence": per_dataset[n].get("prevalence")} for n in names],
         "names": names,
