@@ -42,6 +42,9 @@ class Dataset:
     y: np.ndarray
     #: The model input array of an ``.npz`` dataset (N×C×H×W images or N×F features), else None.
     x: np.ndarray | None = None
+    #: Several readers' labels (N × readers; 1, 0, NaN where not read) when ``data.readers`` is set and
+    #: this table has their columns, else None.
+    reads: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -160,10 +163,11 @@ def load_dataset(
     if data.prediction is not None:
         require_column(frame, data.prediction, "data.prediction", where)
         check_probabilities(frame[data.prediction], data.prediction, where)
+    reads = None
     if data.readers and (role == "internal" or all(c in frame.columns for c in data.readers)):
         for column in data.readers:
             require_column(frame, column, "data.readers", where)
-        reader_labels(frame, data.readers, frame[data.target], y, where)  # values coded like the target
+        reads = reader_labels(frame, data.readers, frame[data.target], y, where)
     return Dataset(
         name=name,
         role=role,
@@ -172,6 +176,7 @@ def load_dataset(
         frame=frame,
         y=y,
         x=x,
+        reads=reads,
     )
 
 

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from ..context import AuditContext, EvaluatedDataset
-from ..data import reader_labels
 from ..stats import proportion
 from ..stats.agreement import ReaderAgreement
 from .base import Finding, Section
@@ -45,8 +44,7 @@ def run(ctx: AuditContext) -> Section:
             "numeric": {str(c): summary(frame[c]) for c in frame.columns
                         if pd.api.types.is_numeric_dtype(frame[c]) and c not in not_summarised},
         }
-        readers = ctx.spec.data.readers
-        if readers and all(c in frame.columns for c in readers):
+        if ds.dataset.reads is not None:
             entry["agreement"], note = reader_agreement(ctx, ds)
             if note:
                 findings.append(note)
@@ -69,9 +67,7 @@ def run(ctx: AuditContext) -> Section:
 
 def reader_agreement(ctx: AuditContext, ds: EvaluatedDataset) -> tuple[dict, Finding | None]:
     """Kappas with bootstrap intervals on the patients every reader labelled, and a finding that states Fleiss' kappa."""
-    readers = ctx.spec.data.readers
-    frame = ds.dataset.frame
-    reads = reader_labels(frame, readers, frame[ctx.spec.data.target], ds.y, f"dataset {ds.name!r}")
+    readers, reads = ctx.spec.data.readers, ds.dataset.reads
     complete = ~np.isnan(reads).any(axis=1)
     n = int(complete.sum())
     out = {"readers": list(readers), "n": n, "n_incomplete": int(ds.n - n), "fleiss": None, "pairs": [], "reference": []}
