@@ -275,11 +275,11 @@ def read_npz(path: Path, *, label: str | None = None, target: str = "y") -> tupl
 def reader_labels(frame: pd.DataFrame, readers: list[str], target: pd.Series, y: np.ndarray, where: str) -> np.ndarray:
     """Several readers' labels as an ``(n, m)`` float array: 1 positive, 0 negative, NaN not read.
 
-    Readers' columns use the target's two values (the one the target's positives carry is 1).
-    Raises ``AuditInputError`` naming the column and the value when a reader used any other value.
+    Readers' columns use the target's two values (the one the target's positives carry is 1; both
+    occur, :func:`binary_labels` has checked). Raises ``AuditInputError`` naming the column and the
+    value when a reader used any other value.
     """
-    positive = target[y == 1].iloc[0] if (y == 1).any() else None
-    negative = target[y == 0].iloc[0] if (y == 0).any() else None
+    positive, negative = target[y == 1].iloc[0], target[y == 0].iloc[0]
     out = np.full((len(frame), len(readers)), np.nan)
     for j, column in enumerate(readers):
         values = frame[column]

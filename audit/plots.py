@@ -83,7 +83,9 @@ _RC = {
 _SVG_METADATA = {"Date": None, "Creator": None}
 _DOCTYPE = re.compile(r"<!DOCTYPE[^>]*>\s*")
 #: DejaVu Sans is what label widths are measured with; where it is not installed, the fallbacks
-#: are as wide (Verdana) or narrower (Arial, Helvetica), so no label outgrows its space.
+#: are as wide (Verdana) or narrower (Arial, Helvetica), so no label outgrows its space. They are
+#: added to the written SVG, not to font.family: matplotlib would look each one up here, warn for
+#: every one not installed, and expand sans-serif into its own list.
 _FONT_FAMILY = "font-family: 'DejaVu Sans'"
 _FONT_STACK = "font-family: 'DejaVu Sans', 'Bitstream Vera Sans', Verdana, Arial, Helvetica, sans-serif"
 _METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.DOTALL)
