@@ -4,12 +4,15 @@ A benchmark spec (YAML) lists models (saved model files or columns of predicted 
 datasets, the target and the settings. :func:`run_benchmark`
 
 1. scores every dataset with every model and computes each cell's performance metrics with
-   confidence intervals, exactly as the performance check does (AUROC by DeLong, the other
-   metrics by the stratified bootstrap of the one resampling engine);
+   confidence intervals, exactly as the performance check does (``audit.stats.intervals``:
+   logit-DeLong AUROC, Wilson/exact proportions, the patient bootstrap of the one resampling
+   engine for the rest; a benchmark dataset is treated as a cohort);
 2. for every dataset compares every model with the reference model on the *same patients*:
-   AUROC by DeLong's test for correlated ROC curves, every other metric by a paired stratified
-   bootstrap (both models evaluated on the same resampled patients in each replicate), accuracy
-   at the threshold also by McNemar's test (``audit.stats.paired``). Pairing is refused when the
+   AUROC by DeLong's test for correlated ROC curves; sensitivity, specificity, accuracy (and the
+   other paired proportions) by Newcombe's paired score interval with the exact McNemar test;
+   every other metric by a paired bootstrap of patients (both models evaluated on the same
+   resampled patients in each replicate), accuracy at the threshold also by McNemar's test
+   (``audit.stats.paired``). Pairing is refused when the
    rows differ: by the ``id`` column when one is named (rows are then matched by identifier),
    else by row count and label vector;
 3. adjusts the p-values of each dataset's comparisons with Holm's method (or Benjamini–Hochberg);
@@ -49,8 +52,9 @@ from .models import load_model, predictions
 from .provenance import environment, package_versions
 from .result import write_atomically
 from .spec import AuditSpec, _explain, _read_yaml, resolve
-from .stats import PERFORMANCE_METRICS, BinaryMetrics, Estimate, ResamplingEngine, auroc_delong, proportion
-from .stats.paired import delong_paired, mcnemar_test, paired_bootstrap
+from .stats import PERFORMANCE_METRICS, BinaryMetrics, Estimate, ResamplingEngine, proportion
+from .stats.intervals import IntervalRules, cell_estimates
+from .stats.paired import PAIRED_PROPORTIONS, delong_paired, mcnemar_test, paired_bootstrap, paired_proportion
 
 SCHEMA = "trustaudit/benchmark/1"
 TEMPLATE = "benchmark.html.j2"
@@ -311,19 +315,14 @@ def pair_rows(by_model: dict[str, Cell], reference: str, dataset: str, id_column
 
 
 def cell_metrics(y: np.ndarray, p: np.ndarray, metrics: list[str], engine: ResamplingEngine, threshold: float, stream: str) -> dict[str, Estimate]:
-    """The performance check's estimates for one cell: AUROC by DeLong, the rest by the bootstrap."""
+    """The performance check's estimates for one cell, by the same rules (``audit.stats.intervals``):
+    logit-DeLong AUROC, Wilson/exact proportions, the patient bootstrap (a cohort) for the rest."""
     n = int(y.size)
-    out: dict[str, Estimate] = {}
-    boot_names = tuple(m for m in metrics if m != "auroc")
-    if "auroc" in metrics:
-        try:
-            out["auroc"] = auroc_delong(y, p, engine.confidence)
-        except ValueError:  # fewer than two of a class: bootstrap it instead
-            boot_names = ("auroc",) + boot_names
-    if boot_names:
-        boot = engine.bootstrap(BinaryMetrics(y, p, threshold, boot_names), y, stream)
-        out.update({m: boot.estimate_at(j, n) for j, m in enumerate(boot_names)})
-    return {m: out[m] for m in metrics}
+    names = tuple(metrics)
+    boot = engine.bootstrap(BinaryMetrics(y, p, threshold, names), None, stream)
+    column = {m: j for j, m in enumerate(names)}
+    rules = IntervalRules(engine.confidence)
+    return cell_estimates(y, p, threshold, names, lambda m: boot.estimate_at(column[m], n), rules)
 
 
 def compare(y: np.ndarray, p_ref: np.ndarray, p: np.ndarray, metrics: list[str], engine: ResamplingEngine, threshold: float, stream: str) -> list[dict]:
@@ -336,6 +335,10 @@ def compare(y: np.ndarray, p_ref: np.ndarray, p: np.ndarray, metrics: list[str],
             rows["auroc"] = _row("auroc", d.auroc_a, d.auroc_b, d.difference, d.p_value)
         except ValueError:
             boot_names = ("auroc",) + boot_names
+    for m in [m for m in boot_names if m in PAIRED_PROPORTIONS]:
+        d = paired_proportion(m, y, p_ref, p, threshold, engine.confidence)
+        rows[m] = _row(m, d.value_a, d.value_b, d.difference, d.p_value)
+    boot_names = tuple(m for m in boot_names if m not in PAIRED_PROPORTIONS)
     if boot_names:
         diffs, _ = paired_bootstrap(y, p_ref, p, engine, stream, threshold, boot_names)
         for m, d in diffs.items():

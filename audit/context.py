@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .data import Dataset
+from .errors import AuditInputError
 from .models import ModelAdapter
 from .spec import AuditSpec
 from .stats import ResamplingEngine
+from .stats.resample import SamplingDesign, strata_codes
 
 Progress = Callable[[str], None]
 
@@ -73,6 +76,8 @@ class AuditContext:
     progress: Progress | None = None
     calibration: EvaluatedDataset | None = None  # data.calibration, for conformal calibration only
     train_ids: object = None  # pandas Series of data.train's identifiers, for the leakage check
+    #: Results computed once and read by several checks (``audit.estimates``); never compared.
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def internal(self) -> EvaluatedDataset:
@@ -81,6 +86,38 @@ class AuditContext:
     @property
     def external(self) -> list[EvaluatedDataset]:
         return [d for d in self.datasets.values() if d.role == "external"]
+
+    def design(self, ds: EvaluatedDataset) -> SamplingDesign:
+        """How ``ds`` was sampled, for every bootstrap of it (DESIGN.md, "Resample as the data were sampled").
+
+        Patients (or the clusters of ``data.cluster``, resampled whole) are drawn within strata:
+        the sites of ``data.site`` when set, and the outcome classes only under
+        ``settings.sampling: case-control``. A cohort's prevalence varies between resamples.
+        """
+        data, sampling = self.spec.data, self.spec.settings.sampling
+        frame = ds.dataset.frame
+        keys = []
+        if data.site is not None:
+            keys.append(frame[data.site].astype("string").fillna("(missing)").to_numpy(dtype=object).astype(str))
+        if sampling == "case-control":
+            keys.append(ds.y)
+        clusters = None
+        if data.cluster is not None:
+            clusters = frame[data.cluster].astype("string").to_numpy(dtype=object).astype(str)
+        design = SamplingDesign(strata_codes(*keys) if keys else None, clusters, sampling)
+        if clusters is not None and keys:
+            nested = pd.DataFrame({"c": clusters, "s": design.strata}).groupby("c")["s"].nunique()
+            if (nested > 1).any():
+                what = "sites (data.site)" if sampling == "cohort" else "sites or outcome classes (case-control sampling)"
+                raise AuditInputError(
+                    f"dataset {ds.name!r}: data.cluster {nested.index[nested > 1][0]!r} has rows in several {what}; "
+                    "a cluster is resampled whole, so it must lie within one stratum. Check the cluster identifiers."
+                )
+        return design
+
+    def stream(self, ds: EvaluatedDataset) -> str:
+        """The name of ``ds``'s resample stream: every check reads the same resampled patients."""
+        return f"dataset/{ds.name}"
 
     def report_progress(self, step: str) -> None:
         if self.progress is not None:

@@ -156,10 +156,16 @@ def load_dataset(
     y = binary_labels(frame[data.target], data.target, data.positive_label, where)
     for column in data.sensitive:
         require_column(frame, column, "data.sensitive", where)
-    for key in ("id", "site"):
+    for key in ("id", "site", "cluster"):
         column = getattr(data, key)
         if column is not None:
             require_column(frame, column, f"data.{key}", where)
+    if data.cluster is not None and frame[data.cluster].isna().any():
+        missing = int(frame[data.cluster].isna().sum())
+        raise AuditInputError(
+            f"{where}: data.cluster column {data.cluster!r} is empty in {plural(missing, 'row')}; every row needs the "
+            "identifier of the patient (or other unit) it belongs to, so that its rows are resampled together."
+        )
     if data.prediction is not None:
         require_column(frame, data.prediction, "data.prediction", where)
         check_probabilities(frame[data.prediction], data.prediction, where)

@@ -95,6 +95,16 @@ METHOD_LABELS = {
     "wald": "Wald interval",
     "random-effects": "random-effects meta-analysis (Paule–Mandel)",
     "delong-paired": "DeLong's test for two correlated ROC curves (paired)",
+    "delong-logit": "DeLong's variance on the logit scale (DeLong et al., 1988; Pepe, 2003)",
+    "newcombe-score": "Newcombe's score interval for the AUROC (Newcombe, 2006)",
+    "newcombe-score-one-sided": "one-sided bound from Newcombe's score interval for the AUROC (perfect separation)",
+    "newcombe-score-one-sided-clusters": "one-sided bound from Newcombe's score interval, clusters as units (perfect separation)",
+    "max-t-bootstrap": "simultaneous interval from the single-step max-T bootstrap (Westfall & Young, 1993)",
+    "bayes-logit": "Bayes' theorem from sensitivity, specificity and the stated prevalence, logit interval (Mercaldo et al., 2007)",
+    "cluster-bootstrap-bca": "cluster bootstrap (whole patients resampled), BCa",
+    "cluster-bootstrap-percentile": "cluster bootstrap (whole patients resampled), percentile",
+    "clopper-pearson-clusters": "Clopper–Pearson exact interval over clusters (every resample gave the same value)",
+    "case-control": "not estimable under case-control sampling",
 }
 
 #: Short methods for the one-paragraph summary (``settings.ci_method`` is a bare name).
@@ -115,6 +125,16 @@ METHOD_SHORT = {
     "bootstrap-percentile-independent": "independent bootstraps",
     "wald": "Wald",
     "random-effects": "random effects",
+    "delong-logit": "logit DeLong",
+    "newcombe-score": "Newcombe score",
+    "newcombe-score-one-sided": "one-sided Newcombe",
+    "newcombe-score-one-sided-clusters": "one-sided Newcombe (clusters)",
+    "max-t-bootstrap": "simultaneous max-T",
+    "bayes-logit": "Bayes (logit)",
+    "cluster-bootstrap-bca": "cluster bootstrap",
+    "cluster-bootstrap-percentile": "cluster bootstrap",
+    "clopper-pearson-clusters": "Clopper–Pearson (clusters)",
+    "case-control": "not estimable",
 }
 
 #: One-sentence "how to read this" per known section; other sections get none.
@@ -169,6 +189,10 @@ MULTIPLICITY = {
                                      "discovery rate (the expected share of false alarms among the "
                                      "comparisons flagged)"),
     "bonferroni": ("Bonferroni", "the Bonferroni correction, which controls the family-wise error rate"),
+    "max-t": ("max-T", "the single-step max-T bootstrap (Westfall & Young, 1993), which gives simultaneous "
+                       "intervals and adjusted p-values for every comparison of a dataset at once and controls "
+                       "the family-wise error rate (the chance of even one false alarm among the comparisons); "
+                       "an interval excludes 0 exactly when its adjusted p-value is below the significance level"),
 }
 
 #: How the fairness check chose each partition's reference group.
@@ -259,6 +283,7 @@ def _ci(estimate: Mapping) -> tuple[float, float] | None:
 def fmt_estimate(estimate: Any, digits: int = 3, pct: bool = False) -> str:
     """``{"value": 0.712, "ci": [0.668, 0.753], ...}`` → ``"0.712 (0.668–0.753)"``.
 
+    A one-sided bound is written ``"0.081 (≤ 0.142)"`` (``sides: "upper"``) or ``"1.000 (≥ 0.982)"``.
     A ``null`` value gives ``"—"``; a value without an interval gives ``"0.712 (no CI)"``; an
     interval with a negative bound is written with "to": ``"-0.060 (-0.130 to -0.010)"``.
     With ``pct=True`` proportions are shown as percentages: ``"42.0% (38.0–46.0%)"``.
@@ -266,6 +291,13 @@ def fmt_estimate(estimate: Any, digits: int = 3, pct: bool = False) -> str:
     """
     if isinstance(estimate, Mapping):
         value, ci = _finite(estimate.get("value")), _ci(estimate)
+        sides = estimate.get("sides")
+        if value is not None and sides in ("lower", "upper"):
+            bound = _finite((estimate.get("ci") or [None, None])[0 if sides == "lower" else 1])
+            if bound is not None:
+                sign = "≥" if sides == "lower" else "≤"
+                shown = fmt_pct(bound, digits) if pct else fmt_num(bound, digits)
+                return f"{fmt_pct(value, digits) if pct else fmt_num(value, digits)} ({sign} {shown})"
     else:
         value, ci = _finite(estimate), None
         if value is not None:

@@ -173,6 +173,9 @@ class DataSpec(_StrictModel):
     features: list[str] | None = None
     id: str | None = None
     site: str | None = None
+    #: rows that belong together (several images or visits of one patient): resampled together.
+    #: Never inferred from ``id``.
+    cluster: str | None = None
     readers: list[str] = Field(default_factory=list)  # columns of several readers' labels, coded like the target
 
     @field_validator("readers")
@@ -240,13 +243,19 @@ class Settings(_StrictModel):
     confidence: float = Field(0.95, gt=0, lt=1)
     threshold: float = Field(0.5, ge=0, le=1)
     ci_method: Literal["bca", "percentile"] = "bca"
+    # how the validation data were sampled: a cohort (random sample of the target population,
+    # prevalence varies between samples) or cases and controls sampled separately
+    sampling: Literal["cohort", "case-control"] = "cohort"
+    # the target population's prevalence, for PPV and NPV under case-control sampling (Bayes' theorem)
+    prevalence: float | None = Field(None, gt=0, lt=1)
+    # interval for proportions: Wilson with Clopper–Pearson within 3 of 0 or n ("auto"), or always Clopper–Pearson
+    proportion_ci: Literal["auto", "clopper-pearson"] = "auto"
     min_group_size: int = Field(30, ge=1)
     # subgroup fairness
     min_group_events: int = Field(5, ge=0)
     intersectional: bool = True
     reference_groups: dict[str, str] = Field(default_factory=dict)
     gap_warning: float = Field(0.05, ge=0)
-    multiplicity: Literal["holm", "fdr_bh"] = "holm"
     # calibration
     calibration_bins: int = Field(10, ge=2, le=100)
     calibration_ci: Literal["wald", "profile"] = "wald"  # interval for intercept and slope

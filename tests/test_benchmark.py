@@ -92,7 +92,10 @@ def test_pima_example_runs_through_the_cli_and_reports_paired_comparisons(pima, 
     assert row["reference_value"] == pytest.approx(roc_auc_score(y, pred["logistic"]), abs=1e-12)
     assert row["p_value"] == pytest.approx(delong_paired(y, pred["logistic"], pred["forest"]).p_value, abs=1e-12)
     assert row["difference"]["method"] == "delong-paired"
-    assert {r["difference"]["method"] for r in comp["rows"] if r["metric"] != "auroc"} <= {"bootstrap-bca", "bootstrap-percentile"}
+    # paired proportions by Newcombe's paired score interval, other metrics by the paired patient bootstrap
+    methods = {r["metric"]: r["difference"]["method"] for r in comp["rows"] if r["metric"] != "auroc"}
+    assert all(m == "newcombe-paired" for k, m in methods.items() if k in ("sensitivity", "specificity", "accuracy"))
+    assert {m for k, m in methods.items() if k not in ("sensitivity", "specificity", "accuracy")} <= {"bootstrap-bca", "bootstrap-percentile"}
     # Holm over every comparison of the dataset
     p = [r["p_value"] for r in comp["rows"]]
     np.testing.assert_allclose([r["p_adjusted"] for r in comp["rows"]], multipletests(p, method="holm")[1], rtol=0, atol=1e-15)

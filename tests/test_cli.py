@@ -43,7 +43,8 @@ def test_cli_runs_the_example_audit_and_writes_results_and_report(example_dir, t
         for name, est in ds["metrics"].items():
             assert set(est) == {"value", "ci", "method", "n"}
             assert est["ci"][0] <= est["value"] <= est["ci"][1], name
-        assert ds["metrics"]["auroc"]["method"] == "delong"
+            assert est["ci"][0] < est["ci"][1], name  # never a zero-width interval
+        assert ds["metrics"]["auroc"]["method"] == "delong-logit"
     html = (out / "report.html").read_text()
     assert "Rotterdam" in html and "data:image/svg+xml;base64," in html
     assert "wrote" in capsys.readouterr().out

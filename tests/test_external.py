@@ -12,6 +12,7 @@ from audit.checks import external
 from audit.context import AuditContext, EvaluatedDataset
 from audit.data import Dataset
 from audit.spec import load_spec
+from audit.estimates import dataset_estimates
 from audit.stats import ResamplingEngine
 
 
@@ -121,7 +122,8 @@ def test_gap_intervals_cover_zero_in_at_least_90_percent_of_simulations_without_
         engine = ResamplingEngine(k, 200, 0.95, "percentile")
         ctx = AuditContext(ctx.spec, ctx.base_dir, ctx.datasets, engine)
         a, b = ctx.internal, ctx.external[0]
-        g = external.gaps(a, b, external._bootstrap(a, ctx), external._bootstrap(b, ctx), 0.95, ndtri(0.975))
+        own = {d.name: dataset_estimates(ctx, d) for d in (a, b)}
+        g = external.gaps(a, b, external._bootstrap(a, ctx), external._bootstrap(b, ctx), 0.95, ndtri(0.975), own[a.name], own[b.name])
         for m in metrics:
             lo, hi = g[m]["difference"]["ci"]
             covered[m] += lo <= 0 <= hi

@@ -114,7 +114,7 @@ def test_model_biased_by_construction_is_flagged_with_a_ci_that_excludes_zero():
     assert comp["significant"] and (hi < 0 or lo > 0)
     assert abs(comp["difference"]["value"]) == pytest.approx(0.3, abs=0.06)
     warned = [f.message for f in findings if f.severity == "warning" and f.message.startswith("Sensitivity")]
-    assert warned and "sex=F" in warned[0] and "sex=M" in warned[0] and "Holm-adjusted" in warned[0]
+    assert warned and "sex=F" in warned[0] and "sex=M" in warned[0] and "simultaneous CI" in warned[0]
 
 
 def test_unbiased_model_is_not_flagged_in_at_least_90_percent_of_simulations():
@@ -155,15 +155,23 @@ def test_reference_group_can_be_configured_and_unknown_reference_is_a_plain_erro
         analyse(context(frame, p, ["sex"], intersectional=False, reference_groups={"sex": "X"}))
 
 
-def test_intersection_partition_and_benjamini_hochberg_option():
+def test_intersection_partition_and_one_max_t_family_per_dataset():
     frame, p = simulated(2000, 6)
-    data, _ = analyse(context(frame, p, ["sex", "band"], multiplicity="fdr_bh"))
+    data, _ = analyse(context(frame, p, ["sex", "band"]))
     kinds = [part["kind"] for part in data["partitions"]]
     assert kinds == ["attribute", "attribute", "intersection"]
     inter = data["partitions"][2]
     assert len(inter["groups"]) == 6 and all(" & " in g["label"] for g in inter["groups"])
     adjusted = [c["p_adjusted"] for part in data["partitions"] for c in part["gaps"]["auroc"]["comparisons"]]
     assert all(a is not None and 0 <= a <= 1 for a in adjusted)
+    # one family: every comparison of every partition and metric (fnr/fpr mirror sensitivity/specificity)
+    tested = [m for m in fairness.METRICS if m not in fairness.MIRRORS]
+    rows = sum(len(part["gaps"][m]["comparisons"]) for part in data["partitions"] for m in tested)
+    assert data["simultaneous"]["comparisons"] == rows
+    for part in data["partitions"]:
+        for m in fairness.METRICS:
+            for c in part["gaps"][m]["comparisons"]:
+                assert c["difference"]["simultaneous"] == data["simultaneous"]["description"]
 
 
 def test_fairness_section_in_an_audit_without_sensitive_attributes_is_not_run(tmp_path):

@@ -193,7 +193,7 @@ def test_a_group_table_per_dataset_and_partition_shows_estimates_with_cis(html, 
     for ds in ("test", "gbsg"):
         for p in ("age_band", "meno", "age_band × meno"):
             assert f"{p} on {ds}: estimates by group (95% CI)" in captions
-            assert f"{p} on {ds}: gaps between groups (95% CI), each group compared with the reference group " \
+            assert f"{p} on {ds}: gaps between groups (95% simultaneous CI; max − min with its one-sided upper bound), each group compared with the reference group " \
                    in " ".join(captions)
     # <50: AUROC 0.71 − 0.06 with a half-width of 0.06·√(200/120) ≈ 0.077
     assert "0.650 (0.573–0.727)" in text
@@ -250,11 +250,18 @@ def test_disparities_are_shown_with_their_cis_and_meaning(text):
 
 def test_how_to_read_explains_gaps_small_groups_missing_values_and_the_adjustment(text):
     intro = _between(text, "How to read this. Each table lists the subgroups", "Subgroups on test")
-    assert "confidence interval" in intro and "contains 0 (or 1 for a ratio)" in intro
-    assert "fewer than 30 patients or fewer than 5 events" in intro and "exact intervals" in intro
-    assert "insufficient evidence" in intro and "not judged pass or fail" in intro
+    assert "confidence interval" in intro and "contains 0 means the data do not show a gap" in intro
+    assert "fewer than 30 patients or fewer than 5 events" in intro and "score or exact intervals" in intro
+    assert "insufficient evidence" in intro and "take part in no comparison, gap or disparity" in intro
     assert "(missing)" in intro
     assert "Holm's step-down procedure" in intro and "family-wise error rate" in intro
+
+
+def test_how_to_read_says_gap_intervals_are_simultaneous_and_spreads_are_one_sided_upper_bounds():
+    html = render_html(make_fairness_results(multiplicity="max-t"), {})
+    intro = _between(visible_text(html), "How to read this. Each table lists the subgroups", "Subgroups on test")
+    assert "simultaneous" in intro and "biased upward" in intro and "one-sided upper bound" in intro
+    assert "max-T bootstrap" in intro and "exactly when its interval excludes 0" in intro
 
 
 @pytest.mark.parametrize("multiplicity, words, header", [

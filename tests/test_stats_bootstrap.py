@@ -96,4 +96,6 @@ def test_undefined_statistic_gets_no_interval_and_point_estimate_stays():
     kernel = BinaryMetrics(y, p, threshold=0.99, names=("ppv", "sensitivity"))  # nobody predicted positive
     res = ResamplingEngine(n_resamples=100).bootstrap(kernel, y, "u")
     assert np.isnan(res.estimate[0]) and np.isnan(res.low[0])
-    assert res.estimate[1] == 0.0 and res.low[1] == 0.0 == res.high[1]
+    # sensitivity is 0 in every resample: a degenerate distribution gives no interval, with the reason
+    assert res.estimate[1] == 0.0 and np.isnan(res.low[1])
+    assert "degenerate" in res.estimate_at(1, 80).reason

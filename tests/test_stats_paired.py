@@ -109,8 +109,8 @@ def test_paired_bootstrap_replicates_equal_sklearn_differences_on_the_same_resam
     names = ("auroc", "auprc", "sensitivity", "specificity", "ppv", "accuracy", "f1", "brier")
     engine = ResamplingEngine(seed=5, n_resamples=120, method="percentile")
     out, diff = paired_bootstrap(y, a, b, engine, "paired/test", threshold=0.3, names=names)
-    # the engine's counts, redrawn independently: one set of patients per replicate, in row order
-    counts = np.vstack(list(resample_counts(y.astype(bool), 120, 5, "paired/test")))
+    # the engine's counts, redrawn independently: one set of patients per replicate (a cohort: no outcome strata)
+    counts = np.vstack(list(resample_counts(None, 120, 5, "paired/test", n=y.size)))
     for r in (0, 1, 57, 119):
         rows = np.repeat(np.arange(y.size), counts[r])
         ma, mb = sklearn_metrics(y[rows], a[rows], 0.3), sklearn_metrics(y[rows], b[rows], 0.3)

@@ -86,14 +86,24 @@ def _rounded(x) -> list[float]:
     return [round(float(v), 6) for v in x]
 
 
+#: Calibration quantities that depend on the prevalence: not estimable under case-control sampling
+#: (the slope is: outcome-dependent sampling shifts a logistic model's intercept only; Prentice & Pyke 1979).
+PREVALENCE_DEPENDENT = ("calibration_intercept", "oe_ratio", "ece", "ece_equal_mass")
+
+
 def dataset_metrics(ds: EvaluatedDataset, ctx: AuditContext) -> dict[str, Estimate]:
-    """Intercept, slope, O:E (analytic intervals) and the two ECEs (point estimates) of one dataset."""
+    """Intercept, slope, O:E (analytic intervals; cluster-robust with ``data.cluster``) and the two ECEs (point estimates)."""
     conf = ctx.spec.settings.confidence
     bins = ctx.spec.settings.calibration_bins
-    out = glm_estimates(ds.y, ds.p, conf, ctx.spec.settings.calibration_ci)
-    out["oe_ratio"] = oe_ratio(ds.y, ds.p, conf)
+    clusters = ctx.design(ds).clusters
+    out = glm_estimates(ds.y, ds.p, conf, ctx.spec.settings.calibration_ci, clusters)
+    out["oe_ratio"] = oe_ratio(ds.y, ds.p, conf, clusters)
     for name, strategy in (("ece", "uniform"), ("ece_equal_mass", "quantile")):
         out[name] = ece_estimate(ds.y, ds.p, bins, strategy)
+    if ctx.spec.settings.sampling == "case-control":
+        for name in PREVALENCE_DEPENDENT:
+            out[name] = Estimate(np.nan, None, "case-control", ds.n,
+                                 reason="not estimable under case-control sampling: it depends on the prevalence, which the design fixed")
     return out
 
 
@@ -105,18 +115,18 @@ def ece_estimate(y, p, bins: int, strategy: str) -> Estimate:
     return Estimate(ece(y, p, bins, strategy), None, "point-estimate", np.size(y))
 
 
-def glm_estimates(y, p, confidence: float, method: str = "wald") -> dict[str, Estimate]:
-    """Intercept and slope; a fit that fails (separation, one class) gives undefined estimates."""
+def glm_estimates(y, p, confidence: float, method: str = "wald", clusters=None) -> dict[str, Estimate]:
+    """Intercept and slope; a fit that fails (separation, one class) gives undefined estimates with the reason."""
     out = {}
     for name, fn in (("calibration_intercept", calibration_intercept), ("calibration_slope", calibration_slope)):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                est = fn(y, p, confidence, method)
-            if not (np.isfinite(est.value) and est.ci is not None and np.all(np.isfinite(est.ci))):
+                est = fn(y, p, confidence, method, clusters)
+            if est.reason is None and not (np.isfinite(est.value) and est.ci is not None and np.all(np.isfinite(est.ci))):
                 raise ValueError("non-finite fit")
         except Exception:  # noqa: BLE001 - statsmodels raises several kinds on degenerate data
-            est = Estimate(np.nan, None, "wald-glm", np.size(y))
+            est = Estimate(np.nan, None, "wald-glm", np.size(y), reason="not estimable: the logistic recalibration model could not be fitted")
         out[name] = est
     return out
 
@@ -136,7 +146,8 @@ def subgroup_calibration(ds: EvaluatedDataset, ctx: AuditContext) -> list[dict]:
                      "status": "insufficient evidence" if small else "ok",
                      "prevalence": proportion(events, n, settings.confidence).to_dict(), "metrics": {}}
             if not small:
-                metrics = glm_estimates(y, p, settings.confidence, settings.calibration_ci)
+                clusters = ctx.design(ds).clusters
+                metrics = glm_estimates(y, p, settings.confidence, settings.calibration_ci, None if clusters is None else clusters[rows])
                 metrics["ece"] = ece_estimate(y, p, settings.calibration_bins, "uniform")
                 entry["metrics"] = {k: v.to_dict() for k, v in metrics.items()}
             out.append(entry)
@@ -173,6 +184,11 @@ def dataset_findings(name: str, metrics: dict[str, Estimate], confidence: float)
     oe = metrics["oe_ratio"]
     if found and oe.ci is not None:
         found[-1] = (found[-1][0], found[-1][1] + f" Observed/expected events: {oe.value:.2f} ({level} CI {oe.ci[0]:.2f} to {oe.ci[1]:.2f}).")
+    missing = [(k, metrics[k].reason) for k in ("calibration_intercept", "calibration_slope") if metrics[k].ci is None and metrics[k].reason]
+    for key, reason in missing:
+        what = "calibration slope" if key == "calibration_slope" else "calibration-in-the-large"
+        severity = "warning" if "separate" in reason else "info"
+        found.append((severity, f"The {what} of {name} is {reason.removeprefix('not estimable: ')} (not estimable)."))
     if not found:
         found.append(("info", f"No evidence of miscalibration in {name}: intercept and slope intervals cover 0 and 1."))
     return [Finding(NAME, sev, msg, name) for sev, msg in found]

@@ -75,7 +75,7 @@ def reader_agreement(ctx: AuditContext, ds: EvaluatedDataset) -> tuple[dict, Fin
         return out, Finding(NAME, "warning", f"{ds.name}: only {n} patients were labelled by every reader in data.readers; "
                                              "agreement needs more.", ds.name)
     statistic = ReaderAgreement(reads[complete].astype(np.int8), tuple(readers), ds.y[complete])
-    result = ctx.engine.bootstrap(statistic, ds.y[complete], f"{NAME}/agreement/{ds.name}")
+    result = ctx.engine.bootstrap(statistic, ctx.design(ds).subset(complete), f"{NAME}/agreement/{ds.name}")
     estimates = {name: result.estimate_at(j, n).to_dict() for j, name in enumerate(statistic.names)}
     out["fleiss"] = estimates["fleiss"]
     out["pairs"] = [{"a": a, "b": b, "kappa": estimates[f"{a}|{b}"]} for a, b in combinations(readers, 2)]

@@ -3,10 +3,12 @@
 For every external dataset against the internal test set:
 
 - **Gaps with CIs** (external − internal): ``auroc`` by DeLong's variance for two independent
-  samples; ``auprc``, ``sensitivity``, ``specificity``, ``brier`` from independent stratified
-  bootstraps of the two samples (replicate b of one minus replicate b of the other, percentile
-  interval); ``calibration_intercept`` and ``calibration_slope`` by Wald with the two standard
-  errors combined.
+  samples; ``auprc``, ``sensitivity``, ``specificity``, ``brier`` from independent bootstraps of
+  the two samples, each under its sampling design and its own resample stream (replicate b of one
+  minus replicate b of the other, percentile interval); ``calibration_intercept`` and
+  ``calibration_slope`` by Wald with the two standard errors combined. The internal and external
+  values beside each gap are the datasets' own estimates (``audit.estimates``), the numbers the
+  performance section prints.
 - **Label shift**: prevalence in each dataset (Wilson) and its difference (Newcombe's hybrid
   score interval is not used; a Wald interval on the difference of proportions is given).
 - **Covariate shift** per feature: standardised mean difference (pooled SD), Kolmogorov–Smirnov
@@ -31,6 +33,7 @@ from scipy.special import expit, logit, ndtri
 
 from .. import plots, plots_external as external_plots
 from ..context import AuditContext, EvaluatedDataset
+from ..estimates import dataset_estimates
 from ..stats import BinaryMetrics, Estimate, placements, proportion
 from ..stats.calibration import calibration_intercept, calibration_slope
 from ..stats.delong import auroc_difference_independent
@@ -51,12 +54,13 @@ def run(ctx: AuditContext) -> Section:
     internal = ctx.internal
     z = ndtri(0.5 + ctx.engine.confidence / 2)
     internal_boot = _bootstrap(internal, ctx)
+    own = {ds.name: dataset_estimates(ctx, ds) for ds in ctx.datasets.values()}
     per_dataset, findings = {}, []
     for ds in ctx.external:
         ctx.report_progress(f"external: {ds.name} against test")
         features = feature_columns(ctx, ds)
         entry = {
-            "gaps": gaps(internal, ds, internal_boot, _bootstrap(ds, ctx), ctx.engine.confidence, z),
+            "gaps": gaps(internal, ds, internal_boot, _bootstrap(ds, ctx), ctx.engine.confidence, z, own[internal.name], own[ds.name]),
             "label_shift": label_shift(internal, ds, ctx.engine.confidence, z),
             "covariate_shift": covariate_shift(internal.dataset.frame, ds.dataset.frame, features),
             "domain_classifier": domain_classifier(internal.dataset.frame, ds.dataset.frame, features, ctx.spec.settings.seed, ctx.engine.confidence),
@@ -105,7 +109,7 @@ def meta_finding(meta: dict, confidence: float) -> Finding:
 
 def _bootstrap(ds: EvaluatedDataset, ctx: AuditContext):
     kernel = BinaryMetrics(ds.y, ds.p, ctx.spec.settings.threshold, BOOTSTRAP_METRICS)
-    return ctx.engine.bootstrap(kernel, ds.y, f"{NAME}/{ds.name}")
+    return ctx.engine.bootstrap(kernel, ctx.design(ds), ctx.stream(ds))
 
 
 def feature_columns(ctx: AuditContext, ds: EvaluatedDataset) -> list[str]:
@@ -121,23 +125,23 @@ def _wald_se(est: Estimate, z: float) -> float:
     return (est.ci[1] - est.ci[0]) / (2 * z) if est.ci is not None else float("nan")
 
 
-def gaps(internal, external, boot_i, boot_e, confidence: float, z: float) -> dict:
+def gaps(internal, external, boot_i, boot_e, confidence: float, z: float, own_i: dict, own_e: dict) -> dict:
+    """External minus internal for each gap metric; ``own_i`` / ``own_e`` are the datasets' own estimates."""
     out = {}
-    pi, pe = placements(internal.y, internal.p), placements(external.y, external.p)
-    diff, p_value = auroc_difference_independent(internal.y, internal.p, external.y, external.p, confidence)
-    out["auroc"] = {
-        "internal": Estimate(pi.auroc, (pi.auroc - z * np.sqrt(pi.variance), pi.auroc + z * np.sqrt(pi.variance)), "delong", internal.n).to_dict(),
-        "external": Estimate(pe.auroc, (pe.auroc - z * np.sqrt(pe.variance), pe.auroc + z * np.sqrt(pe.variance)), "delong", external.n).to_dict(),
-        "difference": diff.to_dict(),
-        "p_value": p_value,
-    }
+    try:
+        diff, p_value = auroc_difference_independent(internal.y, internal.p, external.y, external.p, confidence)
+        diff = diff.to_dict()
+    except ValueError:  # fewer than two of a class in one sample
+        diff, p_value = Estimate(np.nan, None, "delong-unpaired", internal.n + external.n,
+                                 reason="not estimable: a sample has fewer than two patients of a class").to_dict(), None
+    out["auroc"] = {"internal": own_i["auroc"].to_dict(), "external": own_e["auroc"].to_dict(), "difference": diff, "p_value": p_value}
     alpha = 1 - confidence
     for j, m in enumerate(BOOTSTRAP_METRICS):
         diff = boot_e.replicates[:, j] - boot_i.replicates[:, j]
         diff = diff[np.isfinite(diff)]
         ci = tuple(np.quantile(diff, [alpha / 2, 1 - alpha / 2])) if diff.size else None
         out[m] = {
-            "internal": boot_i.estimate_at(j, internal.n).to_dict(), "external": boot_e.estimate_at(j, external.n).to_dict(),
+            "internal": own_i[m].to_dict(), "external": own_e[m].to_dict(),
             "difference": Estimate(boot_e.estimate[j] - boot_i.estimate[j], ci, "bootstrap-percentile-independent", internal.n + external.n).to_dict(),
         }
     for m, fn in (("calibration_intercept", calibration_intercept), ("calibration_slope", calibration_slope)):

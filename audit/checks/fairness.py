@@ -1,32 +1,34 @@
-"""The fairness check: performance per subgroup and intersection, gaps with paired CIs, small groups flagged.
+"""The fairness check: performance per subgroup and intersection, simultaneous inference on gaps, small groups shown but not judged.
 
 For every dataset, the groups of each sensitive attribute (``data.sensitive``), of ``data.site``
-when set, and of their intersection (``settings.intersectional``) are analysed from **one**
-stratified bootstrap: resamples are drawn within outcome x finest cell, so every group keeps its
-size and event count in every replicate, and all groups' metrics come from the same resamples.
-A gap between two groups is then a *paired* difference, replicate by replicate, and its interval
-(BCa or percentile, with the jackknife applied to the difference) answers "is this gap real?".
+when set, and of their intersection (``settings.intersectional``) are analysed from the dataset's
+**one** resample stream under its sampling design (``AuditContext.design``): patients (or
+clusters) are resampled as they were sampled, so a group's size and its events vary between
+resamples as they would in another cohort, and every group's metric comes from the same
+resampled patients (gaps are paired, replicate by replicate).
 
-Per group: n, events, prevalence (Wilson; Clopper–Pearson for small groups) and ``auroc``,
-``sensitivity``, ``specificity``, ``ppv``, ``npv``, ``fnr`` (underdiagnosis), ``fpr``,
-``selection_rate``, ``brier``. Groups with fewer than ``settings.min_group_size`` patients or
-fewer than ``settings.min_group_events`` patients with (or without) the outcome get exact
-Clopper–Pearson intervals for their proportions and the status "insufficient evidence"; they are
-shown, never hidden, but not tested. Missing attribute values form the group ``(missing)``.
+Per group: n, events, prevalence and ``auroc``, ``sensitivity``, ``specificity``, ``ppv``,
+``npv``, ``fnr`` (underdiagnosis), ``fpr``, ``selection_rate``, ``brier``, each with the interval
+``audit.stats.intervals`` gives it (Wilson or exact for proportions, logit-DeLong for the AUROC,
+the bootstrap for the Brier score). Groups with fewer than ``settings.min_group_size`` patients or
+fewer than ``settings.min_group_events`` patients with (or without) the outcome are "insufficient
+evidence": shown with their intervals, never hidden, but they take part in no comparison, gap or
+disparity. Missing attribute values form the group ``(missing)``.
 
-Gaps: each group against the reference group (``settings.reference_groups[partition]``, default
-the largest), difference and ratio with CIs; the max − min gap over adequately sized groups with
-its CI and the worst group; and fairlearn's ``demographic_parity_difference`` (max − min selection
-rate), ``equal_opportunity_difference`` (max − min sensitivity) and ``equalized_odds_difference``
-(the larger of the max − min sensitivity and max − min FPR), over all groups as fairlearn defines
-them. p-values are two-sided Wald tests with the bootstrap standard error of the difference,
-adjusted over every comparison of a dataset with Holm's step-down method (family-wise error) or
-Benjamini–Hochberg (false discovery rate), ``settings.multiplicity``.
+Inference (``audit.stats.simultaneous``): every group is compared with its partition's reference
+group (``settings.reference_groups[partition]``, default the largest); all comparisons of a
+dataset (every partition, every metric) form **one family**, with simultaneous intervals and
+adjusted p-values from the same single-step max-|T| bootstrap (Westfall & Young 1993),
+studentised with standard errors that cannot vanish (Agresti–Caffo for proportions, Newcombe for
+the AUROC, the bootstrap's when larger). An interval excludes 0 exactly when the adjusted p-value
+is at most alpha. FNR and FPR mirror sensitivity and specificity and share their tests. Per
+partition and metric, Cochran's Q tests heterogeneity across groups. The max − min gap and
+fairlearn's ``demographic_parity_difference``, ``equal_opportunity_difference`` and
+``equalized_odds_difference`` (over the adequately sized groups) are point estimates, biased
+upward, with a one-sided simultaneous upper bound; they are never judged by "excludes 0".
 
 Per-group point estimates equal fairlearn's ``MetricFrame`` with scikit-learn's metrics (tested);
-they are taken from the engine, which computes them with the replicates: on 100,000 rows with two
-attributes, the ``MetricFrame`` calls alone took 13 s on our 2-core machine, the whole bootstrap
-about 2 s.
+they are taken from the engine, which computes them with the replicates.
 """
 
 from __future__ import annotations
@@ -35,19 +37,25 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.multitest import multipletests
+from scipy.special import ndtri
+from scipy.stats import chi2
 
 from .. import plots
 from ..context import AuditContext, EvaluatedDataset
 from ..errors import AuditInputError
+from ..estimates import dataset_estimates
 from ..labels import metric_label
-from ..stats import Estimate, clopper_pearson_interval, proportion, strata_codes
-from ..stats.bootstrap import bootstrap_p_value
+from ..stats import Estimate
+from ..stats.auroc import auroc_score_interval
+from ..stats.intervals import PREVALENCE_DEPENDENT, PROPORTIONS, IntervalRules, cell_estimates, counts
 from ..stats.metrics import GroupedBinaryMetrics, ratio_or_nan
+from ..stats.simultaneous import max_t, spread_upper_bound, standard_errors
 from .base import Finding, Section
 
 NAME = "fairness"
 METRICS: tuple[str, ...] = ("auroc", "sensitivity", "specificity", "ppv", "npv", "fnr", "fpr", "selection_rate", "brier")
+#: What the kernel and the per-group estimates compute: the compared metrics and the prevalence.
+GROUP_METRICS: tuple[str, ...] = METRICS + ("prevalence",)
 HIGHER_IS_BETTER = frozenset({"auroc", "sensitivity", "specificity", "ppv", "npv"})
 LOWER_IS_BETTER = frozenset({"fnr", "fpr", "brier"})
 #: fnr and fpr mirror sensitivity and specificity (same gap, opposite sign): tested once, via the mirror.
@@ -103,7 +111,8 @@ def run(ctx: AuditContext) -> Section:
             "threshold": settings.threshold,
             "confidence": settings.confidence,
             "reference": "configured" if settings.reference_groups else "largest",
-            "multiplicity": settings.multiplicity,
+            "multiplicity": "max-t",
+            "sampling": settings.sampling,
             "min_group_size": settings.min_group_size,
             "min_group_events": settings.min_group_events,
             "gap_warning": settings.gap_warning,
@@ -145,44 +154,70 @@ def build_partitions(ds: EvaluatedDataset, attributes: list[str], site: str | No
 # Analysis of one dataset
 # --------------------------------------------------------------------------------------------
 
+#: Metrics compared between groups with Agresti–Caffo standard errors (counts over a denominator).
+PROPORTION_METRICS = frozenset(METRICS) - {"auroc", "brier"}
+#: The upper limit of each metric's spread (for the one-sided bound).
+SPREAD_LIMIT = 1.0
+
+
+@dataclass(frozen=True)
+class GroupCell:
+    """One group's rows and what inference on it needs: estimates, interval centres, analytic SEs."""
+
+    label: str
+    code: int
+    rows: np.ndarray
+    estimates: dict[str, Estimate]
+    centres: dict[str, float]  # Agresti–Caffo p~ for proportions, the estimate otherwise
+    analytic_se: dict[str, float]  # from counts; 0 where only the bootstrap gives one (Brier)
+    status: str
+    reason: str | None
+    events: int
+
 
 def analyse(ds: EvaluatedDataset, partitions: list[Partition], ctx: AuditContext) -> tuple[dict, list[Finding]]:
     settings = ctx.spec.settings
+    rules = IntervalRules.from_settings(settings)
+    design = ctx.design(ds)
     codes = {p.name: np.unique(p.labels, return_inverse=True) for p in partitions}
-    kernel = GroupedBinaryMetrics(ds.y, ds.p, {name: inv.ravel() for name, (_, inv) in codes.items()}, settings.threshold, METRICS)
-    strata = strata_codes(ds.y, *(inv.ravel() for _, inv in codes.values()))
-    boot = ctx.engine.bootstrap(kernel, strata, f"{NAME}/{ds.name}")
+    kernel = GroupedBinaryMetrics(ds.y, ds.p, {name: inv.ravel() for name, (_, inv) in codes.items()}, settings.threshold, GROUP_METRICS, overall=False)
+    boot = ctx.engine.bootstrap(kernel, design, ctx.stream(ds))
     column = {key: j for j, key in enumerate(kernel.columns)}
-    overall = {m: boot.estimate_at(column[(None, None, m)], ds.n) for m in METRICS}
+    overall = dataset_estimates(ctx, ds)
 
-    results, comparisons = [], []
+    results, family = [], []
+    cells_by_part = {}
     for part in partitions:
         uniques = codes[part.name][0]
-        groups = [group_summary(ds, part, label, code, boot, column, ctx) for code, label in enumerate(uniques)]
+        cells = [group_cell(ds, part, label, code, boot, column, rules, design.clusters, ctx) for code, label in enumerate(uniques)]
+        cells_by_part[part.name] = cells
+        groups = [group_summary(c) for c in cells]
         reference = reference_group(part, groups, settings.reference_groups)
-        entry = {
+        results.append({
             "name": part.name,
             "kind": part.kind,
             "attributes": list(part.attributes),
             "reference": reference,
             "groups": groups,
-            "gaps": gaps(part, groups, reference, uniques, boot, column, ds.n, comparisons),
-            "disparities": disparities(part, uniques, boot, column, ds.n),
-        }
-        results.append(entry)
-    findings = adjust_and_explain(comparisons, ds, ctx)
+            "gaps": gaps(part, cells, reference, boot, column, family, rules),
+            "heterogeneity": heterogeneity(part, cells, boot, column),
+            "disparities": disparities(part, cells, boot, column, rules),
+        })
+    simultaneous = adjust(family, boot, settings.confidence)
+    findings = explain(family, ds, ctx, simultaneous)
     findings += [
-        Finding(NAME, "info", f"{part['name']}: group {g['label']} has too little evidence to judge ({g['reason']}); "
-                f"its proportions carry exact Clopper–Pearson intervals.", ds.name)
+        Finding(NAME, "info", f"{part['name']}: group {g['label']} has too little evidence to judge ({g['reason']}); it is shown "
+                "with exact or score intervals and takes part in no comparison, gap or disparity.", ds.name)
         for part in results for g in part["groups"] if g["status"] != "ok"
     ]
-    return {"overall": {m: e.to_dict() for m, e in overall.items()}, "partitions": results}, findings
+    overall_row = {m: overall[m].to_dict() for m in METRICS}
+    return {"overall": overall_row, "simultaneous": simultaneous, "partitions": results}, findings
 
 
-def group_summary(ds, part: Partition, label: str, code: int, boot, column, ctx) -> dict:
+def group_cell(ds, part: Partition, label: str, code: int, boot, column, rules: IntervalRules, clusters, ctx) -> GroupCell:
     settings = ctx.spec.settings
     rows = part.labels == label
-    y, pred = ds.y[rows], ds.p[rows] >= settings.threshold
+    y, p = ds.y[rows], ds.p[rows]
     n, events = int(rows.sum()), int(y.sum())
     reasons = []
     if n < settings.min_group_size:
@@ -191,40 +226,54 @@ def group_summary(ds, part: Partition, label: str, code: int, boot, column, ctx)
         reasons.append(f"{events} with the outcome < {settings.min_group_events}")
     if n - events < settings.min_group_events:
         reasons.append(f"{n - events} without the outcome < {settings.min_group_events}")
-    small = bool(reasons)
-    metrics = {m: boot.estimate_at(column[(part.name, code, m)], n) for m in METRICS}
-    if small:
-        metrics.update(exact_proportions(y, pred, settings.confidence))
-    conf = settings.confidence
-    prevalence = (
-        Estimate(events / n, clopper_pearson_interval(events, n, conf), "clopper-pearson", n) if small else proportion(events, n, conf)
+    estimates = cell_estimates(
+        y, p, settings.threshold, GROUP_METRICS, lambda m: boot.estimate_at(column[(part.name, code, m)], n), rules,
+        None if clusters is None else np.asarray(clusters)[rows],
     )
+    table = counts(y, p, settings.threshold)
+    centres, analytic = {}, {}
+    for m in METRICS:
+        value = estimates[m].value
+        if m in PROPORTIONS:
+            num, den = PROPORTIONS[m]
+            k, total = table[num], table[den]
+            tilde = (k + 1.0) / (total + 2.0)
+            centres[m], analytic[m] = tilde, float(np.sqrt(tilde * (1 - tilde) / (total + 2.0)))
+        elif m == "auroc" and np.isfinite(value):
+            centres[m], analytic[m] = value, auroc_score_se(value, table["pos"], table["neg"], settings.confidence)
+        else:
+            centres[m], analytic[m] = value, 0.0
+    status = "insufficient evidence" if reasons else "ok"
+    return GroupCell(label, code, rows, estimates, centres, analytic, status, "; ".join(reasons) or None, events)
+
+
+def auroc_score_se(auc: float, n_pos: int, n_neg: int, confidence: float) -> float:
+    """A standard error of the AUROC that does not vanish at 0 or 1: the longer half of Newcombe's
+    score interval (Stat Med 2006, method 5) divided by z. At AUROC 1 with 5 events and 25 non-events
+    it is 0.12, where DeLong's and the bootstrap's are 0."""
+    if n_pos < 1 or n_neg < 1:
+        return float("nan")
+    lo, hi = auroc_score_interval(auc, n_pos, n_neg, confidence, "two")
+    return float(max(auc - lo, hi - auc) / ndtri(0.5 + confidence / 2))
+
+
+def group_summary(cell: GroupCell) -> dict:
     return {
-        "label": label,
-        "n": n,
-        "n_events": events,
-        "status": "insufficient evidence" if small else "ok",
-        "reason": "; ".join(reasons) or None,
-        "prevalence": prevalence.to_dict(),
-        "metrics": {m: e.to_dict() for m, e in metrics.items()},
+        "label": cell.label,
+        "n": int(cell.rows.sum()),
+        "n_events": cell.events,
+        "status": cell.status,
+        "reason": cell.reason,
+        "prevalence": cell.estimates["prevalence"].to_dict(),
+        "metrics": {m: cell.estimates[m].to_dict() for m in METRICS},
     }
 
 
-def exact_proportions(y: np.ndarray, pred: np.ndarray, confidence: float) -> dict[str, Estimate]:
-    """Clopper–Pearson intervals for the proportions of a small group (counts, not resamples)."""
-    y = y.astype(bool)
-    tp, fn = int((y & pred).sum()), int((y & ~pred).sum())
-    fp, tn = int((~y & pred).sum()), int((~y & ~pred).sum())
-    pairs = {
-        "sensitivity": (tp, tp + fn), "specificity": (tn, tn + fp), "ppv": (tp, tp + fp), "npv": (tn, tn + fn),
-        "fnr": (fn, tp + fn), "fpr": (fp, tn + fp), "selection_rate": (tp + fp, y.size),
-    }
-    out = {}
-    for metric, (k, m) in pairs.items():
-        out[metric] = (
-            Estimate(k / m, clopper_pearson_interval(k, m, confidence), "clopper-pearson", m) if m else Estimate(np.nan, None, "clopper-pearson", 0)
-        )
-    return out
+def comparable(metric: str, cell: GroupCell, rules: IntervalRules) -> bool:
+    """A group's metric enters comparisons: enough evidence, an estimate, and defined under the design."""
+    if cell.status != "ok" or not np.isfinite(cell.estimates[metric].value):
+        return False
+    return not (rules.sampling == "case-control" and metric in PREVALENCE_DEPENDENT)
 
 
 def reference_group(part: Partition, groups: list[dict], configured: dict[str, str]) -> str:
@@ -241,31 +290,74 @@ def reference_group(part: Partition, groups: list[dict], configured: dict[str, s
     return max(ok, key=lambda g: g["n"])["label"]  # first largest: groups are in sorted order
 
 
-def gaps(part, groups, reference, uniques, boot, column, n, comparisons: list) -> dict:
-    """Differences and ratios against the reference, max − min and worst group, per metric."""
-    ok = [code for code, g in enumerate(groups) if g["status"] == "ok"]
-    ref_code = int(np.flatnonzero(uniques == reference)[0])
-    others = [c for c in ok if c != ref_code] if ref_code in ok else []
+@dataclass
+class Comparison:
+    """One group against its partition's reference for one metric: a member of the dataset's max-T family."""
+
+    part: Partition
+    metric: str
+    group: str
+    reference: str
+    column: int  # replicate column of the group
+    reference_column: int
+    estimate: float
+    centre: float
+    analytic_se: float
+    n: int  # patients in the group and the reference
+    row: dict  # the results.json row, filled in by ``adjust``
+
+
+def gaps(part: Partition, cells: list[GroupCell], reference: str, boot, column, family: list, rules: IntervalRules) -> dict:
+    """Per metric: comparisons with the reference (rows filled in by ``adjust``), max − min with its upper bound, worst group."""
+    ref = next(c for c in cells if c.label == reference)
     out = {}
     for m in METRICS:
-        idx_g = [column[(part.name, c, m)] for c in others]
-        idx_r = column[(part.name, ref_code, m)]
-        diff = boot.derive(lambda X, g=idx_g, r=idx_r: X[:, g] - X[:, [r]]) if others else None
-        ratio = boot.derive(lambda X, g=idx_g, r=idx_r: ratio_or_nan(X[:, g], X[:, [r]])) if others else None
+        ok = [c for c in cells if comparable(m, c, rules)]
         rows = []
-        for k, c in enumerate(others):
-            d = diff.estimate_at(k, n)
-            row = {"group": groups[c]["label"], "difference": d.to_dict(), "ratio": ratio.estimate_at(k, n).to_dict(),
-                   "p_value": bootstrap_p_value(d.value, diff.replicates[:, k]), "p_adjusted": None, "significant": False}
-            rows.append(row)
-            comparisons.append((part, m, row, reference))
-        cols = [column[(part.name, c, m)] for c in ok]
-        spread = None
-        if len(cols) >= 2:
-            mm = boot.derive(lambda X, c=cols: (np.nanmax(X[:, c], axis=1) - np.nanmin(X[:, c], axis=1))[:, None])
-            spread = mm.estimate_at(0, n).to_dict()
-        out[m] = {"worst": worst_group(m, [groups[c] for c in ok]), "max_min": spread, "comparisons": rows}
+        if comparable(m, ref, rules):
+            for c in ok:
+                if c is ref:
+                    continue
+                ratio = ratio_or_nan(np.array(c.estimates[m].value), np.array(ref.estimates[m].value)).item()
+                n_pair = int(c.rows.sum() + ref.rows.sum())
+                row = {"group": c.label, "difference": None,
+                       "ratio": Estimate(ratio, None, "point-estimate", n_pair, reason="no interval: inference is on the difference").to_dict(),
+                       "p_value": None, "p_adjusted": None, "significant": None}
+                rows.append(row)
+                if m not in MIRRORS:
+                    family.append(Comparison(
+                        part, m, c.label, reference, column[(part.name, c.code, m)], column[(part.name, ref.code, m)],
+                        c.estimates[m].value - ref.estimates[m].value, c.centres[m] - ref.centres[m],
+                        float(np.hypot(c.analytic_se[m], ref.analytic_se[m])), n_pair, row,
+                    ))
+        spread = spread_estimate([m], ok, part, boot, column, rules)
+        out[m] = {"worst": worst_group(m, [{"label": c.label, "metrics": {m: c.estimates[m].to_dict()}} for c in ok]),
+                  "max_min": spread, "comparisons": rows}
+    for m, mirror in MIRRORS.items():  # fnr / fpr: the mirror's comparison with the sign turned
+        for row, twin in zip(out[m]["comparisons"], out[mirror]["comparisons"]):
+            family.append(("mirror", twin, row))
     return out
+
+
+def spread_estimate(metrics: list[str], cells: list[GroupCell], part: Partition, boot, column, rules: IntervalRules) -> dict | None:
+    """Max − min of groups' values (largest over ``metrics``) with a one-sided simultaneous upper bound."""
+    blocks = []
+    for m in metrics:
+        ok = [c for c in cells if comparable(m, c, rules)]
+        if len(ok) < 2:
+            continue
+        cols = [column[(part.name, c.code, m)] for c in ok]
+        blocks.append((
+            [c.estimates[m].value for c in ok], [c.centres[m] for c in ok], [c.analytic_se[m] for c in ok], boot.replicates[:, cols],
+        ))
+    if not blocks:
+        return None
+    bound = spread_upper_bound(blocks, boot.confidence, SPREAD_LIMIT)
+    n = int(sum(c.rows.sum() for c in cells if c.status == "ok"))
+    if not np.isfinite(bound.upper):
+        return Estimate(bound.value, None, "max-t-bootstrap", n, reason="no interval: the groups' standard errors are undefined").to_dict()
+    return Estimate(bound.value, (np.nan, bound.upper), "max-t-bootstrap", n, sides="upper",
+                    simultaneous=f"max-T over {bound.n_pairs} pairs of groups").to_dict()
 
 
 def worst_group(metric: str, groups: list[dict]) -> str | None:
@@ -276,20 +368,43 @@ def worst_group(metric: str, groups: list[dict]) -> str | None:
     return pick(values, key=lambda v: v[0])[1]
 
 
-def disparities(part, uniques, boot, column, n) -> dict:
-    """fairlearn's three disparity differences over all groups, with paired bootstrap intervals."""
-    codes = range(len(uniques))
+def heterogeneity(part: Partition, cells: list[GroupCell], boot, column) -> dict:
+    """Cochran's Q of each metric across the partition's adequately sized groups: ``sum w_g (theta_g - theta_w)^2``,
+    ``w_g = 1 / se_g^2`` (se: the larger of the bootstrap and the analytic), chi-square with ``G - 1`` df."""
+    out = {}
+    for m in METRICS:
+        ok = [c for c in cells if c.status == "ok" and np.isfinite(c.estimates[m].value)]
+        if len(ok) < 2:
+            out[m] = None
+            continue
+        reps = boot.replicates[:, [column[(part.name, c.code, m)] for c in ok]]
+        se = standard_errors(reps, [c.analytic_se[m] for c in ok])
+        if not np.all(np.isfinite(se)):
+            out[m] = None
+            continue
+        theta = np.array([c.estimates[m].value for c in ok])
+        w = 1.0 / se**2
+        q = float(np.sum(w * (theta - np.sum(w * theta) / np.sum(w)) ** 2))
+        out[m] = {"statistic": q, "df": len(ok) - 1, "p_value": float(chi2.sf(q, len(ok) - 1))}
+    return out
 
-    def spread(X, metric):
-        cols = [column[(part.name, c, metric)] for c in codes]
-        return np.nanmax(X[:, cols], axis=1) - np.nanmin(X[:, cols], axis=1)
 
-    derived = boot.derive(
-        lambda X: np.column_stack(
-            [spread(X, "selection_rate"), np.fmax(spread(X, "sensitivity"), spread(X, "fpr")), spread(X, "sensitivity")]
-        )
-    )
-    return {name: derived.estimate_at(k, n).to_dict() for k, name in enumerate(DISPARITIES)}
+def disparities(part: Partition, cells: list[GroupCell], boot, column, rules: IntervalRules) -> dict:
+    """fairlearn's three disparity differences over the adequately sized groups, each with its simultaneous upper bound."""
+    specs = {
+        "demographic_parity_difference": ["selection_rate"],
+        "equalized_odds_difference": ["sensitivity", "fpr"],
+        "equal_opportunity_difference": ["sensitivity"],
+    }
+    out = {}
+    for name, metrics in specs.items():
+        est = spread_estimate(metrics, cells, part, boot, column, rules)
+        if est is None:
+            why = ("not estimable under case-control sampling" if rules.sampling == "case-control" and name == "demographic_parity_difference"
+                   else "not estimable: fewer than two groups with enough evidence")
+            est = Estimate(np.nan, None, "max-t-bootstrap", 0, reason=why).to_dict()
+        out[name] = est
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,43 +412,69 @@ def disparities(part, uniques, boot, column, n) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def adjust_and_explain(comparisons: list, ds: EvaluatedDataset, ctx: AuditContext) -> list[Finding]:
-    """Adjust every comparison's p-value of this dataset; turn significant gaps into sentences."""
+def adjust(family: list, boot, confidence: float) -> dict:
+    """Simultaneous intervals and max-T adjusted p-values for every comparison of the dataset (one family)."""
+    tests = [c for c in family if isinstance(c, Comparison)]
+    description = None
+    if tests:
+        reps = boot.replicates[:, [c.column for c in tests]] - boot.replicates[:, [c.reference_column for c in tests]]
+        se = standard_errors(reps, [c.analytic_se for c in tests])
+        result = max_t([c.estimate for c in tests], reps, se, confidence, centre=[c.centre for c in tests])
+        description = f"max-T over {result.n_comparisons} comparisons"
+        for k, c in enumerate(tests):
+            n = c.n
+            if np.isfinite(result.low[k]):
+                ci, reason = (max(-1.0, result.low[k]), min(1.0, result.high[k])), None
+            else:
+                ci, reason = None, "no interval: the standard error of this difference is undefined"
+            c.row["difference"] = Estimate(c.estimate, ci, "max-t-bootstrap", n, reason=reason,
+                                           simultaneous=description if ci else None).to_dict()
+            c.row["p_value"] = None if not np.isfinite(result.p_unadjusted[k]) else float(result.p_unadjusted[k])
+            c.row["p_adjusted"] = None if not np.isfinite(result.p_adjusted[k]) else float(result.p_adjusted[k])
+            c.row["significant"] = None if ci is None else bool(ci[0] > 0 or ci[1] < 0)
+        critical = result.critical
+    else:
+        critical = None
+    for entry in family:
+        if isinstance(entry, tuple):
+            _, twin, row = entry
+            d = twin["difference"]
+            if d is not None:
+                mirrored = dict(d)
+                mirrored["value"] = None if d["value"] is None else -d["value"]
+                mirrored["ci"] = None if d["ci"] is None else [-d["ci"][1], -d["ci"][0]]
+                row["difference"] = mirrored
+            row["p_value"], row["p_adjusted"], row["significant"] = twin["p_value"], twin["p_adjusted"], twin["significant"]
+    return {"method": "max-t-bootstrap", "comparisons": len(tests), "critical_value": critical, "description": description}
+
+
+def explain(family: list, ds: EvaluatedDataset, ctx: AuditContext, simultaneous: dict) -> list[Finding]:
+    """Gaps whose simultaneous interval excludes 0, as sentences; the others are summarised in one."""
     settings = ctx.spec.settings
-    family = [c for c in comparisons if c[1] not in MIRRORS and c[2]["p_value"] is not None]
-    if family:
-        reject, adjusted, _, _ = multipletests([c[2]["p_value"] for c in family], alpha=1 - settings.confidence, method=settings.multiplicity)
-        for (part, m, row, _), rej, adj in zip(family, reject, adjusted):
-            row["p_adjusted"], row["significant"] = float(adj), bool(rej)
-    by_key = {(c[0].name, c[1], c[2]["group"]): c[2] for c in comparisons}
-    for part, m, row, _ in comparisons:  # fnr / fpr share their mirror's test
-        if m in MIRRORS:
-            mirror = by_key.get((part.name, MIRRORS[m], row["group"]))
-            if mirror is not None:
-                row["p_adjusted"], row["significant"] = mirror["p_adjusted"], mirror["significant"]
-    method = {"holm": "Holm", "fdr_bh": "Benjamini–Hochberg"}[settings.multiplicity]
     level = f"{settings.confidence:.0%}"
     findings = []
-    for part, m, row, reference in family:
-        d = row["difference"]
-        if not row["significant"] or d["value"] is None or d["ci"] is None:
+    tests = [c for c in family if isinstance(c, Comparison)]
+    for c in tests:
+        d = c.row["difference"]
+        if not c.row["significant"]:
             continue
-        severity = "warning" if abs(d["value"]) >= settings.gap_warning and m != "selection_rate" else "info"
+        severity = "warning" if abs(d["value"]) >= settings.gap_warning and c.metric != "selection_rate" else "info"
         word = "lower" if d["value"] < 0 else "higher"
-        note = " (this also reflects differences in prevalence)" if m == "selection_rate" else ""
-        findings.append(
-            Finding(
-                NAME, severity,
-                f"{metric_label(m, short=True)} is {abs(d['value']):.2f} {word} for {part.display(row['group'])} than for "
-                f"{part.display(reference)} ({level} CI {_magnitude_ci(d['ci'])}; {method}-adjusted p = {row['p_adjusted']:.3g}){note}.",
-                ds.name,
-            )
-        )
-    if family and not findings:
-        findings.append(
-            Finding(NAME, "info", f"No gap between groups is significant after {method} adjustment across "
-                    f"{len(family)} comparisons on {ds.name}.", ds.name)
-        )
+        note = " (this also reflects differences in prevalence)" if c.metric == "selection_rate" else ""
+        findings.append(Finding(
+            NAME, severity,
+            f"{metric_label(c.metric, short=True)} is {abs(d['value']):.2f} {word} for {c.part.display(c.group)} than for "
+            f"{c.part.display(c.reference)} ({level} simultaneous CI {_magnitude_ci(d['ci'])}; adjusted p = {c.row['p_adjusted']:.3g}, "
+            f"{simultaneous['description']}){note}.",
+            ds.name,
+        ))
+    if tests and not findings:
+        findings.append(Finding(
+            NAME, "info",
+            f"No gap between groups is significant on {ds.name}: every simultaneous {level} interval of the "
+            f"{len(tests)} comparisons with the reference groups contains 0 ({simultaneous['description']}).",
+            ds.name,
+        ))
     return findings
 
 

@@ -1,9 +1,12 @@
 """The performance check: discrimination and threshold metrics with confidence intervals.
 
-Per dataset (internal test, then each external site): AUROC with DeLong's interval, and AUPRC,
-sensitivity, specificity, PPV, NPV, accuracy, balanced accuracy, F1 and the Brier score at the
-spec's threshold, each with a stratified-bootstrap interval (BCa by default) from the one
-resampling engine. ROC and precision-recall curves are stored (thinned) and drawn.
+Per dataset (internal test, then each external site): AUROC, AUPRC, sensitivity, specificity,
+PPV, NPV, accuracy, balanced accuracy, F1 and the Brier score at the spec's threshold, each with
+the interval ``audit.stats.intervals`` gives it (logit-DeLong for the AUROC, Wilson or exact for
+proportions, the bootstrap under the data's sampling design for the rest), read from
+``audit.estimates`` so that every section prints the same numbers. ROC and precision-recall
+curves are stored (thinned) and drawn. Findings: too few events, perfect separation, and a
+threshold that looks chosen on the test data (then every threshold metric is optimistic).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from .. import plots
 from ..context import AuditContext, EvaluatedDataset
-from ..stats import PERFORMANCE_METRICS, BinaryMetrics, Estimate, auroc_delong, placements
+from ..estimates import dataset_estimates
+from ..stats import PERFORMANCE_METRICS, Estimate, placements
 from ..stats.delong import auroc_difference_independent
 from .base import Finding, Section
 
@@ -33,9 +37,12 @@ def run(ctx: AuditContext) -> Section:
     per_dataset, findings = {}, []
     for ds in ctx.datasets.values():
         ctx.report_progress(f"performance: bootstrap on {ds.name} (n={ds.n}, B={ctx.engine.n_resamples})")
-        metrics = dataset_metrics(ds, ctx, threshold)
+        metrics = dataset_metrics(ds, ctx)
         per_dataset[ds.name] = {"metrics": {k: v.to_dict() for k, v in metrics.items()}, "curves": curves(ds)}
         findings += size_findings(ds)
+        findings += separation_findings(ds, metrics["auroc"])
+        findings += threshold_findings(ds, threshold)
+    findings += sampling_findings(ctx)
     findings += external_auroc_findings(ctx)
     figures = {
         "roc": plots.roc_figure(
@@ -56,6 +63,8 @@ def run(ctx: AuditContext) -> Section:
         data={
             "threshold": threshold,
             "confidence": ctx.engine.confidence,
+            "sampling": ctx.spec.settings.sampling,
+            "clustered": ctx.spec.data.cluster is not None,
             "metrics": list(PERFORMANCE_METRICS),
             "datasets": per_dataset,
         },
@@ -65,19 +74,10 @@ def run(ctx: AuditContext) -> Section:
     )
 
 
-def dataset_metrics(ds: EvaluatedDataset, ctx: AuditContext, threshold: float) -> dict[str, Estimate]:
-    """AUROC by DeLong, the other metrics by the stratified bootstrap (outcome strata)."""
-    names = tuple(m for m in PERFORMANCE_METRICS if m != "auroc")
-    boot = ctx.engine.bootstrap(BinaryMetrics(ds.y, ds.p, threshold, names), ds.y, f"{NAME}/{ds.name}")
-    out: dict[str, Estimate] = {}
-    try:
-        out["auroc"] = auroc_delong(ds.y, ds.p, ctx.engine.confidence)
-    except ValueError:  # fewer than two of a class: DeLong's variance does not exist
-        auroc = ctx.engine.bootstrap(BinaryMetrics(ds.y, ds.p, threshold, ("auroc",)), ds.y, f"{NAME}/{ds.name}")
-        out["auroc"] = auroc.estimate_at(0, ds.n)
-    for j, name in enumerate(names):
-        out[name] = boot.estimate_at(j, ds.n)
-    return {m: out[m] for m in PERFORMANCE_METRICS}
+def dataset_metrics(ds: EvaluatedDataset, ctx: AuditContext) -> dict[str, Estimate]:
+    """The performance metrics of ``ds`` at the spec's threshold (shared with every section through ``audit.estimates``)."""
+    estimates = dataset_estimates(ctx, ds)
+    return {m: estimates[m] for m in PERFORMANCE_METRICS}
 
 
 def curves(ds: EvaluatedDataset) -> dict:
@@ -110,6 +110,64 @@ def size_findings(ds: EvaluatedDataset) -> list[Finding]:
             ds.name,
         )
     ]
+
+
+def separation_findings(ds: EvaluatedDataset, auroc: Estimate) -> list[Finding]:
+    """Perfect separation: the AUROC is 0 or 1, so only a one-sided bound exists, and logistic fits fail."""
+    if auroc.sides == "two" or not np.isfinite(auroc.value):
+        return []
+    bound = auroc.ci[0] if auroc.sides == "lower" else auroc.ci[1]
+    word = "above" if auroc.sides == "lower" else "below"
+    return [Finding(
+        NAME, "warning",
+        f"The predictions separate the classes perfectly in {ds.name} (AUROC {auroc.value:.3f}): only a one-sided bound "
+        f"can be given (the AUROC is {word} {bound:.3f}), and calibration slopes cannot be estimated. Perfect separation on "
+        "validation data is rare; check that the prediction is not derived from the outcome (leakage).",
+        ds.name,
+    )]
+
+
+def youden_threshold(y: np.ndarray, p: np.ndarray) -> float | None:
+    """The threshold maximising Youden's J = sensitivity + specificity - 1 (scikit-learn's ``roc_curve`` cut points)."""
+    if y.min() == y.max():
+        return None
+    fpr, tpr, thresholds = roc_curve(y, p)
+    finite = np.isfinite(thresholds)
+    j = tpr[finite] - fpr[finite]
+    return float(thresholds[finite][int(np.argmax(j))])
+
+
+def threshold_findings(ds: EvaluatedDataset, threshold: float) -> list[Finding]:
+    """A threshold that classifies the test data exactly as the Youden-optimal cut was probably chosen on them."""
+    if ds.role != "internal":
+        return []
+    best = youden_threshold(ds.y, ds.p)
+    if best is None or not np.array_equal(ds.p >= threshold, ds.p >= best):
+        return []
+    return [Finding(
+        NAME, "warning",
+        f"The threshold {threshold:g} is the one that maximises sensitivity + specificity on {ds.name} (Youden's J): it "
+        "was probably chosen on these data, so sensitivity, specificity and the other threshold metrics, and their "
+        "intervals, are optimistic. Choose the threshold on other data (training or a tuning set) and validate it here.",
+        ds.name,
+    )]
+
+
+def sampling_findings(ctx: AuditContext) -> list[Finding]:
+    """Under case-control sampling, say which metrics cannot be estimated and why."""
+    if ctx.spec.settings.sampling != "case-control":
+        return []
+    prevalence = ctx.spec.settings.prevalence
+    extra = (
+        f" PPV and NPV are computed for a population prevalence of {prevalence:g} (settings.prevalence, Bayes' theorem)."
+        if prevalence is not None else " Give settings.prevalence to obtain PPV and NPV by Bayes' theorem."
+    )
+    return [Finding(
+        NAME, "info",
+        "The data were sampled as cases and controls (settings.sampling: case-control): resampling keeps the numbers of "
+        "events and non-events fixed, and the metrics that depend on the prevalence (PPV, NPV, accuracy, AUPRC, F1, "
+        "Brier score) are not estimable from the sample." + extra,
+    )]
 
 
 def external_auroc_findings(ctx: AuditContext) -> list[Finding]:

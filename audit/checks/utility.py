@@ -26,10 +26,15 @@ def run(ctx: AuditContext) -> Section:
         thresholds = check_thresholds(settings.dca_thresholds or DEFAULT_THRESHOLDS)
     except ValueError as exc:
         raise AuditInputError(f"settings.dca_thresholds: {exc}") from None
+    if settings.sampling == "case-control":
+        why = ("net benefit depends on the prevalence, which case-control sampling fixed by design "
+               "(settings.sampling: case-control), so it is not estimable from these data")
+        return Section(NAME, "Clinical utility (decision curves)", "not run", {"reason": why},
+                       [Finding(NAME, "info", f"The utility check was not run: {why}.")])
     per_dataset, findings = {}, []
     for ds in ctx.datasets.values():
         ctx.report_progress(f"utility: decision curve on {ds.name}")
-        curve = decision_curve(ds.y, ds.p, thresholds, ctx.engine, f"{NAME}/{ds.name}")
+        curve = decision_curve(ds.y, ds.p, thresholds, ctx.engine, ctx.stream(ds), ctx.design(ds))
         if settings.dca_subgroups:
             curve["subgroups"] = subgroup_curves(ds, ctx, thresholds)
         per_dataset[ds.name] = curve
@@ -75,7 +80,8 @@ def subgroup_curves(ds, ctx: AuditContext, thresholds) -> list[dict]:
             n, events = int(rows.sum()), int(y.sum())
             entry = {"partition": part.name, "group": str(label), "n": n, "n_events": events}
             if n >= settings.min_group_size and min(events, n - events) >= settings.min_group_events:
-                entry.update(decision_curve(y, p, thresholds, ctx.engine, f"{NAME}/{ds.name}/{part.name}/{label}"))
+                design = ctx.design(ds).subset(rows)
+                entry.update(decision_curve(y, p, thresholds, ctx.engine, f"{NAME}/{ds.name}/{part.name}/{label}", design))
                 entry["status"] = "ok"
             else:
                 entry["status"] = "insufficient evidence"

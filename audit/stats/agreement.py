@@ -38,6 +38,11 @@ class ReaderAgreement:
     reference: np.ndarray | None = None  # (n,) 0/1, e.g. the reference standard
 
     @property
+    def n(self) -> int:
+        """Rows (patients) the statistic reads."""
+        return int(self.reads.shape[0])
+
+    @property
     def names(self) -> list[str]:
         pairs = [f"{a}|{b}" for a, b in combinations(self.readers, 2)]
         return ["fleiss", *pairs, *([f"{r}|reference" for r in self.readers] if self.reference is not None else [])]

@@ -1,8 +1,9 @@
-"""The resampling engine: stratified bootstrap of weighted statistics, percentile and BCa intervals.
+"""The resampling engine: the bootstrap of weighted statistics under a sampling design, percentile and BCa intervals.
 
 A *statistic* is any callable that maps a weight block ``W`` of shape ``(B, n)`` to an array of
 shape ``(B, M)`` — ``M`` statistics at once, each row one resample (see ``metrics.BinaryMetrics``).
-The engine draws stratified resample counts in memory-bounded blocks (``resample.py``), evaluates
+The engine draws resample counts under the data's sampling design (patients or clusters, within
+strata; ``resample.py``) in memory-bounded blocks, evaluates
 the statistic on each block, and turns the replicates into intervals. Python never loops over
 replicates; it loops over blocks of replicates.
 
@@ -22,7 +23,10 @@ Intervals
   leave-one-out jackknife. For large ``n`` the grouped estimate is noisier, but ``a`` is then
   small (O(n^-1/2)) and its noise moves the endpoints by a negligible share of the width (tested).
 When BCa cannot be formed (every replicate on one side of the estimate, or a non-finite
-acceleration) the percentile interval is returned and the method says so.
+acceleration) the percentile interval is returned and the method says so. When every replicate
+is the same number (a degenerate bootstrap distribution: a proportion of 0 or 1, a subgroup
+whose resamples never vary) no interval is returned, with the reason: a zero-width interval
+would claim certainty the data do not give (callers use exact intervals there).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from scipy.special import ndtr, ndtri
 
 from .estimate import Estimate
 from .parallel import map_ordered
-from .resample import CHUNK_CELLS, ResamplePlan, chunk_sizes, draw_counts, jackknife_groups, seed_sequence, stream_rng
+from .resample import CHUNK_CELLS, ResamplePlan, SamplingDesign, as_design, chunk_sizes, draw_counts, jackknife_groups, seed_sequence, stream_rng
 
 Statistic = Callable[[np.ndarray], np.ndarray]
 CIMethod = Literal["bca", "percentile"]
@@ -62,11 +66,17 @@ class BootstrapResult:
     confidence: float = 0.95
     method: CIMethod = "percentile"
     jackknife: np.ndarray | None = None  # (G, M) delete-a-group estimates, for BCa
+    reasons: tuple[str | None, ...] = ()  # per statistic: why there is no interval, else None
 
     def estimate_at(self, j: int, n: int) -> Estimate:
-        """Statistic ``j`` as an ``Estimate`` (no interval when it could not be formed)."""
+        """Statistic ``j`` as an ``Estimate`` (no interval, with the reason, when it could not be formed)."""
         ci = None if np.isnan(self.low[j]) else (self.low[j], self.high[j])
-        return Estimate(self.estimate[j], ci, self.methods[j], n)
+        reason = self.reasons[j] if self.reasons else None
+        return Estimate(self.estimate[j], ci, self.methods[j], n, reason=reason if ci is None else None)
+
+    def standard_errors(self) -> np.ndarray:
+        """Bootstrap standard error of each statistic (finite replicates; nan with fewer than two)."""
+        return nan_std(self.replicates)
 
     def derive(self, fn: Callable[[np.ndarray], np.ndarray]) -> BootstrapResult:
         """Intervals of statistics derived from these, e.g. differences between groups.
@@ -90,16 +100,28 @@ def _laid_out(statistic: Statistic) -> tuple[Callable[[np.ndarray], np.ndarray],
     return (statistic.laid_out, layout) if layout is not None else (statistic, None)
 
 
+def nan_std(reps: np.ndarray) -> np.ndarray:
+    """Column standard deviations (ddof 1) over finite values; nan where fewer than two."""
+    reps = np.atleast_2d(reps)
+    finite = np.isfinite(reps)
+    k = finite.sum(axis=0)
+    x = np.where(finite, reps, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = x.sum(axis=0) / k
+        var = (np.where(finite, reps - mean, 0.0) ** 2).sum(axis=0) / (k - 1)
+    return np.where(k >= 2, np.sqrt(np.maximum(var, 0.0)), np.nan)
+
+
 def _chunk(shared: tuple, size: int, seed: np.random.SeedSequence) -> np.ndarray:
-    """One chunk of replicates: draw the counts in the statistic's layout and evaluate them."""
+    """One chunk of replicates: draw the counts, gathered into the statistic's layout, and evaluate them."""
     statistic, plan = shared
-    evaluate, _ = _laid_out(statistic)
-    return evaluate(draw_counts(plan, size, seed))
+    evaluate, layout = _laid_out(statistic)
+    return evaluate(draw_counts(plan, size, seed, layout))
 
 
 def replicates(
     statistic: Statistic,
-    strata: np.ndarray,
+    design: SamplingDesign | np.ndarray | None,
     n_resamples: int,
     seed: int,
     stream: str,
@@ -107,13 +129,12 @@ def replicates(
     scheduler=None,
     progress: Progress | None = None,
 ) -> np.ndarray:
-    """Evaluate ``statistic`` on ``n_resamples`` stratified resamples; shape ``(B, M)``.
+    """Evaluate ``statistic`` (of ``n`` rows) on ``n_resamples`` resamples under ``design``; shape ``(B, M)``.
 
     Chunks run serially, on ``n_jobs`` local processes or on a Dask ``scheduler``; the result
     is identical in every case.
     """
-    _, layout = _laid_out(statistic)
-    plan = ResamplePlan.build(strata, layout)
+    plan = ResamplePlan.build(design, _rows(statistic, design))
     sizes = chunk_sizes(plan.n, n_resamples)
     tasks = list(zip(sizes, seed_sequence(seed, stream).spawn(len(sizes))))
     out, done = [], 0
@@ -125,10 +146,19 @@ def replicates(
     return np.vstack(out)
 
 
-def jackknife(statistic: Statistic, strata: np.ndarray, rng: np.random.Generator, n_groups: int = JACKKNIFE_GROUPS) -> np.ndarray:
-    """Delete-a-group jackknife estimates, shape ``(G, M)`` (see module docstring)."""
+def _rows(statistic: Statistic, design) -> int:
+    """The number of rows a statistic reads (its ``n``, else the design's length)."""
+    n = getattr(statistic, "n", None)
+    if n is not None:
+        return int(n)
+    design = as_design(design)
+    return next(a.size for a in (design.strata, design.clusters) if a is not None)
+
+
+def jackknife(statistic: Statistic, design, rng: np.random.Generator, n_groups: int = JACKKNIFE_GROUPS) -> np.ndarray:
+    """Delete-a-group jackknife estimates, shape ``(G, M)`` (see module docstring); clusters are deleted whole."""
     evaluate, layout = _laid_out(statistic)
-    groups = jackknife_groups(strata, n_groups, rng)
+    groups = jackknife_groups(design, _rows(statistic, design), n_groups, rng)
     if layout is not None:
         groups = groups[layout]
     n_g = int(groups.max()) + 1
@@ -195,12 +225,19 @@ def intervals(
     """Intervals for each column of ``reps`` given the estimates (and the acceleration for BCa)."""
     m = reps.shape[1]
     low, high = np.full(m, np.nan), np.full(m, np.nan)
-    methods = []
+    methods, reasons = [], []
     for j in range(m):
         col = reps[:, j]
         finite = col[np.isfinite(col)]
-        name = "bootstrap-percentile"
-        if np.isfinite(estimate[j]) and finite.size and 1 - finite.size / col.size <= MAX_UNDEFINED_SHARE:
+        name, reason = "bootstrap-percentile", None
+        undefined = 1 - finite.size / col.size
+        if not np.isfinite(estimate[j]):
+            reason = "not estimable: the metric is undefined on these data"
+        elif undefined > MAX_UNDEFINED_SHARE:
+            reason = f"no interval: the metric is undefined in {undefined:.0%} of bootstrap resamples (too few patients of one kind)"
+        elif np.ptp(finite) == 0:
+            reason = "no interval: every bootstrap resample gives the same value (a degenerate bootstrap distribution)"
+        else:
             ci = None
             if method == "bca":
                 ci = bca_interval(finite, float(estimate[j]), float(accel[j]), confidence)
@@ -209,7 +246,8 @@ def intervals(
                 ci = percentile_interval(finite, confidence)
             low[j], high[j] = ci
         methods.append(name)
-    return BootstrapResult(np.asarray(estimate, float), reps, low, high, tuple(methods), confidence, method, jack)
+        reasons.append(reason)
+    return BootstrapResult(np.asarray(estimate, float), reps, low, high, tuple(methods), confidence, method, jack, tuple(reasons))
 
 
 @dataclass(frozen=True)
@@ -228,18 +266,20 @@ class ResamplingEngine:
     scheduler: object = None
     progress: Progress | None = field(default=None, compare=False)
 
-    def bootstrap(self, statistic: Statistic, strata: np.ndarray, stream: str) -> BootstrapResult:
-        """Stratified bootstrap of ``statistic``; ``stream`` names this use of the seed.
+    def bootstrap(self, statistic: Statistic, design: SamplingDesign | np.ndarray | None, stream: str) -> BootstrapResult:
+        """Bootstrap of ``statistic`` under ``design``; ``stream`` names this use of the seed.
 
-        The same ``stream`` and strata give the same resamples, so statistics bootstrapped
-        under one stream name are paired replicate by replicate.
+        ``design`` is a ``SamplingDesign`` (strata and clusters), an array of strata codes, or
+        ``None`` (a simple random sample of rows). The same ``stream`` and design give the same
+        resampled rows whatever the statistic's layout, so statistics bootstrapped under one
+        stream name are paired replicate by replicate.
         """
-        strata = np.asarray(strata)
         evaluate, _ = _laid_out(statistic)
-        estimate = np.asarray(evaluate(np.ones((1, strata.size), dtype=np.int64)), dtype=float)[0]
-        reps = replicates(statistic, strata, self.n_resamples, self.seed, stream, self.n_jobs, self.scheduler, self.progress)
+        n = _rows(statistic, design)
+        estimate = np.asarray(evaluate(np.ones((1, n), dtype=np.int64)), dtype=float)[0]
+        reps = replicates(statistic, design, self.n_resamples, self.seed, stream, self.n_jobs, self.scheduler, self.progress)
         accel = jack = None
         if self.method == "bca":
-            jack = jackknife(statistic, strata, stream_rng(self.seed, stream + "/jackknife"))
+            jack = jackknife(statistic, design, stream_rng(self.seed, stream + "/jackknife"))
             accel = acceleration(jack)
         return intervals(estimate, reps, self.confidence, self.method, accel, jack)

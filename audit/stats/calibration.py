@@ -42,10 +42,28 @@ def _lp(p: np.ndarray) -> np.ndarray:
     return logit(np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS))
 
 
-def _intercept_llf(y: np.ndarray, offset: np.ndarray) -> tuple[float, float, float]:
+def _fit_kwargs(clusters) -> dict:
+    """Cluster-robust (sandwich) covariance when rows are clustered (Liang & Zeger, Biometrika 1986)."""
+    if clusters is None:
+        return {}
+    codes = np.unique(np.asarray(clusters), return_inverse=True)[1].ravel()
+    return {"cov_type": "cluster", "cov_kwds": {"groups": codes}}
+
+
+def _intercept_llf(y: np.ndarray, offset: np.ndarray, clusters=None) -> tuple[float, float, float]:
     """Fit an intercept-only logistic model with ``offset``: (intercept, its SE, log-likelihood)."""
-    fit = sm.GLM(y, np.ones((y.size, 1)), family=sm.families.Binomial(), offset=offset).fit()
+    fit = sm.GLM(y, np.ones((y.size, 1)), family=sm.families.Binomial(), offset=offset).fit(**_fit_kwargs(clusters))
     return float(fit.params[0]), float(fit.bse[0]), float(fit.llf)
+
+
+def separated(y, p) -> bool:
+    """Perfect separation: every patient with the outcome is scored above every patient without it
+    (or below), so the maximum-likelihood calibration slope is infinite (Albert & Anderson 1984)."""
+    y = np.asarray(y).astype(bool)
+    p = np.asarray(p, dtype=float)
+    if y.all() or not y.any():
+        return False
+    return bool(p[y].min() > p[~y].max() or p[y].max() < p[~y].min())
 
 
 def profile_interval(profile_llf, estimate: float, se: float, max_llf: float, confidence: float) -> tuple[float, float]:
@@ -73,14 +91,18 @@ def profile_interval(profile_llf, estimate: float, se: float, max_llf: float, co
     return bounds[0], bounds[1]
 
 
-def calibration_intercept(y, p, confidence: float = 0.95, method: str = "wald") -> Estimate:
+def calibration_intercept(y, p, confidence: float = 0.95, method: str = "wald", clusters=None) -> Estimate:
     """Calibration-in-the-large: intercept of a logistic model with ``logit(p)`` as offset.
 
-    ``method="profile"`` gives the profile-likelihood interval instead of Wald's.
+    ``method="profile"`` gives the profile-likelihood interval instead of Wald's; ``clusters``
+    (rows of one patient) gives Wald with the cluster-robust standard error.
     """
     y = np.asarray(y, dtype=float)
     lp = _lp(p)
-    a, se, llf = _intercept_llf(y, lp)
+    a, se, llf = _intercept_llf(y, lp, clusters)
+    if clusters is not None:
+        z = ndtri(0.5 + confidence / 2)
+        return Estimate(a, (a - z * se, a + z * se), "wald-glm-cluster", y.size)
     if method == "profile":
         def loglik(t):
             eta = t + lp
@@ -91,30 +113,51 @@ def calibration_intercept(y, p, confidence: float = 0.95, method: str = "wald") 
     return Estimate(a, (a - z * se, a + z * se), "wald-glm", y.size)
 
 
-def calibration_slope(y, p, confidence: float = 0.95, method: str = "wald") -> Estimate:
+def calibration_slope(y, p, confidence: float = 0.95, method: str = "wald", clusters=None) -> Estimate:
     """Calibration slope: coefficient of ``logit(p)`` in a logistic model with an intercept.
 
     ``method="profile"`` profiles the intercept out (one intercept-only fit with offset ``b lp`` per
-    evaluation) and gives the profile-likelihood interval.
+    evaluation) and gives the profile-likelihood interval; ``clusters`` gives Wald with the
+    cluster-robust standard error. Under perfect separation the slope does not exist (the
+    likelihood grows without bound): not estimable, with the reason.
     """
     y = np.asarray(y, dtype=float)
+    if separated(y, p):
+        return Estimate(np.nan, None, "wald-glm", y.size,
+                        reason="not estimable: the predictions separate the outcomes perfectly, so the calibration slope is infinite")
     lp = _lp(p)
     X = np.column_stack([np.ones(y.size), lp])
-    fit = sm.GLM(y, X, family=sm.families.Binomial()).fit()
+    fit = sm.GLM(y, X, family=sm.families.Binomial()).fit(**_fit_kwargs(clusters))
     b, se = float(fit.params[1]), float(fit.bse[1])
+    if clusters is not None:
+        z = ndtri(0.5 + confidence / 2)
+        return Estimate(b, (b - z * se, b + z * se), "wald-glm-cluster", y.size)
     if method == "profile":
         return Estimate(b, profile_interval(lambda t: _intercept_llf(y, t * lp)[2], b, se, float(fit.llf), confidence), "profile-likelihood", y.size)
     z = ndtri(0.5 + confidence / 2)
     return Estimate(b, (b - z * se, b + z * se), "wald-glm", y.size)
 
 
-def oe_ratio(y, p, confidence: float = 0.95) -> Estimate:
-    """Observed over expected events with the log-scale interval of Debray et al. (BMJ 2017)."""
+def oe_ratio(y, p, confidence: float = 0.95, clusters=None) -> Estimate:
+    """Observed over expected events with the log-scale interval of Debray et al. (BMJ 2017).
+
+    With ``clusters``, the standard error of ``log(O/E)`` is the ratio estimator's cluster-robust
+    one: ``sqrt(C/(C-1) sum_c (O_c - R E_c)^2) / (R E)`` with ``R = O/E`` and ``O_c``, ``E_c``
+    the cluster totals (Cochran, *Sampling Techniques* 1977, sec. 6.4).
+    """
     y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
     o, e, n = y.sum(), float(np.sum(p)), y.size
     if o == 0 or e == 0:
-        return Estimate(np.nan if e == 0 else 0.0, None, "log-wald", n)
+        why = "not estimable: no expected events" if e == 0 else "no interval: no observed events (O:E is 0)"
+        return Estimate(np.nan if e == 0 else 0.0, None, "log-wald", n, reason=why)
     z = ndtri(0.5 + confidence / 2)
+    if clusters is not None:
+        codes = np.unique(np.asarray(clusters), return_inverse=True)[1].ravel()
+        oc, ec = np.bincount(codes, weights=y), np.bincount(codes, weights=p)
+        c, r = oc.size, o / e
+        se = float(np.sqrt(c / max(c - 1, 1) * np.sum((oc - r * ec) ** 2)) / (r * e))
+        return Estimate(r, (r * np.exp(-z * se), r * np.exp(z * se)), "log-wald-cluster", n)
     se = np.sqrt((1 - o / n) / o)
     return Estimate(o / e, (o / e * np.exp(-z * se), o / e * np.exp(z * se)), "log-wald", n)
 

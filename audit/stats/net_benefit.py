@@ -181,32 +181,32 @@ class NetBenefitCurve:
         return self.laid_out(np.ones((1, self.n), dtype=np.int64))[0]
 
 
-def decision_curve(y, p, thresholds, engine, stream: str) -> dict:
+def decision_curve(y, p, thresholds, engine, stream: str, design=None) -> dict:
     """The decision curve with confidence intervals, as plain JSON-able data.
 
     Returns ``{"thresholds": [...], "model": [estimate per threshold], "treat_all": [...],
     "treat_none": 0.0}``, each estimate ``{"value", "ci", "method", "n"}``.
 
-    - *Model*: the stratified bootstrap of ``engine`` (strata: the outcome, as for every other
-      metric), so the interval is conditional on the observed prevalence, like PPV's.
+    - *Model*: the bootstrap of ``engine`` under ``design`` (``None``: a simple random sample
+      of patients, as a cohort is sampled), so the prevalence varies between resamples as it
+      would between cohorts and the interval covers the population's net benefit.
     - *Treat-all*: its net benefit ``(prevalence - t) / (1 - t)`` depends on the data only
-      through the prevalence. Under outcome-stratified resampling the prevalence is the same in
-      every replicate, so a bootstrap interval would collapse to a point and wrongly suggest
-      treat-all is known exactly. Instead the Wilson interval of the prevalence (Wilson, JASA
-      1927) is mapped through ``(pi - t) / (1 - t)``, which is increasing in ``pi``, so the
-      mapped interval has the prevalence interval's coverage (method ``"wilson"``). The
-      replicates of treat-all are still returned by ``NetBenefitCurve`` for paired comparisons
-      (e.g. ``BootstrapResult.derive`` of model minus treat-all).
+      through the prevalence: the Wilson interval of the prevalence (Wilson, JASA 1927) is
+      mapped through ``(pi - t) / (1 - t)``, which is increasing in ``pi``, so the mapped
+      interval has the prevalence interval's coverage (method ``"wilson"``), and it stays valid
+      at a prevalence near 0 or 1 where the bootstrap's does not. The replicates of treat-all
+      are still returned by ``NetBenefitCurve`` for paired comparisons (e.g.
+      ``BootstrapResult.derive`` of model minus treat-all).
 
-    The two intervals answer different questions: the model's holds the prevalence fixed, the
-    treat-all interval does not, so the model's is typically narrower and comparing the two
-    by overlap says nothing. Whether the model beats treat-all is a paired question.
+    Whether the model beats treat-all is a paired question, not one of overlapping intervals.
+    Under case-control sampling net benefit is not estimable (it depends on the prevalence): the
+    utility check does not call this function then.
     """
     y, p = _check_data(y, p)
     curve = NetBenefitCurve(y, p, thresholds)
     t = curve.thresholds
     T = t.size
-    boot = engine.bootstrap(curve, y.astype(np.int64), stream)
+    boot = engine.bootstrap(curve, design, stream)
     n = int(y.size)
     model = []
     for j in range(T):

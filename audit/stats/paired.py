@@ -168,16 +168,18 @@ class PairedDifference:
 
 
 def paired_bootstrap(
-    y, scores_a, scores_b, engine: ResamplingEngine, stream: str, threshold: float = 0.5, names=PERFORMANCE_METRICS
+    y, scores_a, scores_b, engine: ResamplingEngine, stream: str, threshold: float = 0.5, names=PERFORMANCE_METRICS, design=None
 ) -> tuple[dict[str, PairedDifference], BootstrapResult]:
-    """Paired stratified bootstrap of ``metric(b) - metric(a)`` for every named metric.
+    """Paired bootstrap of ``metric(b) - metric(a)`` for every named metric.
+
+    Patients are resampled as ``design`` says (``None``: a simple random sample, as a cohort is
+    sampled), both models on the same resampled patients.
 
     Returns the differences by metric name and the ``BootstrapResult`` of the differences (its
     ``replicates`` are the per-replicate differences, column by column in ``names`` order).
     """
     statistic = PairedMetrics(y, scores_a, scores_b, threshold, names)
-    strata = np.asarray(y).astype(bool).ravel()  # outcome classes keep their sizes in every replicate
-    both = engine.bootstrap(statistic, strata, stream)
+    both = engine.bootstrap(statistic, design, stream)
     diff = both.derive(statistic.difference)
     k = len(statistic.names)
     out = {}
@@ -222,3 +224,44 @@ def mcnemar_test(y, scores_a, scores_b, threshold: float = 0.5) -> McNemarResult
         p_exact = min(1.0, 2.0 * float(binom.cdf(k, m, 0.5)))
         p_mid = min(1.0, 2.0 * (float(binom.cdf(k, m, 0.5)) - 0.5 * float(binom.pmf(k, m, 0.5))))
     return McNemarResult(int(y.size), n01, n10, (n10 - n01) / y.size if y.size else float("nan"), p_exact, p_mid)
+
+
+# --------------------------------------------------------------------------------------------
+# Paired proportions (Newcombe's method 10, exact McNemar)
+# --------------------------------------------------------------------------------------------
+
+#: Proportions of two models on the same patients and the rows they are counted over.
+PAIRED_PROPORTIONS: dict[str, str] = {
+    "sensitivity": "pos", "specificity": "neg", "fnr": "pos", "fpr": "neg", "accuracy": "all", "selection_rate": "all",
+}
+
+
+def paired_proportion(metric: str, y, scores_a, scores_b, threshold: float = 0.5, confidence: float = 0.95) -> PairedDifference:
+    """``metric(b) - metric(a)`` for a proportion of two models on the same patients.
+
+    Each patient in the denominator is a pair of outcomes ("model a right/flagged", "model b
+    right/flagged"); the difference gets Newcombe's hybrid score interval for paired data (method
+    10, Stat Med 1998), which does not collapse when a model gets every patient right, and the
+    p-value is the exact McNemar test (a binomial test on the discordant pairs).
+    """
+    from scipy.stats import binomtest
+
+    from .proportions import newcombe_paired_difference
+
+    y = np.asarray(y).astype(bool)
+    fa, fb = np.asarray(scores_a) >= threshold, np.asarray(scores_b) >= threshold
+    rows = {"pos": y, "neg": ~y, "all": np.ones_like(y)}[PAIRED_PROPORTIONS[metric]]
+    success = {  # what counts as a success for the metric, per model
+        "sensitivity": lambda f: f, "fnr": lambda f: ~f, "specificity": lambda f: ~f, "fpr": lambda f: f,
+        "accuracy": lambda f: f == y, "selection_rate": lambda f: f,
+    }[metric]
+    a, b = success(fa)[rows], success(fb)[rows]
+    n = int(rows.sum())
+    if n == 0:
+        nan = float("nan")
+        return PairedDifference(metric, nan, nan, Estimate(nan, None, "newcombe-paired", 0, reason="not estimable: no patients in the denominator"), None)
+    both, only_a, only_b, neither = (int(np.sum(x)) for x in (a & b, a & ~b, ~a & b, ~a & ~b))
+    d, ci = newcombe_paired_difference(both, only_a, only_b, neither, confidence)
+    discordant = only_a + only_b
+    p = 1.0 if discordant == 0 else float(binomtest(only_b, discordant, 0.5).pvalue)
+    return PairedDifference(metric, float(a.mean()), float(b.mean()), Estimate(d, ci, "newcombe-paired", n), p)

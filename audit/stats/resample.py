@@ -1,10 +1,18 @@
-"""Stratified resample counts, drawn in memory-bounded chunks with independent random streams.
+"""Bootstrap resample counts under a sampling design, drawn in memory-bounded chunks with independent streams.
 
-A stratified bootstrap replicate draws, within every stratum (outcome class, and subgroup where
-one is analysed), as many rows with replacement as the stratum holds. We never build the
-resampled data: a replicate is the vector of how often each row was drawn, and metrics take it as
-weights. Strata therefore keep their size in every replicate, so a subgroup or a class never
-vanishes from a replicate.
+A bootstrap replicate resamples the data *as they were sampled* (Efron & Tibshirani 1993, ch. 3;
+Field & Welsh, JRSS B 2007): the resampled unit is the patient, or the cluster named by
+``data.cluster`` (several images or visits of one patient are drawn together), and units are
+drawn with replacement *within* each stratum (the sites of ``data.site``; the outcome classes only
+under case-control sampling), as many as the stratum holds. A validation cohort's prevalence
+therefore varies from replicate to replicate as it would in another cohort. We never build the
+resampled data: a replicate is the vector of how often each row was drawn, and metrics take it
+as weights.
+
+Counts are drawn in the rows' own order, whatever statistic reads them, then gathered into the
+statistic's column layout. So one dataset's stream (``"dataset/test"``) gives the same resampled
+patients to every check: one quantity, one interval, and differences between checks' statistics
+are paired.
 
 The ``n_resamples`` replicates are split into chunks whose size depends only on ``n`` and
 ``n_resamples`` (``chunk_sizes``); chunk ``i`` draws from the ``i``-th child of
@@ -54,73 +62,135 @@ def strata_codes(*keys: np.ndarray) -> np.ndarray:
     return np.unique(stacked, axis=0, return_inverse=True)[1].ravel().astype(np.intp)
 
 
+def _codes(x: np.ndarray | None) -> np.ndarray | None:
+    return None if x is None else np.unique(np.asarray(x), return_inverse=True)[1].ravel().astype(np.intp)
+
+
+@dataclass(frozen=True)
+class SamplingDesign:
+    """How the rows were sampled: ``strata`` (resampled separately) and ``clusters`` (resampled whole).
+
+    Either may be ``None``: one stratum, and every row its own unit. Codes of any type; a cluster
+    must lie within one stratum.
+    """
+
+    strata: np.ndarray | None = None
+    clusters: np.ndarray | None = None
+    #: "cohort" or "case-control", for the report; the arrays carry the arithmetic.
+    sampling: str = "cohort"
+
+    def subset(self, rows: np.ndarray) -> SamplingDesign:
+        """The design restricted to some rows (a boolean mask or indices)."""
+        pick = lambda a: None if a is None else np.asarray(a)[rows]  # noqa: E731
+        return SamplingDesign(pick(self.strata), pick(self.clusters), self.sampling)
+
+    def with_strata(self, *keys: np.ndarray) -> SamplingDesign:
+        """The design with further stratification keys (e.g. the outcome for case-control sampling)."""
+        own = () if self.strata is None else (self.strata,)
+        return SamplingDesign(strata_codes(*own, *keys), self.clusters, self.sampling)
+
+    @property
+    def clustered(self) -> bool:
+        return self.clusters is not None
+
+
+def as_design(design: SamplingDesign | np.ndarray | None, n: int | None = None) -> SamplingDesign:
+    """A ``SamplingDesign`` from a design, an array of strata codes, or ``None`` (simple random sample)."""
+    if isinstance(design, SamplingDesign):
+        return design
+    return SamplingDesign(None if design is None else np.asarray(design))
+
+
 @dataclass(frozen=True)
 class ResamplePlan:
-    """Where each stratum's rows sit in the column layout the statistic asked for.
+    """Which units each stratum holds, and which unit each row belongs to.
 
-    ``starts``/``sizes`` describe strata that occupy contiguous column ranges (then a draw is
-    ``start + uniform index``); ``members`` holds the column positions otherwise.
+    Units (rows, or clusters) are numbered so that each stratum's units are contiguous
+    (``starts``/``sizes``); ``unit_of_row`` maps rows to units, ``None`` when every row is its
+    own unit in row order (no gather needed).
     """
 
     n: int
+    n_units: int
     sizes: tuple[int, ...]
-    starts: tuple[int, ...] | None
-    members: tuple[np.ndarray, ...] | None
+    starts: tuple[int, ...]
+    unit_of_row: np.ndarray | None
 
     @classmethod
-    def build(cls, strata: np.ndarray, layout: np.ndarray | None = None) -> ResamplePlan:
-        strata = np.asarray(strata)
-        n = strata.size
-        laid = strata if layout is None else strata[layout]
-        members = [np.flatnonzero(laid == s) for s in np.unique(laid)]
-        sizes = tuple(int(m.size) for m in members)
-        if all(m[-1] - m[0] + 1 == m.size for m in members):
-            return cls(n, sizes, tuple(int(m[0]) for m in members), None)
-        return cls(n, sizes, None, tuple(members))
+    def build(cls, design: SamplingDesign | np.ndarray | None, n: int) -> ResamplePlan:
+        design = as_design(design)
+        strata = np.zeros(n, dtype=np.intp) if design.strata is None else _codes(design.strata)
+        if strata.size != n:
+            raise ValueError(f"the design has {strata.size} rows but the data {n}")
+        if design.clusters is None:
+            units_stratum, unit_of_row = strata, None
+            order = np.argsort(strata, kind="stable")
+        else:
+            clusters = _codes(design.clusters)
+            first = np.unique(clusters, return_index=True)[1]
+            units_stratum = strata[first]
+            if np.any(strata != units_stratum[clusters]):
+                raise ValueError("a cluster spans several strata; clusters must be nested within strata (sites)")
+            order = np.argsort(units_stratum, kind="stable")
+            unit_of_row = clusters
+        sizes = np.bincount(units_stratum, minlength=int(units_stratum.max(initial=-1)) + 1)
+        sizes = sizes[sizes > 0]
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        position = np.empty(order.size, dtype=np.intp)
+        position[order] = np.arange(order.size)  # unit -> its position among units ordered by stratum
+        if unit_of_row is None:
+            unit_of_row = None if np.all(order == np.arange(n)) else position
+        else:
+            unit_of_row = position[unit_of_row]
+        return cls(n, int(order.size), tuple(int(m) for m in sizes), tuple(int(a) for a in starts), unit_of_row)
 
 
-def draw_counts(plan: ResamplePlan, size: int, seed: np.random.SeedSequence) -> np.ndarray:
-    """One chunk of stratified bootstrap counts: int64 array ``(size, n)`` in the plan's layout.
+def draw_counts(plan: ResamplePlan, size: int, seed: np.random.SeedSequence, layout: np.ndarray | None = None) -> np.ndarray:
+    """One chunk of bootstrap counts: int64 array ``(size, n)``, in row order or in ``layout``.
 
-    Row ``b`` counts how often each column's row is drawn in replicate ``b``; within each stratum
-    the counts sum to the stratum's size. Uniform draws per stratum, counted with one
-    ``bincount`` over the whole chunk.
+    Within each stratum, as many units as it holds are drawn uniformly with replacement; a row's
+    count is its unit's count. One ``bincount`` over the whole chunk counts the draws.
     """
     rng = np.random.default_rng(seed)
-    n = plan.n
-    row_offsets = (np.arange(size, dtype=np.int64) * n)[:, None]
-    draws = np.empty((size, n), dtype=np.int64)
-    at = 0
-    for k, m in enumerate(plan.sizes):
-        local = rng.integers(0, m, size=(size, m))
-        block = draws[:, at : at + m]
-        if plan.starts is not None:
-            np.add(local, row_offsets + plan.starts[k], out=block)
-        else:
-            np.take(plan.members[k], local, out=block)
-            block += row_offsets
-        at += m
-    return np.bincount(draws.ravel(), minlength=size * n).reshape(size, n)
+    u = plan.n_units
+    draws = np.empty((size, u), dtype=np.int64)
+    offsets = (np.arange(size, dtype=np.int64) * u)[:, None]
+    for start, m in zip(plan.starts, plan.sizes):
+        np.add(rng.integers(0, m, size=(size, m)), offsets + start, out=draws[:, start : start + m])
+    counts = np.bincount(draws.ravel(), minlength=size * u).reshape(size, u)
+    gather = plan.unit_of_row
+    if layout is not None:
+        gather = layout if gather is None else gather[layout]
+    return counts if gather is None else np.take(counts, gather, axis=1)
 
 
-def resample_counts(strata: np.ndarray, n_resamples: int, seed: int, stream: str, layout: np.ndarray | None = None) -> Iterator[np.ndarray]:
-    """Yield the chunks of stratified counts for ``n_resamples`` replicates (serially)."""
-    plan = ResamplePlan.build(strata, layout)
+def resample_counts(design, n_resamples: int, seed: int, stream: str, layout: np.ndarray | None = None, n: int | None = None) -> Iterator[np.ndarray]:
+    """Yield the chunks of counts for ``n_resamples`` replicates (serially).
+
+    ``design`` is a ``SamplingDesign`` or an array of strata codes (then ``n`` is its length).
+    """
+    design = as_design(design)
+    if n is None:
+        n = next(a.size for a in (design.strata, design.clusters) if a is not None)
+    plan = ResamplePlan.build(design, n)
     sizes = chunk_sizes(plan.n, n_resamples)
     for size, child in zip(sizes, seed_sequence(seed, stream).spawn(len(sizes))):
-        yield draw_counts(plan, size, child)
+        yield draw_counts(plan, size, child, layout)
 
 
-def jackknife_groups(strata: np.ndarray, n_groups: int, rng: np.random.Generator) -> np.ndarray:
+def jackknife_groups(design, n: int, n_groups: int, rng: np.random.Generator) -> np.ndarray:
     """Assign rows to ``n_groups`` delete-groups of near-equal size, balanced within strata.
 
-    With ``n_groups >= n`` every row is its own group (the ordinary leave-one-out jackknife).
+    Whole units (clusters) go to one group. With ``n_groups >=`` the number of units every unit
+    is its own group (the ordinary leave-one-out jackknife).
     """
-    strata = np.asarray(strata)
-    n = strata.size
-    if n_groups >= n:
-        return np.arange(n)
-    order = np.lexsort((rng.permutation(n), strata))  # shuffled within stratum, strata contiguous
-    groups = np.empty(n, dtype=np.intp)
-    groups[order] = np.arange(n) % n_groups
-    return groups
+    plan = ResamplePlan.build(design, n)
+    unit_of_row = np.arange(n) if plan.unit_of_row is None else plan.unit_of_row
+    u = plan.n_units
+    if n_groups >= u:
+        return unit_of_row.astype(np.intp)
+    unit_stratum = np.repeat(np.arange(len(plan.sizes)), plan.sizes)
+    order = np.lexsort((rng.permutation(u), unit_stratum))  # shuffled within stratum
+    groups = np.empty(u, dtype=np.intp)
+    groups[order] = np.arange(u) % n_groups
+    return groups[unit_of_row]
