@@ -15,7 +15,7 @@ seeded outcome-stratified subsample of ``robustness.max_samples`` patients:
 - **Subgroups** (``data.sensitive`` and ``data.site``): per group clean accuracy, robust accuracy and
   success rate per attack and budget, flip rate per perturbation at the strongest severity;
   each adequately sized group's success rate against the largest group's (Newcombe interval,
-  score test, Holm/BH over the dataset). Small groups (``settings.min_group_size``) get exact
+  score test, Holm over the dataset). Small groups (``settings.min_group_size``) get exact
   intervals and are not tested.
 
 With no model (a prediction-only audit) the check is "not run" and says why.
@@ -39,6 +39,8 @@ from ..stats import stream_rng
 from .base import Finding, Section
 
 NAME = "robustness"
+#: Adjustment of the per-group attack-success comparisons of a dataset (family-wise error; statsmodels).
+MULTIPLICITY = "holm"
 TITLE = "Robustness"
 NO_MODEL = (
     "there is no model: this audit reads precomputed probabilities (data.prediction), and robustness needs a model "
@@ -105,7 +107,7 @@ def run(ctx: AuditContext) -> Section:
             "threshold": settings.threshold,
             "confidence": settings.confidence,
             "min_group_size": settings.min_group_size,
-            "multiplicity": settings.multiplicity,
+            "multiplicity": MULTIPLICITY,
             "model": ctx.model.description,
             "adversarial": {"reason": adversarial_reason, "datasets": adversarial},
             "perturbation": {"datasets": perturbation},
@@ -432,7 +434,7 @@ def subgroup_dataset(ctx, name, partitions, y, p0, adv_flags: dict, pert_flags: 
                 gaps.append(gap)
                 comparisons.append((part_name, gap))
         out.append({"name": part_name, "kind": part_kind, "reference": reference, "groups": groups, "gaps": gaps})
-    adjusted = adjust([gap["p_value"] for _, gap in comparisons], settings.multiplicity)
+    adjusted = adjust([gap["p_value"] for _, gap in comparisons], MULTIPLICITY)
     findings = []
     level = f"{conf:.0%}"
     for (part_name, gap), p_adj in zip(comparisons, adjusted):
@@ -446,7 +448,7 @@ def subgroup_dataset(ctx, name, partitions, y, p0, adv_flags: dict, pert_flags: 
                 f"{attack_lib.LABELS[gap['attack']]}{at} on {name} succeeds {abs(diff['value']):.1%} {more} often for "
                 f"{part_name}={gap['group']} than for {part_name}={gap['reference']}, so that group is {easier} to attack "
                 f"(difference in success rate {diff['value']:+.3f}, {level} CI {diff['ci'][0]:+.3f} to {diff['ci'][1]:+.3f}; "
-                f"{settings.multiplicity}-adjusted p = {p_adj:.2g}).",
+                f"{MULTIPLICITY}-adjusted p = {p_adj:.2g}).",
                 name))
     for part in out:
         for group in part["groups"]:
