@@ -105,6 +105,10 @@ METHOD_LABELS = {
     "cluster-bootstrap-percentile": "cluster bootstrap (whole patients resampled), percentile",
     "clopper-pearson-clusters": "Clopper–Pearson exact interval over clusters (every resample gave the same value)",
     "case-control": "not estimable under case-control sampling",
+    "clopper-pearson-treated": "bounds from the Clopper–Pearson upper limit of the share treated (nobody is treated at this threshold)",
+    "wald-glm-cluster": "Wald interval of a logistic recalibration model with cluster-robust standard errors",
+    "log-wald-cluster": "Wald interval on the log scale with a cluster-robust standard error",
+    "newcombe-paired": "Newcombe's score interval for paired proportions (method 10, 1998)",
 }
 
 #: Short methods for the one-paragraph summary (``settings.ci_method`` is a bare name).
@@ -135,6 +139,10 @@ METHOD_SHORT = {
     "cluster-bootstrap-percentile": "cluster bootstrap",
     "clopper-pearson-clusters": "Clopper–Pearson (clusters)",
     "case-control": "not estimable",
+    "clopper-pearson-treated": "Clopper–Pearson (none treated)",
+    "wald-glm-cluster": "Wald (GLM, clustered)",
+    "log-wald-cluster": "log-scale Wald (clustered)",
+    "newcombe-paired": "Newcombe, paired",
 }
 
 #: One-sentence "how to read this" per known section; other sections get none.

@@ -256,33 +256,48 @@ GRID = np.linspace(-35.0, 35.0, 600_001)
 
 @dataclass(frozen=True)
 class RiskPopulation:
-    """Patients by their true risk ``r = expit(z)``, ``z`` on a fine grid with probability weights ``w``.
+    """Patients by a score on the logit scale ``z`` (a fine grid, probability weights ``w``).
 
-    ``predict`` maps the true risk to the model's prediction (increasing). Every population quantity
-    is a weighted sum over the grid: exact up to quadrature error (below 1e-6 here).
+    ``risk[k]`` is P(event | z_k) and ``pred[k]`` the model's prediction at ``z_k`` (increasing in
+    ``z``). Every population quantity is a weighted sum over the grid: exact up to quadrature error
+    (below 1e-6 here). ``sample(rng, n)`` draws ``(risk, prediction)`` for n patients.
     """
 
     name: str
     w: np.ndarray
-    sample: callable  # rng, n -> true risks
-    predict: callable = staticmethod(lambda r: r)
+    risk: np.ndarray
+    pred: np.ndarray
+    sample: callable
 
     @classmethod
     def beta(cls, a: float, b: float, predict=None) -> RiskPopulation:
+        """True risk ``r ~ Beta(a, b)``; the model predicts ``predict(r)`` (default ``r``: calibrated)."""
+        predict = predict or (lambda r: r)
         r = expit(GRID)
         logw = beta_dist.logpdf(r, a, b) + np.log(r) + np.log1p(-r)  # density on the logit scale
         w = np.exp(logw - logw.max())
-        return cls(f"Beta({a}, {b})", w / w.sum(), lambda rng, n: rng.beta(a, b, n), predict or (lambda r: r))
+
+        def sample(rng, n):
+            risk = rng.beta(a, b, n)
+            return risk, predict(risk)
+
+        name = f"Beta({a}, {b})" + ("" if predict(0.5) == 0.5 and predict(0.2) == 0.2 else ", miscalibrated")
+        return cls(name, w / w.sum(), r, predict(r), sample)
 
     @classmethod
-    def logit_normal(cls, mu: float, sd: float) -> RiskPopulation:
-        w = norm.pdf(GRID, mu, sd)
-        return cls(f"logit-normal({mu}, {sd})", w / w.sum(), lambda rng, n: expit(rng.normal(mu, sd, n)))
+    def random_effect(cls, mu: float, sd_score: float, sd_hidden: float) -> RiskPopulation:
+        """Rows whose score logit is ``z ~ N(mu, sd_score)`` and whose outcome logit is ``z + v``,
+        ``v ~ N(0, sd_hidden)`` a patient effect the score does not see: P(event | z) by Gauss–Hermite."""
+        w = norm.pdf(GRID, mu, sd_score)
+        nodes, weights = np.polynomial.hermite_e.hermegauss(80)
+        risk = np.zeros_like(GRID)
+        for x, h in zip(nodes, weights):
+            risk += h * expit(GRID + sd_hidden * x)
+        risk /= weights.sum()
+        return cls(f"score logit N({mu}, {sd_score:.2f}), hidden patient effect sd {sd_hidden}", w / w.sum(), risk, expit(GRID), None)
 
     def truths(self, threshold: float) -> dict[str, float]:
-        r = expit(GRID)
-        w = self.w
-        p = self.predict(r)
+        r, p, w = self.risk, self.pred, self.w
         prev = float(np.sum(w * r))
         w1, w0 = w * r / prev, w * (1 - r) / (1 - prev)  # densities of events and non-events
         flag = p >= threshold
@@ -357,9 +372,8 @@ def cohort(key: str, pop: RiskPopulation, n: int, threshold: float, studies: int
     rules, cp_rules = IntervalRules(CONFIDENCE), IntervalRules(CONFIDENCE, proportion_ci="clopper-pearson")
     names = METRICS
     for i in range(studies):
-        r = pop.sample(rng, n)
+        r, p = pop.sample(rng, n)
         y = (rng.random(n) < r).astype(np.int8)
-        p = pop.predict(r)
         stream = f"{key}/{i}"
         kernel = BinaryMetrics(y, p, threshold, names)
         col = {m: j for j, m in enumerate(kernel.names)}
@@ -405,10 +419,15 @@ def auroc_few_events(key: str, auc: float, events: int, studies: int, rng) -> Ta
     return t
 
 
-def clustered(key: str, patients: int, studies: int, rng, rows: int = 5, mu: float = -1.7, sd_u: float = 1.0, sd_e: float = 0.5,
-              threshold: float = 0.2) -> Tallies:
-    """Several correlated rows per patient: the cluster bootstrap and cluster-robust intervals against the row-level ones."""
-    pop = RiskPopulation.logit_normal(mu, math.hypot(sd_u, sd_e))  # the rows' marginal risk
+def clustered(key: str, patients: int, studies: int, rng, rows: int = 5, mu: float = -1.75, sd_u: float = 1.0, sd_e: float = 0.3,
+              sd_v: float = 1.0, threshold: float = 0.2) -> Tallies:
+    """Several correlated rows per patient: the cluster bootstrap and cluster-robust intervals against the row-level ones.
+
+    Row ``j`` of patient ``i``: score ``expit(mu + u_i + e_ij)``, outcome ``Bernoulli(expit(mu + u_i + e_ij + v_i))``;
+    ``u_i`` moves the patient's scores and risks together, ``v_i`` only the risks, so outcomes of one patient are
+    correlated even given the scores (and the model is not perfectly calibrated: the truths say by how much).
+    """
+    pop = RiskPopulation.random_effect(mu, math.hypot(sd_u, sd_e), sd_v)  # the rows' marginal law
     truth = pop.truths(threshold)
     t = Tallies(f"{key}: {patients} patients x {rows} rows, prevalence {truth['prevalence']:.2f}, t={threshold}")
     bca = engine("bca")
@@ -420,7 +439,7 @@ def clustered(key: str, patients: int, studies: int, rng, rows: int = 5, mu: flo
     for i in range(studies):
         z = mu + rng.normal(0, sd_u, patients)[pid] + rng.normal(0, sd_e, n)
         p = expit(z)
-        y = (rng.random(n) < p).astype(np.int8)
+        y = (rng.random(n) < expit(z + rng.normal(0, sd_v, patients)[pid])).astype(np.int8)
         kernel = BinaryMetrics(y, p, threshold, names)
         col = {m: j for j, m in enumerate(kernel.names)}
         cb = bca.bootstrap(kernel, design, f"{key}/{i}")

@@ -112,7 +112,8 @@ def ece_estimate(y, p, bins: int, strategy: str) -> Estimate:
     every bin's |observed - predicted|), so on the example data 98% of bootstrap replicates lie
     above the estimate and neither percentile nor BCa intervals cover it. Inference on
     calibration rests on the intercept and slope intervals."""
-    return Estimate(ece(y, p, bins, strategy), None, "point-estimate", np.size(y))
+    return Estimate(ece(y, p, bins, strategy), None, "point-estimate", np.size(y),
+                    reason="no interval: the bootstrap of a binned ECE is dominated by its upward bias")
 
 
 def glm_estimates(y, p, confidence: float, method: str = "wald", clusters=None) -> dict[str, Estimate]:

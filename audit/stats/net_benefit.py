@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from .estimate import Estimate
-from .proportions import wilson_interval
+from .proportions import clopper_pearson_interval, wilson_interval
 
 #: The usual grid of threshold probabilities: 0.01, 0.02, ..., 0.99.
 DEFAULT_THRESHOLDS: tuple[float, ...] = tuple(round(k / 100, 2) for k in range(1, 100))
@@ -210,8 +210,16 @@ def decision_curve(y, p, thresholds, engine, stream: str, design=None) -> dict:
     n = int(y.size)
     model = []
     for j in range(T):
-        ci = None if np.isnan(boot.low[j]) else (boot.low[j], boot.high[j])
-        model.append(Estimate(boot.estimate[j], ci, boot.methods[j], n).to_dict())
+        est = boot.estimate_at(j, n)
+        flagged = int(np.count_nonzero(p >= t[j]))
+        if est.ci is None and flagged == 0:
+            # nobody is treated at this threshold, in the data and so in every resample: the bootstrap is
+            # degenerate. The population's treated share is at most the exact upper bound u of 0/n, and
+            # net benefit = TP/n - FP/n * t/(1-t) then lies in [-u t/(1-t), u].
+            u = clopper_pearson_interval(0, n, engine.confidence)[1]
+            odds = t[j] / (1.0 - t[j])
+            est = Estimate(0.0, (-u * odds, u), "clopper-pearson-treated", n)
+        model.append(est.to_dict())
     events = int(np.count_nonzero(y))
     lo, hi = wilson_interval(events, n, engine.confidence)
     everyone = treat_all(y, t)
