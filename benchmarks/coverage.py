@@ -139,14 +139,17 @@ TARGETS = {
     "info": ("— (not a coverage)", None),
 }
 
-#: Misses the method explains: (interval key prefix, scenario prefix) -> why. Filled in from the
-#: measured runs; a miss not listed here prints "MISSES TARGET".
-EXEMPTIONS: dict[tuple[str, str], str] = {}
+#: Misses the method explains: (text in the interval's name, scenario key prefix) -> why, with the
+#: evidence. A miss not listed here prints "MISSES TARGET".
+EXEMPTIONS: dict[tuple[str, str], str] = {
+    ("(ignores clusters)", "cluster"): "contrast row: ignores the clustering, as the audit never does when data.cluster "
+    "is set (it prints the cluster interval above); shown so the reader sees the naive interval under-cover",
+}
 
 
 def exemption(interval: str, scenario: str) -> str | None:
     for (i, s), why in EXEMPTIONS.items():
-        if interval.startswith(i) and scenario.startswith(s):
+        if i in interval and scenario.startswith(s):
             return why
     return None
 

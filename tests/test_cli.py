@@ -48,6 +48,22 @@ def test_cli_runs_the_example_audit_and_writes_results_and_report(example_dir, t
     html = (out / "report.html").read_text()
     assert "Rotterdam" in html and "data:image/svg+xml;base64," in html
     assert "wrote" in capsys.readouterr().out
+    # every estimate in the whole file: never a zero-width interval, never a missing one without the reason
+    estimates = list(_estimates(results))
+    assert len(estimates) > 500
+    assert not [e for e in estimates if e["ci"] and None not in e["ci"] and e["ci"][0] == e["ci"][1]]
+    assert not [e for e in estimates if e["ci"] is None and "reason" not in e]
+
+
+def _estimates(node):
+    if isinstance(node, dict):
+        if {"value", "ci", "method"} <= set(node):
+            yield node
+        for v in node.values():
+            yield from _estimates(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _estimates(v)
 
 
 def test_two_runs_give_byte_identical_results_json(example_dir, tmp_path):

@@ -202,3 +202,29 @@ def test_mcnemar_without_discordant_patients_is_p_1():
     p = np.array([0.1, 0.9, 0.2, 0.8])
     result = mcnemar_test(y, p, p, 0.5)
     assert (result.n01, result.n10, result.p_exact, result.p_midp) == (0, 0, 1.0, 1.0)
+
+
+def test_paired_sensitivity_difference_uses_newcombe_on_the_discordant_counts_and_exact_mcnemar():
+    from scipy.stats import binomtest
+
+    from audit.stats.paired import paired_proportion
+    from audit.stats.proportions import newcombe_paired_difference
+
+    y, a, b = correlated_models(400, np.random.default_rng(21), shift_b=0.4)
+    d = paired_proportion("sensitivity", y, a, b, threshold=0.5)
+    pos = y.astype(bool)
+    fa, fb = a[pos] >= 0.5, b[pos] >= 0.5
+    counts = [int(np.sum(x)) for x in (fa & fb, fa & ~fb, ~fa & fb, ~fa & ~fb)]
+    value, ci = newcombe_paired_difference(*counts)
+    assert d.difference.value == pytest.approx(fb.mean() - fa.mean(), abs=1e-12) == pytest.approx(value, abs=1e-12)
+    assert d.difference.ci == pytest.approx(ci, abs=1e-12) and d.difference.method == "newcombe-paired"
+    assert d.p_value == pytest.approx(binomtest(counts[2], counts[1] + counts[2], 0.5).pvalue, abs=1e-12)
+
+
+def test_paired_specificity_of_two_perfect_models_gets_a_real_interval_not_a_point():
+    from audit.stats.paired import paired_proportion
+
+    y = np.r_[np.ones(50, int), np.zeros(150, int)]
+    a = np.r_[np.full(50, 0.9), np.full(150, 0.1)]
+    d = paired_proportion("specificity", y, a, a.copy())
+    assert d.difference.value == 0.0 and d.difference.ci[0] < 0 < d.difference.ci[1] and d.p_value == 1.0
