@@ -14,16 +14,28 @@ from .stats.intervals import IntervalRules, cell_estimates
 from .stats.metrics import METRICS
 
 
-def dataset_estimates(ctx: AuditContext, ds: EvaluatedDataset) -> dict[str, Estimate]:
-    """Every metric of ``stats.metrics.METRICS`` for ``ds`` at the spec's threshold, cached on the context."""
-    key = ("dataset_estimates", ds.name)
+def dataset_estimates(ctx: AuditContext, ds: EvaluatedDataset, confidence: float | None = None) -> dict[str, Estimate]:
+    """Every metric of ``stats.metrics.METRICS`` for ``ds`` at the spec's threshold, cached on the context.
+
+    ``confidence`` (default the spec's) gives the intervals at another level from the same
+    resamples, e.g. 0.90 two-sided for one-sided 95% bounds against pre-specified targets.
+    """
+    settings = ctx.spec.settings
+    confidence = settings.confidence if confidence is None else float(confidence)
+    key = ("dataset_estimates", ds.name, confidence)
     if key not in ctx.cache:
         design = ctx.design(ds)
-        kernel = BinaryMetrics(ds.y, ds.p, ctx.spec.settings.threshold, METRICS)
-        boot = ctx.engine.bootstrap(kernel, design, ctx.stream(ds))
-        column = {m: j for j, m in enumerate(kernel.names)}
+        boot_key = ("dataset_bootstrap", ds.name)
+        if boot_key not in ctx.cache:
+            kernel = BinaryMetrics(ds.y, ds.p, settings.threshold, METRICS)
+            ctx.cache[boot_key] = ctx.engine.bootstrap(kernel, design, ctx.stream(ds))
+        boot = ctx.cache[boot_key]
+        if confidence != boot.confidence:
+            boot = boot.at_confidence(confidence)
+        column = {m: j for j, m in enumerate(METRICS)}
+        rules = IntervalRules.from_settings(settings)
+        rules = IntervalRules(confidence, rules.sampling, rules.prevalence, rules.proportion_ci)
         ctx.cache[key] = cell_estimates(
-            ds.y, ds.p, ctx.spec.settings.threshold, METRICS, lambda m: boot.estimate_at(column[m], ds.n),
-            IntervalRules.from_settings(ctx.spec.settings), design.clusters,
+            ds.y, ds.p, settings.threshold, METRICS, lambda m: boot.estimate_at(column[m], ds.n), rules, design.clusters,
         )
     return ctx.cache[key]

@@ -24,6 +24,12 @@ METRIC_LABELS = {
     "ece_equal_mass": "ECE, equal-mass bins",
 }
 
+#: Which direction is better, for targets and worst groups: "higher" or "lower" (metrics not listed have none).
+METRIC_DIRECTION = {
+    **dict.fromkeys(("auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "accuracy", "balanced_accuracy", "f1", "coverage"), "higher"),
+    **dict.fromkeys(("brier", "fnr", "fpr", "ece", "ece_equal_mass", "mean_set_size"), "lower"),
+}
+
 #: Shorter names for figure panels and finding sentences.
 SHORT_METRIC_LABELS: dict[str, str] = {**METRIC_LABELS, "sensitivity": "Sensitivity"}
 

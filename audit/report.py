@@ -53,7 +53,7 @@ PRINT_STYLESHEET = "print.css"
 DASH = "—"
 
 
-STATUSES = ("pass", "warning", "fail", "insufficient evidence", "not run")
+STATUSES = ("pass", "warning", "fail", "inconclusive", "insufficient evidence", "not run")
 
 
 #: Which direction is better, for the "better" column; metrics not listed show nothing.
@@ -599,6 +599,7 @@ def _section_view(name, section, section_figures, findings, settings, anchors, d
         "reason": section.get("reason"),
         "intro": intro,
         "evidence": list(section.get("evidence") or []),
+        "criteria": [{**c, "verdict_class": _status_class(c.get("verdict"))} for c in section.get("criteria") or [] if isinstance(c, Mapping)],
         "confidence": confidence,
         "threshold": threshold,
         "threshold_metrics": threshold_metrics,

@@ -65,6 +65,7 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
     for name in requested_checks(spec):
         say(f"check: {name}")
         sections.append(CHECKS[name](ctx) if name in CHECKS else not_run(name))
+    mark_backwards_datasets(sections)
     model_file = None
     if model is None and spec.model is not None:
         model_file = (spec.model.path, resolve(base_dir, spec.model.path))
@@ -79,6 +80,18 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
         say("guideline checklists")
         result.results["checklists"] = checklist_results(spec.checklists, result.results, spec.attestations)
     return result
+
+
+def mark_backwards_datasets(sections) -> None:
+    """Where discrimination fails (the model ranks patients backwards), every other verdict on that dataset says so."""
+    backwards = {
+        c["dataset"] for s in sections if s.name == "performance"
+        for c in s.data.get("criteria", []) if c["metric"] == "auroc" and c["verdict"] == "fail"
+    }
+    for s in sections:
+        for c in s.data.get("criteria", []):
+            if c.get("dataset") in backwards and not (s.name == "performance" and c["metric"] == "auroc"):
+                c["caveat"] = f"This verdict rests on a model that ranks patients backwards on {c['dataset']}."
 
 
 def requested_checks(spec: AuditSpec) -> list[str]:

@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -238,6 +239,25 @@ class DataSpec(_StrictModel):
 class Settings(_StrictModel):
     """Numerical settings shared by every check."""
 
+    @field_validator("targets")
+    @classmethod
+    def _known_targets(cls, value: dict) -> dict:
+        from .labels import METRIC_DIRECTION
+
+        ranged = {"calibration_slope", "calibration_intercept", "oe_ratio"}
+        for metric, target in value.items():
+            if metric not in METRIC_DIRECTION and metric not in ranged:
+                known = ", ".join(sorted(set(METRIC_DIRECTION) | ranged))
+                raise ValueError(f"settings.targets names {metric!r}, which has no direction to judge; use one of {known}")
+            if isinstance(target, tuple):
+                if not target[0] < target[1]:
+                    raise ValueError(f"settings.targets.{metric} is a range [low, high] with low < high")
+            elif metric in ranged:
+                raise ValueError(f"settings.targets.{metric} needs a range [low, high], e.g. [0.8, 1.2]")
+            if not all(np.isfinite(x) for x in (target if isinstance(target, tuple) else (target,))):
+                raise ValueError(f"settings.targets.{metric} must be finite")
+        return value
+
     seed: int = 0
     n_resamples: int = Field(2000, ge=50)
     confidence: float = Field(0.95, gt=0, lt=1)
@@ -250,6 +270,9 @@ class Settings(_StrictModel):
     prevalence: float | None = Field(None, gt=0, lt=1)
     # interval for proportions: Wilson with Clopper–Pearson within 3 of 0 or n ("auto"), or always Clopper–Pearson
     proportion_ci: Literal["auto", "clopper-pearson"] = "auto"
+    # pre-specified targets per metric: a number (a minimum, or a maximum for lower-is-better metrics such as
+    # brier) or a range [low, high] (e.g. calibration_slope: [0.8, 1.2]); judged by one-sided bounds
+    targets: dict[str, float | tuple[float, float]] = Field(default_factory=dict)
     min_group_size: int = Field(30, ge=1)
     # subgroup fairness
     min_group_events: int = Field(5, ge=0)

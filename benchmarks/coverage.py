@@ -23,12 +23,14 @@ What is simulated
 3. **AUROC with few events** (``auroc-*``): binormal scores (non-events N(0, 1), events N(d, 1), true
    AUROC ``Phi(d / sqrt 2)`` = 0.80 or 0.90), 10, 20 or 50 events and 9 non-events per event;
    ``cell_estimates``' AUROC (logit-DeLong; Newcombe's one-sided score bound at perfect separation).
-4. **Clustered rows** (``cluster-*``): 200 or 400 patients with 5 rows each; row risk
-   ``expit(-1.7 + u_i + e_ij)``, patient effect ``u_i ~ N(0, 1)``, row effect ``e_ij ~ N(0, 0.5)``,
-   the model predicts the row's risk (so the score shares the patient effect). The cluster bootstrap
-   (``SamplingDesign(clusters=patient)`` through ``cell_estimates(..., clusters=)``) for AUROC,
-   sensitivity and Brier, and the cluster-robust calibration intervals, beside the row-level ones
-   that ignore the clusters (shown so the reader sees them under-cover).
+4. **Clustered rows** (``cluster-*``): 200 or 400 patients with 5 rows each; row ``j`` of patient ``i``
+   has score ``expit(-1.75 + u_i + e_ij)`` and outcome ``Bernoulli(expit(-1.75 + u_i + e_ij + v_i))``,
+   ``u_i ~ N(0, 1)`` (moves a patient's scores and risks together), ``v_i ~ N(0, 1)`` (a patient effect
+   the score does not see, so one patient's outcomes are correlated even given the scores),
+   ``e_ij ~ N(0, 0.3)``. The cluster bootstrap (``SamplingDesign(clusters=patient)`` through
+   ``cell_estimates(..., clusters=)``) for AUROC, sensitivity and Brier, and the cluster-robust
+   calibration intervals (``glm_estimates(..., clusters)``, ``oe_ratio(..., clusters=)``), beside the
+   row-level ones that ignore the clusters (shown so the reader sees them under-cover).
 5. **Fairness** (``fair-*``): two groups (A about 1/3 of the patients, B the rest; n = 150, so about
    50 and 100, and n = 1000), prevalence 0.30, threshold 0.5, scores ``expit(N(mu, 1))`` with
    ``mu = Phi^-1(sensitivity)`` for events and ``-1`` for non-events. (a) a group label drawn at
@@ -39,12 +41,14 @@ What is simulated
    max − min (sensitivity = equal opportunity, AUROC, Brier), equalised odds and demographic parity.
 6. **Conformal** (``conformal-*``): a logistic model fitted once on 2,000 patients; each study
    calibrates MAPIE's split conformal LAC sets at 0.90 (``checks.uncertainty.conformal_sets``) on 250
-   new patients and evaluates 250 more: marginal coverage (computed exactly given each calibration set
-   from a fixed population of 200,000), the Wilson interval the check prints around the observed
-   coverage, and the normal interval of the mean set size.
+   new patients and evaluates 250 more: the marginal coverage (the coverage given each calibration set,
+   computed exactly on a grid of the model's linear predictor whose sets MAPIE decides, averaged over
+   studies), the Wilson interval the check prints around the observed coverage (its truth: the coverage
+   given that calibration set), and the normal interval of the mean set size.
 
 True values are exact: computed once by quadrature on a grid of 600,001 points on the logit scale of
-the risk (or of the binormal score), never estimated from the simulated studies. Populations, seeds
+the risk or score (Gauss–Hermite for a hidden random effect), never estimated from the simulated studies
+(checked against 2,000,000-patient Monte Carlo to within its error). Populations, seeds
 and streams are fixed, so the output is the same on every run with the same arguments.
 
 Targets
@@ -54,13 +58,18 @@ Targets
 - one-sided 95% bounds: at least 95%;
 - simultaneous intervals: family-wise coverage (all comparisons cover together) between 93% and 97%;
 - fairness warnings when the label is random: in at most 5% of studies;
-- conformal sets at 0.90: marginal coverage at least 90%.
+- conformal sets at 0.90: marginal coverage between 90% and 90% + 1/(250 + 1) (the split conformal
+  guarantee), within 2 Monte-Carlo SE (its expectation is only 0.04 points above 90%).
 
-The verdict is "meets" or "EXEMPT: <why>" for a miss that the method itself explains (named in
-``EXEMPTIONS`` with the evidence); a miss with no recorded exemption prints "MISSES TARGET" and must be
-investigated. The Monte-Carlo standard error of a coverage ``c`` over ``N`` studies is
-``sqrt(c (1 - c) / N)`` (0.7 points at 95% and N = 1,000; for conformal marginal coverage, the
-standard error of the mean of the studies' coverages). "misses lo/hi" is the share of studies whose
+The verdict is "meets", or "EXEMPT: <why>" for a miss whose cause was diagnosed and is recorded in
+``EXEMPTIONS`` with the evidence: the method itself ("method:"), a conservative interval, a contrast row,
+or Monte-Carlo error shown by a larger run of the same scenario. A miss with no recorded exemption prints
+"MISSES TARGET" and must be investigated. The exemptions' figures were measured with the default
+arguments; other ``--studies`` can move a row across a target edge by chance.
+
+The Monte-Carlo standard error of a coverage ``c`` over ``N`` studies is ``sqrt(c (1 - c) / N)`` (0.7
+points at 95% and N = 1,000; for conformal marginal coverage, the standard error of the mean of the
+studies' coverages). "misses lo/hi" is the share of studies whose
 truth lies below / above the interval. "mean width" is ``hi - lo``; for a one-sided upper bound it is
 ``bound - estimate``. "formed" is the number of studies in which the interval was given (none is given
 with fewer than 5 events for the AUROC, an empty denominator, or a degenerate bootstrap).
@@ -71,7 +80,8 @@ jackknife), 1,000 studies per scenario, and no more n than listed above.
 
 Run::
 
-    .venv/bin/python benchmarks/coverage.py --quick            # 100 studies a scenario: a smoke run
+    .venv/bin/python benchmarks/coverage.py --quick            # 100 studies a scenario: a smoke run (MC SE 2.2
+                                                               # points, so many rows miss by chance)
     .venv/bin/python benchmarks/coverage.py --write            # 1,000 studies; writes coverage_results.md
     .venv/bin/python benchmarks/coverage.py --studies 4000 --only cluster   # one family, more studies
 
@@ -83,8 +93,10 @@ References
   Stat Med 1998;17:857-872.
 - Field CA, Welsh AH. Bootstrapping clustered data. J R Stat Soc B 2007;69:369-390.
 - Westfall PH, Young SS. *Resampling-Based Multiple Testing*. Wiley, 1993 (single-step max-T).
-- DeLong ER, DeLong DM, Clarke-Pearson DL. Biometrics 1988;44:837-845 (AUROC variance);
-  Vickers AJ, Elkin EB. Med Decis Making 2006;26:565-574 (net benefit).
+- DeLong ER, DeLong DM, Clarke-Pearson DL. Biometrics 1988;44:837-845 (AUROC variance); Newcombe RG.
+  Stat Med 2006;25:559-573 (AUROC score interval); Boyd K, Eng KH, Page CD. ECML PKDD 2013 (AUPRC
+  estimators and their intervals); Debray TPA et al. BMJ 2017;356:i6460 (O:E); Vickers AJ, Elkin EB.
+  Med Decis Making 2006;26:565-574 (net benefit).
 """
 
 from __future__ import annotations
@@ -135,7 +147,9 @@ TARGETS = {
     "upper": ("≥ 95% (one-sided)", lambda c: c >= 0.95),
     "family": ("93–97% family-wise", lambda c: 0.93 <= c <= 0.97),
     "warnings": ("≤ 5% of studies", lambda c: c <= 0.05),
-    "conformal": ("≥ 90% (marginal)", lambda c: c >= 0.90),
+    # split conformal: 1 - alpha <= coverage <= 1 - alpha + 1/(n_cal + 1) (250 calibration patients);
+    # the expectation sits 0.04 points above the lower limit, so the test allows 2 Monte-Carlo SE
+    "conformal": ("90.0–90.4% (marginal, ± 2 MC SE)", None),
     "info": ("— (not a coverage)", None),
 }
 
@@ -144,6 +158,31 @@ TARGETS = {
 EXEMPTIONS: dict[tuple[str, str], str] = {
     ("(ignores clusters)", "cluster"): "contrast row: ignores the clustering, as the audit never does when data.cluster "
     "is set (it prints the cluster interval above); shown so the reader sees the naive interval under-cover",
+    ("auroc — logit-DeLong", "auroc-"): "method: DeLong's variance is taken at the estimate and shrinks as the AUROC "
+    "nears 1, so an overestimated AUROC gets too narrow an interval and the truth falls below it (misses are mostly "
+    "'lo'); 20,000-study check of this row's setting, logit-DeLong at 10 / 20 / 50 events: 92.4 / 93.7 / 94.7% "
+    "(AUROC 0.8), 90.6 / 92.7 / 93.9% (AUROC 0.9); Newcombe's score interval (auroc.auroc_score_interval, variance "
+    "at the candidate value) reaches 95.4-96.7% in all six",
+    ("auprc — bootstrap", "cohort-"): "method: the sample average precision is biased upward with few events (about "
+    "30 here; Boyd, Eng & Page, ECML PKDD 2013), and neither percentile nor BCa removes a bias this size: the truth "
+    "falls below the interval in 5-6% of studies; 4,000 studies of cohort-p10-n300 give 92.8% (BCa) and 92.7% "
+    "(percentile); at n = 2,000 the row meets",
+    ("brier — bootstrap", "cohort-p10-n300"): "Monte-Carlo error: 4,000 studies of the same scenario (the first "
+    "1,000 are these) give 94.0% (BCa) and 93.7% (percentile)",
+    ("O:E — log-Wald", "miscal-p30"): "conservative, never anti-conservative: Debray's SE sqrt((1 - O/n)/O) treats E "
+    "as fixed, but under cohort sampling O and E = sum(p) rise and fall together, so it overstates the SD of "
+    "log(O/E) by about 9% at prevalence 0.30 (0.0885 vs 0.0808 over 4,000 studies; 4,000-study coverage 96.7-96.9%); "
+    "the ratio estimator's SE (oe_ratio with one cluster per row) gives 95.2-95.3%",
+    ("O:E — log-Wald", "cohort-p30"): "conservative, never anti-conservative: Debray's SE treats E as fixed, but O "
+    "and E = sum(p) are positively correlated under cohort sampling, so it overstates the SD of log(O/E) by about 9% "
+    "at prevalence 0.30 (4,000-study coverage 96.6-96.9%); the ratio estimator's SE gives 94.7-94.9%",
+    ("any fairness warning", "fair-null-n150"): "Monte-Carlo error: these 1,000 studies give 5.4%, but 4,000 studies "
+    "of this scenario give 3.7% (blocks of 1,000: 5.4, 2.7, 3.5, 3.3%) and 3,000 more under another seed 3.6%; "
+    "family-wise coverage over the 4,000 is 95.5%",
+    ("max − min auroc", "fair-gap-n150"): "method: a Wald-type bound (|difference| + c se) with about 15 events in "
+    "group A: an overestimated AUROC in A (0.93 on average in the misses; truth 0.81) comes with a smaller standard "
+    "error (Newcombe's variance and the bootstrap's both shrink toward AUROC 1), so the bound falls below the true "
+    "spread 0.134 (coverage 89.5% when A is overestimated, 100% otherwise; 94.1% over 4,000 studies); 97.6% at n = 1,000",
 }
 
 
@@ -224,6 +263,8 @@ class Tally:
         w = np.asarray(self.widths, dtype=float)
         width = float(np.nanmean(w)) if n and np.any(np.isfinite(w)) else math.nan
         target, ok = TARGETS[self.kind]
+        if self.kind == "conformal":
+            ok = lambda c: 0.90 - 2 * se <= c <= 0.90 + 1 / 251 + 2 * se  # noqa: E731
         if self.kind == "info":
             verdict = "information: power, not a coverage"
         elif not n:
@@ -235,7 +276,7 @@ class Tally:
             verdict = f"EXEMPT: {why}" if why else "MISSES TARGET (no exemption recorded: investigate)"
         misses = "" if self.kind in ("family", "warnings", "conformal", "info") or not n else f"{self.below / n:.1%} / {self.above / n:.1%}"
         return {"interval": self.interval, "scenario": self.scenario, "target": target, "coverage": c, "se": se,
-                "width": width, "formed": f"{n}/{self.n_studies}", "misses": misses, "verdict": verdict,
+                "width": width, "formed": f"{n}/{self.n_studies}", "misses": misses, "verdict": verdict, "digits": 2 if self.kind == "conformal" else 1,
                 "methods": dict(self.methods)}
 
 
@@ -556,29 +597,41 @@ def fairness_study(key: str, n: int, sens: dict[str, float], studies: int, rng, 
 
 
 def conformal(key: str, studies: int, rng, n_cal: int = 250, n_eval: int = 250, level: float = 0.90) -> Tallies:
-    """Split conformal LAC sets from MAPIE (the uncertainty check's ``conformal_sets``) on a logistic model."""
+    """Split conformal LAC sets from MAPIE (the uncertainty check's ``conformal_sets``) on a logistic model.
+
+    Features ``x ~ N(0, I_4)``, true risk ``expit(-1 + beta x)``; the model is a logistic regression fitted
+    once on 2,000 patients. Its linear predictor ``s`` and the true one ``t`` are jointly normal, so the
+    coverage and mean set size *given a calibration set* are exact sums over a grid of ``s`` whose sets
+    MAPIE itself decides (``E[expit(t) | s]`` by Gauss–Hermite).
+    """
     from sklearn.linear_model import LogisticRegression
 
-    beta_true = np.array([1.0, -0.8, 0.5, 0.0])
+    beta_true, b0_true = np.array([1.0, -0.8, 0.5, 0.0]), -1.0
 
     def patients(m):
         x = rng.normal(size=(m, beta_true.size))
-        r = expit(-1.0 + x @ beta_true)
-        return x, r, (rng.random(m) < r).astype(int)
+        return x, (rng.random(m) < expit(b0_true + x @ beta_true)).astype(int)
 
-    x_tr, _, y_tr = patients(2000)
+    x_tr, y_tr = patients(2000)
     model = LogisticRegression(C=1.0).fit(x_tr, y_tr)
-    x_pop, r_pop, _ = patients(200_000)
-    p_pop = model.predict_proba(x_pop)[:, 1]
+    b_hat, b0_hat = model.coef_[0], float(model.intercept_[0])
+    var_s, cov_st, var_t = float(b_hat @ b_hat), float(b_hat @ beta_true), float(beta_true @ beta_true)
+    s = np.linspace(b0_hat - 9 * math.sqrt(var_s), b0_hat + 9 * math.sqrt(var_s), 200_001)
+    w = norm.pdf(s, b0_hat, math.sqrt(var_s))
+    w /= w.sum()
+    t_mean, t_sd = b0_true + cov_st / var_s * (s - b0_hat), math.sqrt(max(var_t - cov_st**2 / var_s, 0.0))
+    nodes, weights = np.polynomial.hermite_e.hermegauss(80)
+    risk = sum(h * expit(t_mean + t_sd * x) for x, h in zip(nodes, weights)) / weights.sum()  # P(event | s)
+    p_grid = expit(s)
     t = Tallies(f"{key}: logistic model, calibrate on {n_cal}, evaluate {n_eval}, level {level}")
     for _ in range(studies):
-        x_c, _, y_c = patients(n_cal)
-        x_e, _, y_e = patients(n_eval)
+        x_c, y_c = patients(n_cal)
+        x_e, y_e = patients(n_eval)
         p_c, p_e = model.predict_proba(x_c)[:, 1], model.predict_proba(x_e)[:, 1]
-        sets = conformal_sets(p_c, y_c, np.r_[p_e, p_pop], [level])[:, :, 0]
-        own, pop = sets[:n_eval], sets[n_eval:]
-        given_cal = float(np.mean(r_pop * pop[:, 1] + (1 - r_pop) * pop[:, 0]))  # coverage given this calibration set
-        size_given_cal = float(np.mean(pop.sum(axis=1)))
+        sets = conformal_sets(p_c, y_c, np.r_[p_e, p_grid], [level])[:, :, 0]
+        own, grid = sets[:n_eval], sets[n_eval:]
+        given_cal = float(np.sum(w * (risk * grid[:, 1] + (1 - risk) * grid[:, 0])))  # coverage given this calibration set
+        size_given_cal = float(np.sum(w * grid.sum(axis=1)))
         t("conformal LAC sets (MAPIE) — marginal coverage", "conformal").fraction(given_cal)
         summary = set_summary(own, y_e, CONFIDENCE)
         t("coverage of the sets — Wilson (given the calibration set)").estimate(summary["coverage"], given_cal)
@@ -628,16 +681,17 @@ FAMILY_TITLES = {
 }
 
 
-def fmt(x: float, pct: bool = True) -> str:
+def fmt(x: float, pct: bool = True, digits: int = 1) -> str:
     if x is None or not np.isfinite(x):
         return "—"
-    return f"{x:.1%}" if pct else f"{x:.3f}"
+    return f"{x:.{digits}%}" if pct else f"{x:.3f}"
 
 
 def table(rows: list[dict]) -> str:
     head = "| interval | scenario | target | coverage | MC SE | mean width | formed | misses lo / hi | verdict |\n|---|---|---|---:|---:|---:|---:|---:|---|\n"
     body = "".join(
-        f"| {r['interval']} | {r['scenario']} | {r['target']} | {fmt(r['coverage'])} | {fmt(r['se'])} | {fmt(r['width'], False)} | "
+        f"| {r['interval']} | {r['scenario']} | {r['target']} | {fmt(r['coverage'], digits=r['digits'])} | "
+        f"{fmt(r['se'], digits=r['digits'])} | {fmt(r['width'], False)} | "
         f"{r['formed']} | {r['misses']} | {r['verdict']} |\n" for r in rows
     )
     return head + body
@@ -662,13 +716,21 @@ def main(argv=None) -> int:
         tallies = run(rng)
         rows = [t.row() for t in tallies.items.values()]
         by_family.setdefault(family, []).extend(rows)
-        misses = sum(not r["verdict"].startswith("meets") for r in rows)
-        print(f"[{k}/{len(todo)}] {key}: done in {time.perf_counter() - t0:.1f} s, {len(rows)} rows, {misses} off target",
+        exempt = sum(r["verdict"].startswith("EXEMPT") for r in rows)
+        unexplained = sum(r["verdict"].startswith("MISSES") for r in rows)
+        print(f"[{k}/{len(todo)}] {key}: done in {time.perf_counter() - t0:.1f} s, {len(rows)} rows, {exempt} exempt, "
+              f"{unexplained} missing with no exemption",
               file=sys.stderr, flush=True)
     elapsed = time.perf_counter() - start
+    command = "python benchmarks/coverage.py " + " ".join(argv if argv is not None else sys.argv[1:])
     out = [f"# Coverage of the audit's intervals by simulation\n\n{studies} simulated studies per scenario, B = {B} bootstrap "
-           f"replicates, 95% intervals. Generated by `benchmarks/coverage.py` (see its docstring for the scenarios, targets and "
-           f"references).\n"]
+           f"replicates, 95% intervals, seed {SEED}. Generated by `{command.strip()}` (its docstring gives the scenarios, "
+           f"targets, exemptions and references).\n\n"
+           "Columns: *coverage* is the share of studies whose interval contains the true value (for a one-sided upper bound: "
+           "lies below it; family-wise: every comparison's interval covers at once; for warnings: the share of studies with "
+           "one); *MC SE* = sqrt(c (1 - c) / N); *mean width* is hi - lo (one-sided: bound - estimate; family-wise: the mean "
+           "over the comparisons); *formed* counts the studies where the interval was given; *misses lo / hi* the studies "
+           "whose truth lies below / above the interval.\n"]
     for family, rows in by_family.items():
         out.append(f"\n## {FAMILY_TITLES[family]}\n\n" + table(rows))
     out.append(f"\nTotal run time: {elapsed:.0f} s ({elapsed / 60:.1f} min).\n")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Severity = Literal["info", "warning", "error"]
-Status = Literal["pass", "warning", "fail", "insufficient evidence", "not run"]
+Status = Literal["pass", "warning", "fail", "inconclusive", "insufficient evidence", "not run"]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from ..context import AuditContext, EvaluatedDataset
 from ..estimates import dataset_estimates
 from ..stats import PERFORMANCE_METRICS, Estimate, placements
 from ..stats.delong import auroc_difference_independent
+from ..labels import METRIC_DIRECTION, metric_label
+from ..verdicts import criterion, judge_interval_against, judge_interval_within, worst
 from .base import Finding, Section
 
 NAME = "performance"
@@ -55,11 +57,15 @@ def run(ctx: AuditContext) -> Section:
             }
         ),
     }
-    status = "warning" if any(f.severity != "info" for f in findings) else "pass"
+    criteria = []
+    for ds in ctx.datasets.values():
+        ds_criteria, ds_findings = discrimination_criteria(ds, ctx, per_dataset[ds.name]["metrics"]["auroc"])
+        criteria += ds_criteria + target_criteria(ds, ctx, PERFORMANCE_METRICS)
+        findings += ds_findings
     return Section(
         name=NAME,
         title="Performance",
-        status=status,
+        status=worst(c["verdict"] for c in criteria),
         data={
             "threshold": threshold,
             "confidence": ctx.engine.confidence,
@@ -67,6 +73,7 @@ def run(ctx: AuditContext) -> Section:
             "clustered": ctx.spec.data.cluster is not None,
             "metrics": list(PERFORMANCE_METRICS),
             "datasets": per_dataset,
+            "criteria": criteria,
         },
         findings=findings,
         figures=figures,
@@ -110,6 +117,77 @@ def size_findings(ds: EvaluatedDataset) -> list[Finding]:
             ds.name,
         )
     ]
+
+
+#: The default criterion: discrimination better than chance.
+CHANCE_AUROC = 0.5
+
+
+def discrimination_criteria(ds: EvaluatedDataset, ctx: AuditContext, auroc: dict) -> tuple[list[dict], list[Finding]]:
+    """AUROC against chance: pass above 0.5, fail below (then name the likely cause), else inconclusive."""
+    level = f"{ctx.spec.settings.confidence:.0%}"
+    rule = f"pass when the {level} CI of the AUROC lies above 0.5 (chance); fail when it lies below; otherwise inconclusive"
+    verdict, reason = judge_interval_against(auroc, CHANCE_AUROC, higher_is_better=True)
+    findings = []
+    if verdict == "fail":
+        findings.append(Finding(NAME, "error", reversed_ranking_message(ds, ctx, auroc), ds.name))
+    return [criterion("discrimination better than chance", rule, verdict, ds.name, "auroc", auroc, CHANCE_AUROC, reason)], findings
+
+
+def reversed_ranking_message(ds: EvaluatedDataset, ctx: AuditContext, auroc: dict) -> str:
+    """Why a model ranks patients backwards, most likely: the positive class against the target's coding."""
+    lo, hi = auroc["ci"][0], auroc["ci"][1]
+    data = ctx.spec.data
+    head = (f"The model ranks patients backwards on {ds.name}: AUROC {auroc['value']:.3f} ({lo:.3f} to {hi:.3f}) lies wholly "
+            "below 0.5, so patients with the outcome get lower predicted risks than those without. ")
+    classes = getattr(getattr(ctx.model, "estimator", None), "classes_", None)
+    if classes is not None:
+        index = getattr(ctx.model, "positive_index", None)
+        positive = classes[index] if index is not None and index < len(classes) else "?"
+        cause = (f"The most likely cause is the positive class: the audit uses the model's class {positive!r} (of classes_ "
+                 f"{[c.item() if hasattr(c, 'item') else c for c in classes]}) as P(positive) for target {data.target!r} coded "
+                 f"with positive_label {data.positive_label!r}; if the model's class {positive!r} means the opposite outcome, "
+                 "set data.positive_label to the model's class for the target's positive outcome.")
+    elif data.prediction is not None:
+        cause = (f"The most likely cause is the prediction column {data.prediction!r} holding P(negative) (or a score where "
+                 "low means high risk), or the target coded the other way; check both before reading anything else.")
+    else:
+        cause = "Check that the model's output and the target code the same outcome as positive."
+    return head + cause + " Every other verdict on this dataset rests on a model that ranks patients backwards."
+
+
+def target_criteria(ds: EvaluatedDataset, ctx: AuditContext, metrics) -> list[dict]:
+    """Pre-specified targets (``settings.targets``) judged by one-sided bounds at the spec's confidence.
+
+    A one-sided 95% bound is the end of the two-sided 90% interval, so targets are judged on the
+    estimates at ``1 - 2 (1 - confidence)`` (same resamples).
+    """
+    settings = ctx.spec.settings
+    targets = {m: t for m, t in settings.targets.items() if m in metrics}
+    if not targets:
+        return []
+    one_sided = 1.0 - 2.0 * (1.0 - settings.confidence)
+    estimates = dataset_estimates(ctx, ds, one_sided)
+    level = f"{settings.confidence:.0%}"
+    out = []
+    for m, target in targets.items():
+        est = estimates[m].to_dict()
+        if isinstance(target, tuple):
+            verdict, reason = judge_interval_within(est, *target)
+            rule = (f"pass when both one-sided {level} bounds lie within [{target[0]:g}, {target[1]:g}]; fail when the interval "
+                    "lies wholly outside; otherwise inconclusive")
+            name = f"{metric_label(m, short=True)} within [{target[0]:g}, {target[1]:g}]"
+        else:
+            higher = METRIC_DIRECTION.get(m) == "higher"
+            verdict, reason = judge_interval_against(est, float(target), higher)
+            bound, opposite = ("lower", "upper") if higher else ("upper", "lower")
+            word = "at least" if higher else "at most"
+            rule = (f"pre-specified target: {metric_label(m, short=True)} {word} {target:g}; pass when the one-sided {level} "
+                    f"{bound} bound clears it, fail when the {opposite} bound misses it, otherwise inconclusive "
+                    f"(interval shown: two-sided {one_sided:.0%})")
+            name = f"{metric_label(m, short=True)} {word} {target:g}"
+        out.append(criterion(name, rule, verdict, ds.name, m, est, list(target) if isinstance(target, tuple) else target, reason))
+    return out
 
 
 def separation_findings(ds: EvaluatedDataset, auroc: Estimate) -> list[Finding]:

@@ -14,7 +14,8 @@ import numpy as np
 from .. import plots
 from ..context import AuditContext
 from ..errors import AuditInputError
-from ..stats.net_benefit import DEFAULT_THRESHOLDS, check_thresholds, decision_curve
+from ..stats.net_benefit import DEFAULT_THRESHOLDS, TIE, check_thresholds, decision_curve
+from ..verdicts import criterion, judge_interval_against, worst
 from .base import Finding, Section
 
 NAME = "utility"
@@ -24,6 +25,8 @@ def run(ctx: AuditContext) -> Section:
     settings = ctx.spec.settings
     try:
         thresholds = check_thresholds(settings.dca_thresholds or DEFAULT_THRESHOLDS)
+        if 0 < settings.threshold < 1 and not np.any(np.isclose(thresholds, settings.threshold, rtol=0, atol=1e-12)):
+            thresholds = np.sort(np.r_[thresholds, settings.threshold])  # the verdict is judged there
     except ValueError as exc:
         raise AuditInputError(f"settings.dca_thresholds: {exc}") from None
     if settings.sampling == "case-control":
@@ -40,29 +43,56 @@ def run(ctx: AuditContext) -> Section:
         per_dataset[ds.name] = curve
         findings.append(useful_range(ds.name, curve))
         findings += [useful_range(f"{ds.name}, {g['partition']}={g['group']}", g) for g in curve.get("subgroups", []) if g.get("model")]
+    criteria = [net_benefit_criterion(name, curve, settings.threshold, settings.confidence) for name, curve in per_dataset.items()]
     return Section(
         name=NAME,
         title="Clinical utility (decision curves)",
-        status="pass",
-        data={"confidence": settings.confidence, "datasets": per_dataset},
+        status=worst(c["verdict"] for c in criteria),
+        data={"confidence": settings.confidence, "threshold": settings.threshold, "criteria": criteria, "datasets": per_dataset},
         findings=findings,
         figures={"decision_curve": plots.decision_curve_figure(per_dataset)},
         evidence=["utility.net_benefit"],
     )
 
 
+def net_benefit_criterion(name: str, curve: dict, threshold: float, confidence: float) -> dict:
+    """At the spec's threshold: the model against treat-all and against treat-none, by paired intervals.
+
+    pass when both differences' lower bounds exceed 0; fail when either upper bound is below 0;
+    otherwise inconclusive (a tie, where the model treats the same patients as a default
+    strategy, is not a benefit).
+    """
+    j = int(np.argmin(np.abs(np.asarray(curve["thresholds"]) - threshold)))
+    vs_all, vs_none = curve["model_minus_treat_all"][j], curve["model"][j]
+    level = f"{confidence:.0%}"
+    rule = (f"at the threshold {threshold:g}: pass when the {level} CIs of net benefit minus treat-all and minus treat-none "
+            "(paired) both lie above 0; fail when either lies wholly below 0; otherwise inconclusive")
+    verdicts = [judge_interval_against(d, 0.0, higher_is_better=True) for d in (vs_all, vs_none)]
+    verdict = worst(v for v, _ in verdicts)
+    reason = "; ".join(r for _, r in verdicts if r) or None
+    return criterion("net benefit above treat-all and treat-none", rule, verdict, name, "net_benefit", vs_all, 0.0, reason)
+
+
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Contiguous runs of True as (first, last) index pairs."""
+    edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(int), 0]))
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
+
+
 def useful_range(name: str, curve: dict) -> Finding:
-    """Where the model's net benefit is above both treat-all and treat-none (point estimates)."""
+    """Where the model's estimated net benefit exceeds both treat-all and treat-none by more than a tie,
+    as contiguous ranges of thresholds (point estimates; the verdict rests on the intervals)."""
     t = np.asarray(curve["thresholds"])
+    vs_all = np.array([m["value"] if m["value"] is not None else np.nan for m in curve["model_minus_treat_all"]])
     model = np.array([m["value"] if m["value"] is not None else np.nan for m in curve["model"]])
-    everyone = np.array([m["value"] if m["value"] is not None else np.nan for m in curve["treat_all"]])
-    better = model > np.fmax(everyone, 0.0)
+    better = (vs_all > TIE) & (model > TIE)
     if not better.any():
-        return Finding(NAME, "warning", f"On {name} the model's net benefit never exceeds both treating everyone and treating no one.", name)
+        return Finding(NAME, "warning", f"On {name} the model's estimated net benefit never exceeds both treating everyone and treating no one.", name)
+    spans = ", ".join(f"{t[a]:.2f}" if a == b else f"{t[a]:.2f} to {t[b]:.2f}" for a, b in runs(better))
     return Finding(
         NAME, "info",
-        f"On {name} the model has more net benefit than treating everyone or no one at threshold probabilities "
-        f"from {t[better].min():.2f} to {t[better].max():.2f} ({int(better.sum())} of {t.size} thresholds; point estimates).",
+        f"On {name} the model's estimated net benefit exceeds both treating everyone and treating no one at threshold "
+        f"probabilities {spans} ({int(better.sum())} of {t.size} thresholds; point estimates, see the intervals).",
         name,
     )
 

@@ -74,6 +74,12 @@ class BootstrapResult:
         reason = self.reasons[j] if self.reasons else None
         return Estimate(self.estimate[j], ci, self.methods[j], n, reason=reason if ci is None else None)
 
+    def at_confidence(self, confidence: float) -> BootstrapResult:
+        """The same replicates' intervals at another confidence level."""
+        accel = None if self.jackknife is None else acceleration(self.jackknife)
+        method = self.method if accel is not None else "percentile"
+        return intervals(self.estimate, self.replicates, confidence, method, accel, self.jackknife)
+
     def standard_errors(self) -> np.ndarray:
         """Bootstrap standard error of each statistic (finite replicates; nan with fewer than two)."""
         return nan_std(self.replicates)

@@ -40,6 +40,10 @@ DEFAULT_THRESHOLDS: tuple[float, ...] = tuple(round(k / 100, 2) for k in range(1
 GATHER_CELLS = 2**20
 
 
+#: Net-benefit differences smaller than this are ties (floating-point noise, not benefit).
+TIE = 1e-9
+
+
 def check_thresholds(thresholds) -> np.ndarray:
     """Threshold probabilities as a 1-D float array, each strictly between 0 and 1."""
     t = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
@@ -185,7 +189,9 @@ def decision_curve(y, p, thresholds, engine, stream: str, design=None) -> dict:
     """The decision curve with confidence intervals, as plain JSON-able data.
 
     Returns ``{"thresholds": [...], "model": [estimate per threshold], "treat_all": [...],
-    "treat_none": 0.0}``, each estimate ``{"value", "ci", "method", "n"}``.
+    "treat_none": 0.0, "model_minus_treat_all": [...]}``, each estimate ``{"value", "ci", "method",
+    "n"}``. The model's own net benefit is also its difference from treat-none (whose net benefit is
+    0); ``model_minus_treat_all`` is the paired difference, replicate by replicate.
 
     - *Model*: the bootstrap of ``engine`` under ``design`` (``None``: a simple random sample
       of patients, as a cohort is sampled), so the prevalence varies between resamples as it
@@ -226,9 +232,17 @@ def decision_curve(y, p, thresholds, engine, stream: str, design=None) -> dict:
     treat_all_estimates = [
         Estimate(everyone[j], ((lo - t[j]) / (1.0 - t[j]), (hi - t[j]) / (1.0 - t[j])), "wilson", n).to_dict() for j in range(T)
     ]
+    versus_all = boot.derive(lambda X: X[:, :T] - X[:, T:])
+    vs_all = []
+    for j in range(T):
+        est = versus_all.estimate_at(j, n)
+        if abs(est.value) < TIE and est.ci is None:  # model and treat-all treat the same patients: a tie
+            est = Estimate(0.0, None, est.method, n, reason="a tie: the model treats the same patients as treat-all at this threshold")
+        vs_all.append(est.to_dict())
     return {
         "thresholds": [float(x) for x in t],
         "model": model,
         "treat_all": treat_all_estimates,
         "treat_none": 0.0,
+        "model_minus_treat_all": vs_all,
     }
