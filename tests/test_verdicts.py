@@ -1,0 +1,124 @@
+"""Verdicts that can fail (issue 15): every verdict follows a stated rule, and the rule can fail."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import audit
+from audit.checks import performance, utility
+from audit.context import AuditContext, EvaluatedDataset
+from audit.data import Dataset
+from audit.spec import load_spec
+from audit.stats import ResamplingEngine
+from audit.verdicts import judge_interval_against, judge_interval_within, worst
+
+
+def context(y, p, n_resamples=300, **settings) -> AuditContext:
+    frame = pd.DataFrame({"y": y, "p": p})
+    spec, _ = load_spec({"name": "verdicts", "data": {"test": "mem.csv", "target": "y", "prediction": "p"},
+                         "settings": {"n_resamples": n_resamples, "seed": 1, **settings}, "checks": ["performance", "utility"]})
+    ds = EvaluatedDataset(Dataset("test", "internal", "mem.csv", "", frame, np.asarray(y, np.int8)), np.asarray(p, float))
+    s = spec.settings
+    return AuditContext(spec, Path("."), {"test": ds}, ResamplingEngine(s.seed, s.n_resamples, s.confidence, s.ci_method))
+
+
+def model(n, seed, strength):
+    """Outcome ~ Bernoulli(0.3); the prediction's logit moves with the outcome by ``strength`` (negative: backwards)."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(int)
+    p = 1 / (1 + np.exp(-(-1 + strength * (y - 0.3) + rng.normal(0, 1, n))))
+    return y, p
+
+
+def test_worst_verdict_orders_fail_inconclusive_insufficient_pass():
+    assert worst(["pass", "inconclusive", "insufficient evidence"]) == "inconclusive"
+    assert worst(["pass", "fail", "inconclusive"]) == "fail"
+    assert worst(["pass", "insufficient evidence"]) == "insufficient evidence"
+    assert worst([]) == "insufficient evidence"
+
+
+@pytest.mark.parametrize("ci, higher, expected", [
+    ((0.80, 0.90), True, "pass"), ((0.60, 0.70), True, "fail"), ((0.70, 0.80), True, "inconclusive"),
+    ((0.10, 0.15), False, "pass"), ((0.25, 0.30), False, "fail"), ((0.15, 0.25), False, "inconclusive"),
+])
+def test_a_target_passes_fails_or_is_inconclusive_by_where_the_interval_lies(ci, higher, expected):
+    target = 0.75 if higher else 0.20
+    assert judge_interval_against({"value": sum(ci) / 2, "ci": list(ci)}, target, higher)[0] == expected
+
+
+def test_a_target_range_and_a_missing_interval():
+    assert judge_interval_within({"value": 1.0, "ci": [0.9, 1.1]}, 0.8, 1.2)[0] == "pass"
+    assert judge_interval_within({"value": 0.5, "ci": [0.4, 0.6]}, 0.8, 1.2)[0] == "fail"
+    assert judge_interval_within({"value": 0.8, "ci": [0.6, 1.0]}, 0.8, 1.2)[0] == "inconclusive"
+    assert judge_interval_against({"value": None, "ci": None, "reason": "not estimable: 3 events"}, 0.5, True) == (
+        "insufficient evidence", "not estimable: 3 events")
+
+
+def test_random_model_is_not_a_pass_for_performance_or_utility():
+    y, p = model(600, 1, 0.0)
+    ctx = context(y, p, threshold=0.3)
+    perf, util = performance.run(ctx), utility.run(ctx)
+    assert perf.status == "inconclusive" and util.status != "pass"
+    assert not any("exceeds both" in f.message and f.severity == "info" and "0.01" in f.message for f in util.findings)
+
+
+def test_inverted_model_fails_with_the_reversed_label_finding_and_utility_is_not_a_pass():
+    y, p = model(600, 2, -4.0)
+    ctx = context(y, p, threshold=0.3)
+    perf, util = performance.run(ctx), utility.run(ctx)
+    assert perf.status == "fail"
+    errors = [f.message for f in perf.findings if f.severity == "error"]
+    assert errors and "ranks patients backwards" in errors[0] and "'p'" in errors[0]
+    assert util.status in ("fail", "inconclusive")
+
+
+def test_forest_with_class_1_benign_against_a_malignant_target_names_the_positive_class(tmp_path):
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+
+    data = load_breast_cancer(as_frame=True)
+    frame = data.frame.rename(columns=lambda c: c.replace(" ", "_"))
+    frame["malignant"] = 1 - frame["target"]  # sklearn codes 1 = benign
+    train, test = frame.iloc[::2], frame.iloc[1::2]
+    features = [c for c in frame.columns if c not in ("target", "malignant")]
+    forest = RandomForestClassifier(n_estimators=30, random_state=0).fit(train[features], train["target"])
+    test.to_csv(tmp_path / "test.csv", index=False)
+    result = audit.run({"name": "reversed", "data": {"test": str(tmp_path / "test.csv"), "target": "malignant", "features": features},
+                        "settings": {"n_resamples": 200}, "checks": ["performance", "utility"]}, model=forest)
+    perf = result.sections["performance"]
+    assert perf["status"] == "fail"
+    message = next(f["message"] for f in result.results["findings"] if f["severity"] == "error")
+    assert "classes_ [0, 1]" in message and "positive_label" in message
+    caveats = [c.get("caveat") for c in result.sections["utility"]["criteria"]]
+    assert caveats and all("ranks patients backwards" in c for c in caveats)
+
+
+def test_targets_are_judged_by_one_sided_bounds_for_higher_and_lower_is_better_metrics():
+    y, p = model(1500, 3, 3.0)
+    ctx = context(y, p, threshold=0.3, targets={"auroc": 0.6, "brier": 0.05, "sensitivity": 0.5})
+    crit = {c["metric"]: c for c in performance.run(ctx).data["criteria"] if c["criterion"] != "discrimination better than chance"}
+    assert crit["auroc"]["verdict"] == "pass"  # AUROC about 0.85: clears 0.6
+    assert crit["brier"]["verdict"] == "fail"  # Brier about 0.15: the lower bound misses a maximum of 0.05
+    lo, hi = crit["sensitivity"]["estimate"]["ci"]
+    assert crit["sensitivity"]["verdict"] == ("pass" if lo > 0.5 else "fail" if hi < 0.5 else "inconclusive")
+    assert "one-sided 95%" in crit["auroc"]["rule"] and "two-sided 90%" in crit["auroc"]["rule"]
+    # the one-sided 95% bound is the 90% two-sided interval's end: narrower than the reported 95% interval
+    reported = performance.run(ctx).data["datasets"]["test"]["metrics"]["auroc"]["ci"]
+    assert reported[0] < crit["auroc"]["estimate"]["ci"][0]
+
+
+def test_an_unknown_target_metric_is_a_plain_input_error():
+    from audit.errors import AuditInputError
+
+    with pytest.raises(AuditInputError, match="settings.targets names 'auc'"):
+        load_spec({"name": "x", "data": {"test": "a.csv", "target": "y", "prediction": "p"}, "settings": {"targets": {"auc": 0.7}}})
+
+
+def test_net_benefit_ranges_are_contiguous_runs_and_ties_are_not_benefit():
+    assert utility.runs(np.array([False, True, True, False, True])) == [(1, 2), (4, 4)]
+    y, p = model(800, 4, 3.0)
+    curve = utility.run(context(y, p, threshold=0.2)).data["datasets"]["test"]
+    low = curve["model_minus_treat_all"][0]  # threshold 0.01: the model treats everyone, like treat-all
+    assert low["value"] == 0.0
