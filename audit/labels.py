@@ -30,6 +30,14 @@ METRIC_DIRECTION = {
     **dict.fromkeys(("brier", "fnr", "fpr", "ece", "ece_equal_mass", "mean_set_size"), "lower"),
 }
 
+#: Equivalence margins for fairness gaps (absolute differences between groups): a gap whose simultaneous
+#: interval lies inside (-m, m) is "within margin". Metrics without a margin are described, not judged
+#: (the selection rate differs with prevalence by design). ``settings.fairness_margins`` overrides.
+EQUIVALENCE_MARGINS = {
+    **dict.fromkeys(("auroc", "sensitivity", "specificity", "ppv", "npv", "fnr", "fpr"), 0.05),
+    "brier": 0.02,
+}
+
 #: Shorter names for figure panels and finding sentences.
 SHORT_METRIC_LABELS: dict[str, str] = {**METRIC_LABELS, "sensitivity": "Sensitivity"}
 

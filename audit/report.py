@@ -737,7 +737,7 @@ def _fairness_view(section: Mapping, section_figures: Mapping, settings: Mapping
         "multiplicity": {"key": key, "short": adj_short, "long": adj_long, "flag_header": flag_header},
         "min_group_size": section.get("min_group_size"),
         "min_group_events": section.get("min_group_events"),
-        "gap_warning": section.get("gap_warning"),
+        "margins": dict(section.get("margins") or {}),
         "datasets": datasets,
         "methods": [{"method": m, "uses": uses} for m, uses in methods.items()],
         "used_figures": used_figures,
@@ -861,6 +861,8 @@ def _partition_view(partition: Mapping, metrics: list[str], anchors: _Anchors, p
                 "p_value": c.get("p_value"),
                 "p_adjusted": c.get("p_adjusted"),
                 "significant": None if significant is None else bool(significant),
+                "classification": c.get("classification"),
+                "margin": c.get("margin"),
             })
         gaps.append({
             "metric": metric,

@@ -239,6 +239,14 @@ class DataSpec(_StrictModel):
 class Settings(_StrictModel):
     """Numerical settings shared by every check."""
 
+    @field_validator("fairness_margins")
+    @classmethod
+    def _positive_margins(cls, value: dict) -> dict:
+        for metric, margin in value.items():
+            if not (np.isfinite(margin) and margin > 0):
+                raise ValueError(f"settings.fairness_margins.{metric} must be a positive number (an absolute difference)")
+        return value
+
     @field_validator("targets")
     @classmethod
     def _known_targets(cls, value: dict) -> dict:
@@ -278,7 +286,9 @@ class Settings(_StrictModel):
     min_group_events: int = Field(5, ge=0)
     intersectional: bool = True
     reference_groups: dict[str, str] = Field(default_factory=dict)
-    gap_warning: float = Field(0.05, ge=0)
+    gap_warning: float = Field(0.05, ge=0)  # robustness: attack-success gaps between groups at least this large warn
+    # fairness: equivalence margins per metric (defaults in audit.labels.EQUIVALENCE_MARGINS)
+    fairness_margins: dict[str, float] = Field(default_factory=dict)
     # calibration
     calibration_bins: int = Field(10, ge=2, le=100)
     calibration_ci: Literal["wald", "profile"] = "wald"  # interval for intercept and slope

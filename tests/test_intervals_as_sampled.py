@@ -252,7 +252,8 @@ def test_a_small_group_with_all_five_events_flagged_is_not_a_significant_gap_fis
     assert row["group"] == "small" and row["difference"]["value"] == pytest.approx(1 - 33 / 60)
     assert not row["significant"] and row["p_adjusted"] > 0.05
     assert row["difference"]["ci"][0] < 0 < row["difference"]["ci"][1]
-    assert not any(f.severity == "warning" for f in findings)
+    assert row["classification"] == "inconclusive"
+    assert not any(f.severity == "warning" and "Sensitivity" in f.message for f in findings)
 
 
 def test_simultaneous_interval_excludes_zero_exactly_when_the_adjusted_p_is_below_alpha():

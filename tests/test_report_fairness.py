@@ -119,7 +119,7 @@ def fairness_section(test="test", external="gbsg", multiplicity="holm", **names)
         "title": "Subgroup fairness", "status": "warning",
         "evidence": ["fairness.gaps", "fairness.intersectional", "fairness.subgroups"],
         "threshold": 0.5, "confidence": 0.95, "reference": "largest", "multiplicity": multiplicity,
-        "min_group_size": 30, "min_group_events": 5, "gap_warning": 0.05,
+        "min_group_size": 30, "min_group_events": 5, "margins": {"auroc": 0.05, "sensitivity": 0.05, "brier": 0.02},
         "metrics": list(FAIR_METRICS),
         "datasets": {
             test: {"overall": _overall(596), "partitions": make_partitions(596, **names)},

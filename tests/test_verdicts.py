@@ -122,3 +122,57 @@ def test_net_benefit_ranges_are_contiguous_runs_and_ties_are_not_benefit():
     curve = utility.run(context(y, p, threshold=0.2)).data["datasets"]["test"]
     low = curve["model_minus_treat_all"][0]  # threshold 0.01: the model treats everyone, like treat-all
     assert low["value"] == 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Fairness by equivalence
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ci, value, expected", [
+    ((-0.03, 0.04), 0.005, "within margin"),
+    ((0.10, 0.25), 0.17, "material gap"),
+    ((0.01, 0.07), 0.04, "small gap"),
+    ((-0.02, 0.12), 0.05, "inconclusive"),
+])
+def test_each_gap_class_follows_from_where_the_simultaneous_interval_lies(ci, value, expected):
+    from audit.checks.fairness import gap_class
+
+    assert gap_class({"value": value, "ci": list(ci)}, 0.05) == expected
+    assert gap_class({"value": value, "ci": list(ci)}, None) == "not judged"
+
+
+def _fairness(n, seed, sens, n_resamples=300):
+    """Two sexes; sensitivity at the threshold 0.5 set per sex, specificity 0.8 in both."""
+    from audit.checks import fairness
+
+    rng = np.random.default_rng(seed)
+    sex = rng.choice(["F", "M"], n)
+    y = (rng.random(n) < 0.4).astype(int)
+    hit = rng.random(n) < np.where(y == 1, np.where(sex == "F", sens[0], sens[1]), 0.2)
+    p = np.where(hit, rng.uniform(0.5, 0.99, n), rng.uniform(0.01, 0.49, n))
+    frame = pd.DataFrame({"y": y, "p": p, "sex": sex})
+    spec, _ = load_spec({"name": "eq", "data": {"test": "m.csv", "target": "y", "prediction": "p", "sensitive": ["sex"]},
+                         "settings": {"n_resamples": n_resamples, "seed": seed, "intersectional": False}, "checks": ["fairness"]})
+    ds = EvaluatedDataset(Dataset("test", "internal", "m.csv", "", frame, y.astype(np.int8)), p)
+    ctx = AuditContext(spec, Path("."), {"test": ds}, ResamplingEngine(seed, n_resamples, 0.95, "bca"))
+    return fairness.run(ctx)
+
+
+def test_a_large_equal_cohort_is_within_margin_and_passes():
+    section = _fairness(40_000, 1, (0.8, 0.8))
+    row = section.data["datasets"]["test"]["partitions"][0]["gaps"]["sensitivity"]["comparisons"][0]
+    assert row["classification"] == "within margin"
+
+
+def test_a_real_gap_is_a_material_gap_and_fails_the_partition():
+    section = _fairness(6000, 2, (0.6, 0.9))
+    row = section.data["datasets"]["test"]["partitions"][0]["gaps"]["sensitivity"]["comparisons"][0]
+    assert row["classification"] == "material gap" and section.status == "fail"
+    assert any(f.severity == "warning" and "material gap" in f.message for f in section.findings)
+
+
+def test_a_few_hundred_patients_without_a_gap_are_inconclusive_not_a_pass():
+    section = _fairness(400, 3, (0.8, 0.8))
+    assert section.status == "inconclusive"
+    assert section.data["criteria"][0]["verdict"] == "inconclusive"

@@ -44,7 +44,8 @@ from .. import plots
 from ..context import AuditContext, EvaluatedDataset
 from ..errors import AuditInputError
 from ..estimates import dataset_estimates
-from ..labels import metric_label
+from ..labels import EQUIVALENCE_MARGINS, metric_label
+from ..verdicts import criterion, worst
 from ..stats import Estimate
 from ..stats.auroc import auroc_score_interval
 from ..stats.intervals import PREVALENCE_DEPENDENT, PROPORTIONS, IntervalRules, cell_estimates, counts
@@ -98,15 +99,14 @@ def run(ctx: AuditContext) -> Section:
             data["partitions"], list(METRICS), ds.name, {m: e["value"] for m, e in data["overall"].items()},
             confidence=settings.confidence,
         )
+    criteria = [c for d in per_dataset.values() for c in d.pop("criteria")]
     evidence = ["fairness.subgroups", "fairness.gaps"]
     if any(p["kind"] == "intersection" for d in per_dataset.values() for p in d["partitions"]):
         evidence.append("fairness.intersectional")
-    judged = any(sum(g["status"] == "ok" for g in p["groups"]) >= 2 for d in per_dataset.values() for p in d["partitions"])
-    status = "warning" if any(f.severity != "info" for f in findings) else ("pass" if judged else "insufficient evidence")
     return Section(
         name=NAME,
         title="Subgroup fairness",
-        status=status,
+        status=worst(c["verdict"] for c in criteria),
         data={
             "threshold": settings.threshold,
             "confidence": settings.confidence,
@@ -115,7 +115,8 @@ def run(ctx: AuditContext) -> Section:
             "sampling": settings.sampling,
             "min_group_size": settings.min_group_size,
             "min_group_events": settings.min_group_events,
-            "gap_warning": settings.gap_warning,
+            "margins": margins(settings),
+            "criteria": criteria,
             "metrics": list(METRICS),
             "datasets": per_dataset,
         },
@@ -204,14 +205,16 @@ def analyse(ds: EvaluatedDataset, partitions: list[Partition], ctx: AuditContext
             "disparities": disparities(part, cells, boot, column, rules),
         })
     simultaneous = adjust(family, boot, settings.confidence)
+    classify(family, margins(settings))
     findings = explain(family, ds, ctx, simultaneous)
+    criteria = partition_criteria(results, ds.name, margins(settings), settings.confidence)
     findings += [
         Finding(NAME, "info", f"{part['name']}: group {g['label']} has too little evidence to judge ({g['reason']}); it is shown "
                 "with exact or score intervals and takes part in no comparison, gap or disparity.", ds.name)
         for part in results for g in part["groups"] if g["status"] != "ok"
     ]
     overall_row = {m: overall[m].to_dict() for m in METRICS}
-    return {"overall": overall_row, "simultaneous": simultaneous, "partitions": results}, findings
+    return {"overall": overall_row, "simultaneous": simultaneous, "partitions": results, "criteria": criteria}, findings
 
 
 def group_cell(ds, part: Partition, label: str, code: int, boot, column, rules: IntervalRules, clusters, ctx) -> GroupCell:
@@ -448,31 +451,100 @@ def adjust(family: list, boot, confidence: float) -> dict:
     return {"method": "max-t-bootstrap", "comparisons": len(tests), "critical_value": critical, "description": description}
 
 
+def margins(settings) -> dict[str, float]:
+    """Equivalence margins per metric: the defaults of ``labels.EQUIVALENCE_MARGINS`` with the spec's overrides."""
+    return {**EQUIVALENCE_MARGINS, **settings.fairness_margins}
+
+
+#: What each classification of a gap means, as the report and findings say it.
+GAP_CLASSES = {
+    "within margin": "the simultaneous interval lies inside (−m, m): any gap is smaller than the margin",
+    "material gap": "the interval excludes 0 and the estimate lies beyond ±m",
+    "small gap": "the interval excludes 0 but the estimate lies within ±m",
+    "inconclusive": "the interval includes 0 and reaches beyond ±m: the data cannot tell",
+    "not judged": "the metric has no equivalence margin (described, not judged)",
+}
+
+
+def classify(family: list, margin_of: dict[str, float]) -> None:
+    """Each comparison's row gets ``margin`` and ``classification``; a mirror (FNR, FPR) copies its twin's."""
+    for entry in family:
+        if isinstance(entry, Comparison):
+            entry.row["margin"] = margin_of.get(entry.metric)
+            entry.row["classification"] = gap_class(entry.row["difference"], margin_of.get(entry.metric))
+    for entry in family:
+        if not isinstance(entry, Comparison):
+            _, twin, row = entry
+            row["margin"], row["classification"] = twin.get("margin"), twin.get("classification")
+
+
+def gap_class(difference: dict | None, margin: float | None) -> str:
+    """Equivalence classification of one gap from its simultaneous interval (module docstring)."""
+    if margin is None:
+        return "not judged"
+    if difference is None or difference.get("value") is None or not difference.get("ci"):
+        return "inconclusive"
+    lo, hi = difference["ci"]
+    value = difference["value"]
+    if -margin < lo and hi < margin:
+        return "within margin"
+    if lo > 0 or hi < 0:
+        return "material gap" if abs(value) > margin else "small gap"
+    return "inconclusive"
+
+
+def partition_criteria(partitions: list[dict], dataset: str, margin_of: dict[str, float], confidence: float) -> list[dict]:
+    """One criterion per partition: pass when every judged comparison is within margin, fail on a material gap,
+    insufficient evidence without two adequately sized groups, otherwise inconclusive."""
+    level = f"{confidence:.0%}"
+    shown = ", ".join(f"{metric_label(m, short=True)} {v:g}" for m, v in margin_of.items() if m not in MIRRORS)
+    rule = (f"pass when every gap's simultaneous {level} interval lies within the equivalence margin ({shown}); "
+            "fail when a gap is material (its interval excludes 0 and its estimate lies beyond the margin); "
+            "otherwise inconclusive")
+    out = []
+    for part in partitions:
+        rows = [c for m in METRICS if m not in MIRRORS and m in margin_of for c in part["gaps"][m]["comparisons"]]
+        classes = [c.get("classification") for c in rows]
+        if not rows:
+            verdict, reason = "insufficient evidence", "fewer than two groups with enough evidence"
+        elif "material gap" in classes:
+            verdict, reason = "fail", None
+        elif all(k == "within margin" for k in classes):
+            verdict, reason = "pass", None
+        else:
+            verdict, reason = "inconclusive", f"{sum(k == 'within margin' for k in classes)} of {len(rows)} gaps shown within margin"
+        out.append(criterion(f"gaps by {part['name']} within margin", rule, verdict, dataset, None, None, None, reason))
+    return out
+
+
 def explain(family: list, ds: EvaluatedDataset, ctx: AuditContext, simultaneous: dict) -> list[Finding]:
-    """Gaps whose simultaneous interval excludes 0, as sentences; the others are summarised in one."""
+    """Material and small gaps as sentences; the rest summarised in one."""
     settings = ctx.spec.settings
     level = f"{settings.confidence:.0%}"
     findings = []
     tests = [c for c in family if isinstance(c, Comparison)]
     for c in tests:
-        d = c.row["difference"]
+        d, kind = c.row["difference"], c.row.get("classification")
         if not c.row["significant"]:
             continue
-        severity = "warning" if abs(d["value"]) >= settings.gap_warning and c.metric != "selection_rate" else "info"
+        severity = "warning" if kind == "material gap" else "info"
         word = "lower" if d["value"] < 0 else "higher"
         note = " (this also reflects differences in prevalence)" if c.metric == "selection_rate" else ""
+        margin = f"; {kind}, margin ±{c.row['margin']:g}" if c.row.get("margin") is not None else ""
         findings.append(Finding(
             NAME, severity,
             f"{metric_label(c.metric, short=True)} is {abs(d['value']):.2f} {word} for {c.part.display(c.group)} than for "
-            f"{c.part.display(c.reference)} ({level} simultaneous CI {_magnitude_ci(d['ci'])}; adjusted p = {c.row['p_adjusted']:.3g}, "
-            f"{simultaneous['description']}){note}.",
+            f"{c.part.display(c.reference)} ({level} simultaneous CI {_magnitude_ci(d['ci'])}; adjusted p = {c.row['p_adjusted']:.2g}, "
+            f"{simultaneous['description']}{margin}){note}.",
             ds.name,
         ))
     if tests and not findings:
+        within = sum(c.row.get("classification") == "within margin" for c in tests)
         findings.append(Finding(
             NAME, "info",
-            f"No gap between groups is significant on {ds.name}: every simultaneous {level} interval of the "
-            f"{len(tests)} comparisons with the reference groups contains 0 ({simultaneous['description']}).",
+            f"No gap between groups is significant on {ds.name}: every simultaneous {level} interval of the {len(tests)} "
+            f"comparisons with the reference groups contains 0 ({simultaneous['description']}); {within} of them are shown to lie "
+            "within their equivalence margin, the others are inconclusive (absence of evidence is not evidence of no gap).",
             ds.name,
         ))
     return findings
