@@ -287,6 +287,8 @@ class Settings(_StrictModel):
     intersectional: bool = True
     reference_groups: dict[str, str] = Field(default_factory=dict)
     gap_warning: float = Field(0.05, ge=0)  # robustness: attack-success gaps between groups at least this large warn
+    # site meta-analysis: also pool the internal test set as one cluster (default: external clusters only)
+    pool_internal: bool = False
     # fairness: equivalence margins per metric (defaults in audit.labels.EQUIVALENCE_MARGINS)
     fairness_margins: dict[str, float] = Field(default_factory=dict)
     # calibration

@@ -113,7 +113,21 @@ def test_spiegelhalter_and_hosmer_lemeshow_by_hand():
     assert z == pytest.approx(num / den, abs=1e-12)
     c, df, _ = hosmer_lemeshow(y, p, groups=2)  # groups {first 5}, {last 5}
     o1, e1, o2, e2 = 2, 1.4, 4, 3.6
-    assert c == pytest.approx((o1 - e1) ** 2 / (e1 * (1 - e1 / 5)) + (o2 - e2) ** 2 / (e2 * (1 - e2 / 5)), abs=1e-12) and df == 1
+    assert c == pytest.approx((o1 - e1) ** 2 / (e1 * (1 - e1 / 5)) + (o2 - e2) ** 2 / (e2 * (1 - e2 / 5)), abs=1e-12)
+    assert df == 2  # validation data: g degrees of freedom
+    assert hosmer_lemeshow(y, p, groups=2, validation=False)[1] == 1  # apparent (development) data: g - 2, at least 1
+
+
+def test_hosmer_lemeshow_with_g_df_rejects_about_5_percent_of_calibrated_models_on_validation_data():
+    from audit.stats.calibration import hosmer_lemeshow as hl
+
+    rng = np.random.default_rng(3)
+    rejections = []
+    for _ in range(400):
+        p = rng.beta(2, 5, 500)
+        y = (rng.random(500) < p).astype(int)
+        rejections.append(hl(y, p)[2] < 0.05)
+    assert np.mean(rejections) < 0.085  # with g - 2 df it was about 0.11
 
 
 def test_brier_decomposition_is_close_to_the_brier_score():

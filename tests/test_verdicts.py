@@ -176,3 +176,128 @@ def test_a_few_hundred_patients_without_a_gap_are_inconclusive_not_a_pass():
     section = _fairness(400, 3, (0.8, 0.8))
     assert section.status == "inconclusive"
     assert section.data["criteria"][0]["verdict"] == "inconclusive"
+
+
+# ---------------------------------------------------------------------------------------------
+# Site meta-analysis
+# ---------------------------------------------------------------------------------------------
+
+
+def _hospitals(k, n=400, seed=5):
+    """``k`` hospitals whose AUROCs differ (the score's separation varies by hospital)."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for h in range(k):
+        y = (rng.random(n) < 0.3).astype(int)
+        score = (0.6 + 0.35 * h) * y + rng.normal(0, 1, n)
+        frames.append(pd.DataFrame({"y": y, "p": 1 / (1 + np.exp(-(score - 1))), "hospital": f"H{h}"}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_five_hospitals_in_data_site_are_pooled_with_the_modified_hksj_interval_equal_to_a_hand_computation(tmp_path):
+    from scipy import stats
+    from scipy.special import expit, logit
+
+    from audit.stats.delong import placements
+
+    frame = _hospitals(5)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    result = audit.run({"name": "sites", "data": {"test": str(tmp_path / "t.csv"), "target": "y", "prediction": "p", "site": "hospital"},
+                        "settings": {"n_resamples": 100}, "checks": ["external"], "checklists": ["tripod-ai"]})
+    section = result.sections["external"]
+    pooled = section["meta_analysis"]["pooled"]["auroc"]
+    assert pooled["k"] == 5 and pooled["prediction_interval"] is not None and pooled["tau2"] is not None
+    # by hand: logit AUROCs, DeLong variances on the logit scale, Paule–Mandel tau² by root finding, modified HKSJ
+    eff, var = [], []
+    for _, g in frame.groupby("hospital"):
+        pl = placements(g["y"], g["p"])
+        eff.append(logit(pl.auroc))
+        var.append(pl.variance / (pl.auroc * (1 - pl.auroc)) ** 2)
+    eff, var = np.array(eff), np.array(var)
+
+    def q(t2):
+        w = 1 / (var + t2)
+        return np.sum(w * (eff - np.sum(w * eff) / np.sum(w)) ** 2) - (len(eff) - 1)
+
+    from scipy.optimize import brentq
+
+    tau2 = brentq(q, 0, 10) if q(0) > 0 else 0.0
+    w = 1 / (var + tau2)
+    theta = np.sum(w * eff) / np.sum(w)
+    se = np.sqrt(max(1.0, np.sum(w * (eff - theta) ** 2) / 4) / np.sum(w))
+    half = stats.t.ppf(0.975, 4) * se
+    assert pooled["estimate"]["value"] == pytest.approx(expit(theta), abs=1e-6)
+    assert pooled["estimate"]["ci"] == pytest.approx([expit(theta - half), expit(theta + half)], abs=1e-6)
+    pi_half = stats.t.ppf(0.975, 3) * np.sqrt(tau2 + se**2)
+    assert pooled["prediction_interval"] == pytest.approx([expit(theta - pi_half), expit(theta + pi_half)], abs=1e-6)
+    assert "external.sites" in section["evidence"]
+    assert result.results["checklists"]["tripod-ai"]["items"]["TRIPOD-12d"]["status"] == "evidenced"
+
+
+def test_two_clusters_are_not_pooled_and_tripod_12d_is_not_evidenced(tmp_path):
+    frame = _hospitals(2)
+    test, external = frame[frame["hospital"] == "H0"], frame[frame["hospital"] == "H1"]
+    test.to_csv(tmp_path / "a.csv", index=False)
+    external.to_csv(tmp_path / "b.csv", index=False)
+    result = audit.run({"name": "two", "data": {"test": str(tmp_path / "a.csv"), "external": {"b": str(tmp_path / "b.csv")},
+                                                "target": "y", "prediction": "p"},
+                        "settings": {"n_resamples": 100, "pool_internal": True}, "checks": ["external"], "checklists": ["tripod-ai"]})
+    pooled = result.sections["external"]["meta_analysis"]["pooled"]["auroc"]
+    assert pooled["estimate"]["value"] is None and "at least 3" in pooled["estimate"]["reason"]
+    assert pooled["i2"] is None and pooled["tau2"] is None and pooled["prediction_interval"] is None
+    assert "external.sites" not in result.sections["external"]["evidence"]
+    assert result.results["checklists"]["tripod-ai"]["items"]["TRIPOD-12d"]["status"] != "evidenced"
+
+
+# ---------------------------------------------------------------------------------------------
+# Subgroup calibration
+# ---------------------------------------------------------------------------------------------
+
+
+def _calibration_context(frame, p):
+    spec, _ = load_spec({"name": "cal", "data": {"test": "m.csv", "target": "y", "prediction": "p", "sensitive": ["g"]},
+                         "settings": {"n_resamples": 100, "intersectional": False}, "checks": ["calibration"]})
+    ds = EvaluatedDataset(Dataset("test", "internal", "m.csv", "", frame, frame["y"].to_numpy().astype(np.int8)), np.asarray(p))
+    return AuditContext(spec, Path("."), {"test": ds}, ResamplingEngine(0, 100))
+
+
+def test_a_calibrated_model_with_12_subgroups_gets_no_subgroup_warning_in_90_percent_of_studies_and_a_miscalibrated_group_is_found():
+    from audit.checks import calibration
+
+    rng = np.random.default_rng(6)
+    warned, studies = 0, 100
+    for _ in range(studies):
+        g = np.repeat([f"G{k:02d}" for k in range(12)], 80)
+        p = rng.beta(2, 4, g.size)
+        frame = pd.DataFrame({"y": (rng.random(g.size) < p).astype(int), "g": g})
+        ctx = _calibration_context(frame, p)
+        groups = calibration.subgroup_calibration(ctx.internal, ctx)
+        warned += bool(calibration.subgroup_findings("test", groups, 0.95))
+    assert warned / studies <= 0.10
+    # one group's risks are twice too high on the odds scale... and a lot more patients: found
+    g = np.repeat([f"G{k:02d}" for k in range(12)], 300)
+    true = rng.beta(2, 4, g.size)
+    p = np.where(g == "G03", 1 / (1 + (1 - true) / (3 * true)), true)
+    frame = pd.DataFrame({"y": (rng.random(g.size) < true).astype(int), "g": g})
+    ctx = _calibration_context(frame, p)
+    found = calibration.subgroup_findings("test", calibration.subgroup_calibration(ctx.internal, ctx), 0.95)
+    assert any("g=G03" in f.message and "too high" in f.message and "Holm-adjusted" in f.message for f in found)
+    assert not any("G03" not in f.message for f in found)
+
+
+def test_identical_subgroups_are_listed_once():
+    from audit.checks import calibration
+
+    rng = np.random.default_rng(7)
+    n = 600
+    band = rng.choice(["<70", ">=70"], n)
+    meno = np.where(band == ">=70", "1", rng.choice(["0", "1"], n))
+    p = rng.beta(2, 4, n)
+    frame = pd.DataFrame({"y": (rng.random(n) < p).astype(int), "band": band, "meno": meno})
+    spec, _ = load_spec({"name": "cal", "data": {"test": "m.csv", "target": "y", "prediction": "p", "sensitive": ["band", "meno"]},
+                         "settings": {"n_resamples": 100}, "checks": ["calibration"]})
+    ctx = AuditContext(spec, Path("."), {"test": EvaluatedDataset(Dataset("test", "internal", "m.csv", "", frame, frame["y"].to_numpy()), p)},
+                       ResamplingEngine(0, 100))
+    groups = calibration.subgroup_calibration(ctx.internal, ctx)
+    twin = next(g for g in groups if g["group"] == "band=>=70 & meno=1")
+    assert twin["same_as"] == "band=>=70" and not twin["metrics"] and "tests" not in twin

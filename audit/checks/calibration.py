@@ -133,10 +133,18 @@ def glm_estimates(y, p, confidence: float, method: str = "wald", clusters=None) 
 
 
 def subgroup_calibration(ds: EvaluatedDataset, ctx: AuditContext) -> list[dict]:
-    """Intercept, slope and ECE per group of every partition the fairness check uses."""
+    """Intercept, slope and ECE per group of every partition the fairness check uses.
+
+    A group with exactly the patients of an earlier one (``age_band=>=70`` and
+    ``age_band=>=70 & meno=1`` when every patient over 70 has meno=1) is listed once, with
+    ``same_as`` naming the other, and not tested twice. Each adequately sized group gets two Wald
+    tests (intercept = 0, slope = 1); all tests of a dataset are adjusted together by Holm's
+    method, and ``p_adjusted`` is what the findings judge.
+    """
     settings = ctx.spec.settings
     partitions = fairness.build_partitions(ds, list(ctx.spec.data.sensitive), ctx.spec.data.site, settings.intersectional)
-    out = []
+    out, seen = [], {}
+    clusters = ctx.design(ds).clusters
     for part in partitions:
         for label in np.unique(part.labels):
             rows = part.labels == label
@@ -146,13 +154,47 @@ def subgroup_calibration(ds: EvaluatedDataset, ctx: AuditContext) -> list[dict]:
             entry = {"partition": part.name, "group": str(label), "n": n, "n_events": events,
                      "status": "insufficient evidence" if small else "ok",
                      "prevalence": proportion(events, n, settings.confidence).to_dict(), "metrics": {}}
+            key = np.flatnonzero(rows).tobytes()
+            if key in seen:
+                entry["same_as"] = seen[key]
+                entry["status"] = "same patients"
+                out.append(entry)
+                continue
+            seen[key] = _where(part.name, str(label))
             if not small:
-                clusters = ctx.design(ds).clusters
                 metrics = glm_estimates(y, p, settings.confidence, settings.calibration_ci, None if clusters is None else clusters[rows])
                 metrics["ece"] = ece_estimate(y, p, settings.calibration_bins, "uniform")
                 entry["metrics"] = {k: v.to_dict() for k, v in metrics.items()}
+                entry["tests"] = {"calibration_intercept": _wald_p(metrics["calibration_intercept"], 0.0, settings.confidence),
+                                  "calibration_slope": _wald_p(metrics["calibration_slope"], 1.0, settings.confidence)}
             out.append(entry)
+    _holm(out)
     return out
+
+
+def _where(partition: str, group: str) -> str:
+    return group if " & " in group else f"{partition}={group}"
+
+
+def _wald_p(est: Estimate, null: float, confidence: float) -> dict:
+    """Two-sided Wald p-value of ``est = null`` from its interval (half-width / z is the standard error)."""
+    from scipy.special import ndtr, ndtri
+
+    if est.ci is None or not np.isfinite(est.value):
+        return {"p_value": None, "p_adjusted": None}
+    se = (est.ci[1] - est.ci[0]) / (2 * ndtri(0.5 + confidence / 2))
+    return {"p_value": float(2 * ndtr(-abs(est.value - null) / se)) if se > 0 else None, "p_adjusted": None}
+
+
+def _holm(groups: list[dict]) -> None:
+    """Holm-adjust every subgroup test of the dataset together (family-wise error; statsmodels)."""
+    from statsmodels.stats.multitest import multipletests
+
+    tests = [t for g in groups for t in (g.get("tests") or {}).values() if t["p_value"] is not None]
+    if tests:
+        adjusted = multipletests([t["p_value"] for t in tests], method="holm")[1]
+        for t, a in zip(tests, adjusted):
+            t["p_adjusted"] = float(a)
 
 
 def _excludes(est: dict | Estimate, ideal: float) -> int:
@@ -163,7 +205,7 @@ def _excludes(est: dict | Estimate, ideal: float) -> int:
     return 1 if ci[0] > ideal else (-1 if ci[1] < ideal else 0)
 
 
-def _describe(where: str, slope, intercept, level: str) -> list[tuple[str, str]]:
+def _describe(where: str, slope, intercept, level: str, advice: bool = True) -> list[tuple[str, str]]:
     out = []
     s = _excludes(slope, 1.0)
     sv, sci = (slope.value, slope.ci) if isinstance(slope, Estimate) else (slope["value"], slope["ci"])
@@ -174,8 +216,11 @@ def _describe(where: str, slope, intercept, level: str) -> list[tuple[str, str]]
     av, aci = (intercept.value, intercept.ci) if isinstance(intercept, Estimate) else (intercept["value"], intercept["ci"])
     if a:
         kind = "too high" if a < 0 else "too low"
+        # updating the intercept only helps when the slope is compatible with 1 (otherwise the whole model needs recalibrating)
+        fix = (" If the outcome definition and case mix are comparable, updating the intercept would remove this average bias."
+               if advice and not s else "")
         out.append(("warning", f"Predicted risks are {kind} on average {where}: calibration-in-the-large {av:+.2f}, "
-                    f"{level} CI {aci[0]:+.2f} to {aci[1]:+.2f} (0 is ideal; recalibrating the intercept would fix this)."))
+                    f"{level} CI {aci[0]:+.2f} to {aci[1]:+.2f} (0 is ideal).{fix}"))
     return out
 
 
@@ -196,11 +241,20 @@ def dataset_findings(name: str, metrics: dict[str, Estimate], confidence: float)
 
 
 def subgroup_findings(name: str, subgroups: list[dict], confidence: float) -> list[Finding]:
+    """Subgroup miscalibration judged by the Holm-adjusted tests (the intervals shown are per group, unadjusted)."""
     level = f"{confidence:.0%}"
+    alpha = 1 - confidence
     out = []
     for g in subgroups:
-        if g["status"] != "ok" or g["metrics"]["calibration_slope"]["value"] is None:
+        tests = g.get("tests") or {}
+        flagged = {k for k, t in tests.items() if t.get("p_adjusted") is not None and t["p_adjusted"] < alpha}
+        if g["status"] != "ok" or not flagged:
             continue
-        where = f"for {g['partition']}={g['group']} in {name}" if " & " not in g["group"] else f"for {g['group']} in {name}"
-        out += [Finding(NAME, sev, msg, name) for sev, msg in _describe(where, g["metrics"]["calibration_slope"], g["metrics"]["calibration_intercept"], level)]
+        where = f"for {_where(g['partition'], g['group'])} in {name}"
+        metrics = g["metrics"]
+        slope = metrics["calibration_slope"] if "calibration_slope" in flagged else {"value": 1.0, "ci": None}
+        intercept = metrics["calibration_intercept"] if "calibration_intercept" in flagged else {"value": 0.0, "ci": None}
+        for sev, msg in _describe(where, slope, intercept, level, advice=False):
+            key = "calibration_slope" if "slope" in msg else "calibration_intercept"
+            out.append(Finding(NAME, sev, msg[:-1] + f"; Holm-adjusted p = {tests[key]['p_adjusted']:.2g} over the dataset's subgroup tests.", name))
     return out

@@ -47,9 +47,9 @@ PSI_EPS = 1e-4
 
 
 def run(ctx: AuditContext) -> Section:
-    if not ctx.external:
+    if not ctx.external and len(sites(ctx)) < MIN_POOL:
         return Section(NAME, "External validation", "not run",
-                       {"reason": "no external dataset: add one under data.external"},
+                       {"reason": f"no external dataset and fewer than {MIN_POOL} site groups: add one under data.external, or name a site column in data.site"},
                        [Finding(NAME, "info", "The external check was not run: the spec has no external dataset (data.external).")])
     internal = ctx.internal
     z = ndtri(0.5 + ctx.engine.confidence / 2)
@@ -71,15 +71,19 @@ def run(ctx: AuditContext) -> Section:
         per_dataset[ds.name] = entry
         findings += explain(ds.name, entry, ctx.engine.confidence)
     meta = meta_analysis(ctx)
-    figures = {
-        "gaps": external_plots.gap_figure({name: e["gaps"] for name, e in per_dataset.items()}, ctx.engine.confidence),
-        "risk": external_plots.risk_distribution_figure({d.name: d.p for d in ctx.datasets.values()}),
-        "shift": external_plots.shift_figure(per_dataset),
-    }
-    evidence = ["external.validation", "external.gap", "external.shift"]
+    figures = {}
+    if per_dataset:
+        figures = {
+            "gaps": external_plots.gap_figure({name: e["gaps"] for name, e in per_dataset.items()}, ctx.engine.confidence),
+            "risk": external_plots.risk_distribution_figure({d.name: d.p for d in ctx.datasets.values()}),
+            "shift": external_plots.shift_figure(per_dataset),
+        }
+    evidence = ["external.validation", "external.gap", "external.shift"] if ctx.external else []
     if meta is not None:
-        evidence.append("external.sites")
+        if meta["pooled"]["auroc"]["estimate"]["value"] is not None:
+            evidence.append("external.sites")
         findings.append(meta_finding(meta, ctx.engine.confidence))
+    if meta is not None and meta["pooled"]["auroc"]["estimate"]["value"] is not None:
         figures["sites"] = plots.forest_figure(
             [{"name": "sites", "kind": "site", "attributes": [], "reference": None,
               "groups": [{"label": s["site"], "n": s["n"], "status": "ok", "reason": None,
@@ -102,9 +106,17 @@ def run(ctx: AuditContext) -> Section:
 def meta_finding(meta: dict, confidence: float) -> Finding:
     a = meta["pooled"]["auroc"]
     e = a["estimate"]
-    pi = f"; {confidence:.0%} prediction interval for a new site {a['prediction_interval'][0]:.2f} to {a['prediction_interval'][1]:.2f}" if a["prediction_interval"] else ""
-    return Finding(NAME, "info", f"Across {a['k']} sites the pooled AUROC is {e['value']:.3f} ({confidence:.0%} CI {e['ci'][0]:.3f} to {e['ci'][1]:.3f}, "
-                   f"random effects){pi}; heterogeneity tau² = {a['tau2']:.3g} (logit scale), I² = {a['i2']:.0%}.")
+    if e["value"] is None:
+        return Finding(NAME, "info", f"The AUROC of the {meta['k']} external site(s) is not pooled: {e['reason'].removeprefix('not estimable: ')}.")
+    if a["prediction_interval"] is None:
+        het = (f"; with {a['k']} sites between-site heterogeneity cannot be estimated (at least {MIN_HETEROGENEITY} needed), "
+               "so no prediction interval for a new site is given")
+    else:
+        lo, hi = a["prediction_interval"]
+        het = (f"; {confidence:.0%} prediction interval for a new site {lo:.2f} to {hi:.2f}; heterogeneity tau² = {a['tau2']:.3g} "
+               f"(logit scale), I² = {a['i2']:.0%}")
+    return Finding(NAME, "info", f"Across {a['k']} sites the pooled AUROC is {e['value']:.3f} ({confidence:.0%} CI {e['ci'][0]:.3f} to "
+                   f"{e['ci'][1]:.3f}, random effects with the modified Hartung–Knapp–Sidik–Jonkman interval){het}.")
 
 
 def _bootstrap(ds: EvaluatedDataset, ctx: AuditContext):
@@ -280,30 +292,59 @@ def explain(name: str, e: dict, confidence: float) -> list[Finding]:
 
 
 def sites(ctx: AuditContext) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, y, p) per site: every dataset, split by ``data.site`` when it is set."""
+    """(name, y, p) per cluster: the external datasets, split by ``data.site`` when it is set, and the internal
+    test set's ``data.site`` groups; the internal test set as a whole only with ``settings.pool_internal``."""
     out = []
+    column = ctx.spec.data.site
     for ds in ctx.datasets.values():
-        column = ctx.spec.data.site
         if column is None:
-            out.append((ds.name, ds.y, ds.p))
+            if ds.role == "external" or ctx.spec.settings.pool_internal:
+                out.append((ds.name, ds.y, ds.p))
             continue
         labels = ds.dataset.frame[column].astype("string").fillna("(missing)").to_numpy(dtype=object).astype(str)
         out += [(f"{ds.name}: {lab}", ds.y[labels == lab], ds.p[labels == lab]) for lab in np.unique(labels)]
     return out
 
 
-def meta_analysis(ctx: AuditContext) -> dict | None:
-    """Per-site AUROC and calibration slope, pooled by Paule–Mandel random effects (statsmodels).
+#: Clusters needed to pool, and to estimate between-cluster heterogeneity and a prediction interval.
+MIN_POOL, MIN_HETEROGENEITY = 3, 5
 
-    Paule–Mandel, not statsmodels' DerSimonian–Laird: the latter returns a negative tau² (and I²)
-    when Q < k - 1 instead of truncating at 0, which would make the interval too narrow.
 
-    AUROC is pooled on the logit scale (Debray et al., BMJ 2019) and back-transformed; the 95%
-    prediction interval for a new site is ``pooled +- t_(k-2) sqrt(tau^2 + se^2)`` (Riley et al.,
-    BMJ 2011), given from three sites on. Needs at least two sites with both outcomes.
+def hksj_pool(effects: np.ndarray, variances: np.ndarray, confidence: float) -> dict:
+    """Random-effects pooling with the modified Hartung–Knapp–Sidik–Jonkman interval.
+
+    tau² by Paule–Mandel (statsmodels ``combine_effects``; it truncates at 0, where
+    DerSimonian–Laird's statsmodels estimate can go negative); weights ``w_i = 1 / (v_i + tau²)``;
+    pooled ``theta = sum w theta_i / sum w``; ``q = sum w (theta_i - theta)^2 / (k - 1)``; the
+    interval ``theta +- t_(k-1) sqrt(max(1, q) / sum w)`` (Hartung & Knapp 2001; Sidik & Jonkman
+    2002; the ``max(1, q)`` modification of Knapp & Hartung 2003, recommended by IntHout, Ioannidis
+    & Borm, BMC Med Res Methodol 2014). The prediction interval for a new cluster,
+    ``theta +- t_(k-2) sqrt(tau² + se²)`` (Riley et al., BMJ 2011), with ``se`` the HKSJ standard error.
     """
     from statsmodels.stats.meta_analysis import combine_effects
 
+    k = effects.size
+    res = combine_effects(effects, variances, method_re="pm", alpha=1 - confidence)
+    tau2 = max(0.0, float(res.tau2))
+    w = 1.0 / (variances + tau2)
+    theta = float(np.sum(w * effects) / np.sum(w))
+    q = float(np.sum(w * (effects - theta) ** 2) / (k - 1))
+    se = float(np.sqrt(max(1.0, q) / np.sum(w)))
+    half = stats.t.ppf(0.5 + confidence / 2, k - 1) * se
+    pi_half = stats.t.ppf(0.5 + confidence / 2, k - 2) * np.sqrt(tau2 + se**2) if k >= 3 else np.nan
+    return {"theta": theta, "low": theta - half, "high": theta + half, "se": se, "tau2": tau2, "i2": max(0.0, float(res.i2)),
+            "pi": (theta - pi_half, theta + pi_half), "k": k}
+
+
+def meta_analysis(ctx: AuditContext) -> dict | None:
+    """Per-cluster AUROC, calibration-in-the-large and calibration slope, pooled across clusters.
+
+    Clusters are external sites and ``data.site`` groups (``sites``); pooling needs at least
+    ``MIN_POOL`` of them with both outcomes, tau², I² and the prediction interval at least
+    ``MIN_HETEROGENEITY`` (with fewer, between-cluster variation cannot be estimated, and saying
+    "I² = 0%" would claim homogeneity the data cannot show). AUROC is pooled on the logit scale
+    (Debray et al., BMJ 2019) and back-transformed. ``hksj_pool`` gives the interval.
+    """
     conf = ctx.engine.confidence
     z = ndtri(0.5 + conf / 2)
     rows = []
@@ -311,32 +352,46 @@ def meta_analysis(ctx: AuditContext) -> dict | None:
         if min(int(y.sum()), int(y.size - y.sum())) < 2:
             continue
         pl = placements(y, p)
-        slope = calibration_slope(y, p, conf)
-        rows.append({"site": name, "n": int(y.size), "auroc": pl.auroc, "auroc_var": pl.variance, "slope": slope.value, "slope_se": _wald_se(slope, z)})
-    if len(rows) < 2:
+        slope, intercept = calibration_slope(y, p, conf), calibration_intercept(y, p, conf)
+        rows.append({"site": name, "n": int(y.size), "auroc": pl.auroc, "auroc_var": pl.variance,
+                     "slope": slope.value, "slope_se": _wald_se(slope, z), "intercept": intercept.value, "intercept_se": _wald_se(intercept, z)})
+    if not rows:
         return None
-    out = {"sites": [], "pooled": {}, "method": "Paule–Mandel random effects (statsmodels combine_effects)"}
+    k = len(rows)
+    out = {"sites": [], "pooled": {}, "k": k,
+           "method": "random effects: Paule–Mandel tau², modified Hartung–Knapp–Sidik–Jonkman interval"}
     for r in rows:
         a, s = r["auroc"], np.sqrt(r["auroc_var"])
         out["sites"].append({"site": r["site"], "n": r["n"],
                              "auroc": Estimate(a, (max(0.0, a - z * s), min(1.0, a + z * s)), "delong", r["n"]).to_dict(),
+                             "calibration_intercept": Estimate(r["intercept"], (r["intercept"] - z * r["intercept_se"], r["intercept"] + z * r["intercept_se"]), "wald-glm", r["n"]).to_dict(),
                              "calibration_slope": Estimate(r["slope"], (r["slope"] - z * r["slope_se"], r["slope"] + z * r["slope_se"]), "wald-glm", r["n"]).to_dict()})
-    k = len(rows)
+    n_total = sum(r["n"] for r in rows)
+    if k < MIN_POOL:
+        reason = f"not estimable: {k} cluster{'s' if k != 1 else ''} (at least {MIN_POOL} needed to pool, {MIN_HETEROGENEITY} to estimate heterogeneity)"
+        for metric in ("auroc", "calibration_intercept", "calibration_slope"):
+            out["pooled"][metric] = {"estimate": Estimate(np.nan, None, "random-effects-hksj", n_total, reason=reason).to_dict(),
+                                     "prediction_interval": None, "tau2": None, "i2": None, "k": k}
+        return out
     auc = np.clip([r["auroc"] for r in rows], 1e-6, 1 - 1e-6)
     specs = {
         "auroc": (logit(auc), np.array([r["auroc_var"] for r in rows]) / (auc * (1 - auc)) ** 2, expit),
+        "calibration_intercept": (np.array([r["intercept"] for r in rows]), np.array([r["intercept_se"] for r in rows]) ** 2, lambda v: v),
         "calibration_slope": (np.array([r["slope"] for r in rows]), np.array([r["slope_se"] for r in rows]) ** 2, lambda v: v),
     }
     for metric, (eff, var, back) in specs.items():
-        res = combine_effects(eff, var, method_re="pm", alpha=1 - conf)
-        frame = res.summary_frame()
-        pooled, se = float(frame.loc["random effect", "eff"]), float(frame.loc["random effect", "sd_eff"])
-        lo, hi = float(frame.loc["random effect", "ci_low"]), float(frame.loc["random effect", "ci_upp"])
-        pi = None
-        if k >= 3:
-            half = stats.t.ppf(0.5 + conf / 2, k - 2) * np.sqrt(max(0.0, res.tau2) + se**2)
-            pi = [float(back(pooled - half)), float(back(pooled + half))]
-        out["pooled"][metric] = {"estimate": Estimate(back(pooled), (back(lo), back(hi)), "random-effects", sum(r["n"] for r in rows)).to_dict(),
-                                 "prediction_interval": pi, "tau2": max(0.0, float(res.tau2)), "i2": max(0.0, float(res.i2)), "k": k,
-                                 "scale": "logit" if metric == "auroc" else "identity"}
+        ok = np.isfinite(eff) & np.isfinite(var) & (var > 0)
+        if ok.sum() < MIN_POOL:
+            out["pooled"][metric] = {"estimate": Estimate(np.nan, None, "random-effects-hksj", n_total,
+                                                          reason=f"not estimable: fewer than {MIN_POOL} clusters with an estimate").to_dict(),
+                                     "prediction_interval": None, "tau2": None, "i2": None, "k": int(ok.sum())}
+            continue
+        pool = hksj_pool(eff[ok], var[ok], conf)
+        heterogeneity = pool["k"] >= MIN_HETEROGENEITY
+        out["pooled"][metric] = {
+            "estimate": Estimate(back(pool["theta"]), (back(pool["low"]), back(pool["high"])), "random-effects-hksj", n_total).to_dict(),
+            "prediction_interval": [float(back(pool["pi"][0])), float(back(pool["pi"][1]))] if heterogeneity else None,
+            "tau2": pool["tau2"] if heterogeneity else None, "i2": pool["i2"] if heterogeneity else None, "k": pool["k"],
+            "scale": "logit" if metric == "auroc" else "identity",
+        }
     return out
