@@ -301,3 +301,30 @@ def test_identical_subgroups_are_listed_once():
     groups = calibration.subgroup_calibration(ctx.internal, ctx)
     twin = next(g for g in groups if g["group"] == "band=>=70 & meno=1")
     assert twin["same_as"] == "band=>=70" and not twin["metrics"] and "tests" not in twin
+
+
+# ---------------------------------------------------------------------------------------------
+# Conformal coverage by class
+# ---------------------------------------------------------------------------------------------
+
+
+def test_rare_outcome_gets_the_label_conditional_coverage_warning_and_does_not_pass(tmp_path):
+    rng = np.random.default_rng(8)
+    n = 3000
+    y = (rng.random(n) < 0.02).astype(int)
+    p = np.clip(0.02 + 0.05 * y + rng.normal(0, 0.01, n), 0.001, 0.999)  # weak signal: events look like non-events
+    pd.DataFrame({"y": y, "p": p}).to_csv(tmp_path / "t.csv", index=False)
+    result = audit.run({"name": "rare", "data": {"test": str(tmp_path / "t.csv"), "target": "y", "prediction": "p"},
+                        "settings": {"n_resamples": 100, "coverage": 0.9}, "checks": ["uncertainty"]})
+    section = result.sections["uncertainty"]
+    level = section["datasets"]["test"]["levels"][0]["overall"]
+    assert level["coverage"]["value"] >= 0.85  # the marginal coverage looks fine
+    with_outcome = level["by_outcome"]["with_outcome"]["coverage"]
+    assert with_outcome["ci"][1] < 0.9
+    assert any("among patients with the outcome" in f["message"] and f["severity"] == "warning" for f in result.results["findings"])
+    assert section["status"] == "fail"
+    bound = section["calibration"]["training_conditional"]["0.9"]
+    from scipy.stats import beta
+    n_cal = section["calibration"]["n"]
+    l = int(np.floor((n_cal + 1) * 0.1))
+    assert bound == pytest.approx(beta.ppf(0.05, n_cal + 1 - l, l)) and bound < 0.9

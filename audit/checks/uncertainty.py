@@ -29,6 +29,7 @@ from sklearn.model_selection import train_test_split
 from .. import plots
 from ..context import AuditContext, EvaluatedDataset
 from ..stats import Estimate, proportion
+from ..verdicts import criterion, judge_interval_against, worst
 from . import fairness
 from .base import Finding, Section
 
@@ -58,18 +59,47 @@ def conformal_sets(p_cal, y_cal, p_eval, levels: list[float]) -> np.ndarray:
     return sets
 
 
-def set_summary(sets: np.ndarray, y: np.ndarray, confidence: float) -> dict:
-    """Coverage, mean set size, shares of empty and two-class sets, each with an interval."""
+def set_summary(sets: np.ndarray, y: np.ndarray, confidence: float, by_outcome: bool = False) -> dict:
+    """Coverage, mean set size, shares of empty, singleton and two-class sets, each with an interval;
+    with ``by_outcome`` also the label-conditional coverage and set size among patients with and
+    without the outcome (Vovk 2012; a marginal 90% can hide 0 of 10 patients with the outcome covered)."""
     n = y.size
+    if n == 0:
+        return {}
     covered = int(sets[np.arange(n), y].sum())
     size = sets.sum(axis=1)
     half = ndtri(0.5 + confidence / 2) * (size.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan)
-    return {
+    out = {
         "coverage": proportion(covered, n, confidence).to_dict(),
-        "mean_set_size": Estimate(size.mean(), (size.mean() - half, size.mean() + half) if np.isfinite(half) else None, "wald", n).to_dict(),
+        "mean_set_size": Estimate(size.mean(), (size.mean() - half, size.mean() + half) if np.isfinite(half) else None, "wald", n,
+                                  reason=None if np.isfinite(half) else "no interval: one patient").to_dict(),
         "empty": proportion(int((size == 0).sum()), n, confidence).to_dict(),
+        "singleton": proportion(int((size == 1).sum()), n, confidence).to_dict(),
         "both": proportion(int((size == 2).sum()), n, confidence).to_dict(),
     }
+    if by_outcome:
+        y = np.asarray(y).astype(int)
+        out["by_outcome"] = {name: set_summary(sets[y == label], y[y == label], confidence) or None
+                             for name, label in (("with_outcome", 1), ("without_outcome", 0))}
+    return out
+
+
+def training_conditional_bound(n_cal: int, level: float, delta: float = 0.05) -> float | None:
+    """The coverage that split conformal reaches with probability 1 - delta over calibration sets of size ``n_cal``.
+
+    Given the calibration set, coverage is Beta(n + 1 - l, l) with ``l = floor((n + 1)(1 - level))``
+    (Vovk, ACML 2012; Angelopoulos & Bates 2023, sec. 3.2): its delta-quantile.
+    """
+    from scipy.stats import beta
+
+    l = int(np.floor((n_cal + 1) * (1 - level)))
+    if l < 1:
+        return None
+    return float(beta.ppf(delta, n_cal + 1 - l, l))
+
+
+#: Coverage may fall this far below the target before the verdict stops being a pass (the rule is stated).
+COVERAGE_TOLERANCE = 0.05
 
 
 def run(ctx: AuditContext) -> Section:
@@ -84,16 +114,18 @@ def run(ctx: AuditContext) -> Section:
             np.arange(test.n), train_size=settings.conformal_calibration_share, stratify=test.y, random_state=settings.seed
         )
     evaluations = {"test": (test, eval_idx)} | {d.name: (d, np.arange(d.n)) for d in ctx.external}
-    per_dataset, findings = {}, []
+    per_dataset, findings, criteria = {}, [], []
     for name, (ds, rows) in evaluations.items():
         ctx.report_progress(f"uncertainty: conformal sets on {name}")
         sets = conformal_sets(cal_ds.p[cal_idx], cal_ds.y[cal_idx], ds.p[rows], levels)
         entry = {"n_evaluated": int(rows.size), "levels": []}
         for k, level in enumerate(levels):
-            overall = set_summary(sets[:, :, k], ds.y[rows], settings.confidence)
+            overall = set_summary(sets[:, :, k], ds.y[rows], settings.confidence, by_outcome=True)
             groups = group_coverage(ctx, ds, rows, sets[:, :, k], cal_ds, cal_idx, level)
             entry["levels"].append({"target": level, "overall": overall, "groups": groups})
             findings += coverage_findings(name, level, overall, groups, settings.confidence)
+            findings += label_conditional_findings(name, level, overall, settings.confidence, ds.role)
+            criteria += coverage_criteria(name, level, overall, settings.confidence)
         main = entry["levels"][-1]["overall"]  # the highest target, for the report's summary table
         entry["metrics"] = {"coverage": main["coverage"], "mean_set_size": main["mean_set_size"]}
         per_dataset[name] = entry
@@ -101,14 +133,19 @@ def run(ctx: AuditContext) -> Section:
     return Section(
         name=NAME,
         title="Conformal uncertainty",
-        status="warning" if any(f.severity != "info" for f in findings) else "pass",
+        status=worst(c["verdict"] for c in criteria),
         data={
             "method": "split conformal, LAC score (MAPIE SplitConformalClassifier)",
             "calibration": {
                 "dataset": "calibration" if ctx.calibration is not None else "test",
                 "share": None if ctx.calibration is not None else settings.conformal_calibration_share,
                 "n": int(cal_idx.size),
+                "training_conditional": {
+                    str(level): training_conditional_bound(int(cal_idx.size), level) for level in levels
+                },
+                "training_conditional_delta": 0.05,
             },
+            "criteria": criteria,
             "mondrian": settings.mondrian,
             "confidence": settings.confidence,
             "datasets": per_dataset,
@@ -142,6 +179,46 @@ def group_coverage(ctx, ds: EvaluatedDataset, rows, sets, cal_ds: EvaluatedDatas
                 own = conformal_sets(cal_ds.p[cal_idx][in_cal], cal_ds.y[cal_idx][in_cal], ds.p[rows][g], [level])[:, :, 0]
                 entry["mondrian"] = set_summary(own, y[g], settings.confidence)
             out.append(entry)
+    return out
+
+
+def coverage_criteria(name: str, level: float, overall: dict, confidence: float) -> list[dict]:
+    """Coverage overall and among patients with and without the outcome, against the target."""
+    lvl = f"{confidence:.0%}"
+    rule = (f"pass when the {lvl} CI of the coverage lies above {level:.2f} − {COVERAGE_TOLERANCE:g}; fail when it lies wholly "
+            f"below the {level:.2f} target; otherwise inconclusive")
+    out = []
+    for label, summary in (("all patients", overall), ("patients with the outcome", (overall.get("by_outcome") or {}).get("with_outcome")),
+                           ("patients without the outcome", (overall.get("by_outcome") or {}).get("without_outcome"))):
+        cov = (summary or {}).get("coverage")
+        verdict, reason = judge_interval_against(cov, level - COVERAGE_TOLERANCE, higher_is_better=True)
+        if verdict != "insufficient evidence" and cov["ci"][1] < level:
+            verdict = "fail"
+        elif verdict == "fail":
+            verdict = "inconclusive"
+        out.append(criterion(f"coverage at {level:.2f}, {label}", rule, verdict, name, "coverage", cov, level, reason))
+    return out
+
+
+def label_conditional_findings(name: str, level: float, overall: dict, confidence: float, role: str) -> list[Finding]:
+    """A warning when coverage among patients with (or without) the outcome lies wholly below the target."""
+    lvl = f"{confidence:.0%}"
+    out = []
+    for key, who in (("with_outcome", "patients with the outcome"), ("without_outcome", "patients without the outcome")):
+        s = (overall.get("by_outcome") or {}).get(key)
+        cov = (s or {}).get("coverage")
+        if not cov or not cov.get("ci") or cov["ci"][1] >= level:
+            continue
+        why = ("the calibration set holds too few of them for split conformal to cover them as a class"
+               if role == "internal" else
+               "on another site this mixes sampling variability with a change in the patients (non-exchangeability)")
+        out.append(Finding(
+            NAME, "warning",
+            f"Conformal coverage among {who} on {name} is {cov['value']:.2f} ({lvl} CI {cov['ci'][0]:.2f} to {cov['ci'][1]:.2f}, "
+            f"n = {cov['n']}), below the {level:.2f} target even though the marginal coverage is {overall['coverage']['value']:.2f}: "
+            f"{why}. Calibrating per class (label-conditional, Mondrian by outcome) gives each class its own guarantee.",
+            name,
+        ))
     return out
 
 
