@@ -84,19 +84,19 @@ def test_recalibration_fixes_calibration_in_the_large_not_discrimination():
 def test_sites_are_pooled_by_random_effects_with_a_prediction_interval():
     from audit.stats import placements
 
-    frames = [cohort(600, 20 + k) for k in range(4)]
+    frames = [cohort(600, 20 + k) for k in range(6)]
     for k, f in enumerate(frames):
         f["hospital"] = f"H{k}"
-    a = pd.concat(frames[:2], ignore_index=True)
-    b = pd.concat(frames[2:], ignore_index=True)
+    a = pd.concat(frames[:3], ignore_index=True)
+    b = pd.concat(frames[3:], ignore_index=True)
     ctx = two_site_context(a, b)
     spec, _ = load_spec({**ctx.spec.model_dump(mode="json"), "data": {**ctx.spec.data.model_dump(mode="json"), "site": "hospital"}})
     ctx = AuditContext(spec, ctx.base_dir, ctx.datasets, ctx.engine)
     section = external.run(ctx)
     meta = section.data["meta_analysis"]
-    assert [s["site"] for s in meta["sites"]] == ["test: H0", "test: H1", "site_b: H2", "site_b: H3"]
+    assert [s["site"] for s in meta["sites"]] == ["test: H0", "test: H1", "test: H2", "site_b: H3", "site_b: H4", "site_b: H5"]
     pooled = meta["pooled"]["auroc"]
-    assert pooled["k"] == 4 and pooled["prediction_interval"] is not None
+    assert pooled["k"] == 6 and pooled["prediction_interval"] is not None
     # the random-effects estimate is the mean on the logit scale weighted by 1 / (v_i + tau²)
     logits, variances = [], []
     for f in frames:
