@@ -184,8 +184,9 @@ EXEMPTIONS: dict[tuple[str, str], str] = {
     "family-wise coverage over the 4,000 is 95.5%",
     ("max − min auroc", "fair-gap-n150"): "method: a Wald-type bound (|difference| + c se) with about 15 events in "
     "group A: an overestimated AUROC in A (0.93 on average in the misses; truth 0.81) comes with a smaller standard "
-    "error (the bootstrap's and the one from Newcombe's score interval both shrink toward AUROC 1), so the bound falls below the true "
-    "spread 0.134 (coverage 89.5% when A is overestimated, 100% otherwise; 94.1% over 4,000 studies); 97.6% at n = 1,000",
+    "error (the bootstrap's and the one from Newcombe's score interval both shrink toward AUROC 1), so the bound "
+    "falls below the true spread 0.134 (coverage 89.5% when A is overestimated, 100% otherwise; 94.1% over 4,000 "
+    "studies); 97.6% at n = 1,000",
 }
 
 

@@ -262,6 +262,6 @@ def test_flchain_example_audit_reports_age_band_gaps(tmp_path):
     assert main(["run", str(tmp_path / "audit.yaml"), "--out", str(tmp_path / "out"), "-q", *FAST]) == 0
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     fair = results["sections"]["fairness"]
-    assert fair["status"] == "warning" and "fairness.intersectional" in fair["evidence"]
+    assert fair["status"] == "fail" and "fairness.intersectional" in fair["evidence"]
     warnings = [f["message"] for f in results["findings"] if f["check"] == "fairness" and f["severity"] == "warning"]
     assert any("age_band=" in m and "Sensitivity" in m for m in warnings)
