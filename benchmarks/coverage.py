@@ -12,7 +12,8 @@ What is simulated
    threshold 0.1; n = 300, 500, 2000) or ``r ~ Beta(1.5, 3.5)`` (prevalence 0.30, threshold 0.3;
    n = 300, 2000); each study draws n patients, ``y ~ Bernoulli(r)``, and the model predicts ``p = r``.
    Intervals: ``audit.stats.intervals.cell_estimates`` (Wilson, Clopper–Pearson within 3 of 0 or n, for
-   the nine proportions; logit-DeLong for the AUROC; the bootstrap for AUPRC, F1, balanced accuracy and
+   the nine proportions; for the AUROC Newcombe's score interval below 50 events or non-events and
+   logit-DeLong above (``auroc.auroc_interval``; the column "method used" says which); the bootstrap for AUPRC, F1, balanced accuracy and
    Brier, BCa and percentile from ``ResamplingEngine``); Clopper–Pearson throughout
    (``proportion_ci: clopper-pearson``) at n = 300; ``net_benefit.decision_curve`` at the threshold
    (model: bootstrap; treat-all: Wilson mapped); ``checks.calibration.glm_estimates`` (intercept and
@@ -22,7 +23,8 @@ What is simulated
    calibration intervals (true intercept, slope and O:E no longer 0, 1 and 1).
 3. **AUROC with few events** (``auroc-*``): binormal scores (non-events N(0, 1), events N(d, 1), true
    AUROC ``Phi(d / sqrt 2)`` = 0.80 or 0.90), 10, 20 or 50 events and 9 non-events per event;
-   ``cell_estimates``' AUROC (logit-DeLong; Newcombe's one-sided score bound at perfect separation).
+   ``cell_estimates``' AUROC (Newcombe's score interval below 50 events, logit-DeLong from 50; the
+   one-sided score bound at perfect separation).
 4. **Clustered rows** (``cluster-*``): 200 or 400 patients with 5 rows each; row ``j`` of patient ``i``
    has score ``expit(-1.75 + u_i + e_ij)`` and outcome ``Bernoulli(expit(-1.75 + u_i + e_ij + v_i))``,
    ``u_i ~ N(0, 1)`` (moves a patient's scores and risks together), ``v_i ~ N(0, 1)`` (a patient effect
@@ -46,7 +48,8 @@ What is simulated
    new patients and evaluates 250 more: the marginal coverage (the coverage given each calibration set,
    computed exactly on a grid of the model's linear predictor whose sets MAPIE decides, averaged over
    studies), the Wilson interval the check prints around the observed coverage (its truth: the coverage
-   given that calibration set), and the normal interval of the mean set size.
+   given that calibration set), the same among patients with and without the outcome
+   (label-conditional), and the normal interval of the mean set size.
 
 True values are exact: computed once by quadrature on a grid of 600,001 points on the logit scale of
 the risk or score (Gauss–Hermite for a hidden random effect), never estimated from the simulated studies
@@ -161,11 +164,10 @@ TARGETS = {
 EXEMPTIONS: dict[tuple[str, str], str] = {
     ("(ignores clusters)", "cluster"): "contrast row: ignores the clustering, as the audit never does when data.cluster "
     "is set (it prints the cluster interval above); shown so the reader sees the naive interval under-cover",
-    ("auroc — logit-DeLong", "auroc-"): "method: DeLong's variance is taken at the estimate and shrinks as the AUROC "
-    "nears 1, so an overestimated AUROC gets too narrow an interval and the truth falls below it (misses are mostly "
-    "'lo'); 20,000-study check of this row's setting, logit-DeLong at 10 / 20 / 50 events: 92.4 / 93.7 / 94.7% "
-    "(AUROC 0.8), 90.6 / 92.7 / 93.9% (AUROC 0.9); Newcombe's score interval (auroc.auroc_score_interval, variance "
-    "at the candidate value) reaches 95.4-96.7% in all six",
+    ("auroc — cell_estimates", "auroc-"): "method: logit-DeLong's variance is taken at the estimate and shrinks as "
+    "the AUROC nears 1, so an overestimated AUROC gets too narrow an interval and the truth falls below it (misses "
+    "mostly 'lo'); 20,000-study check, logit-DeLong at 10 / 20 / 50 events: 92.4 / 93.7 / 94.7% (AUROC 0.8), "
+    "90.6 / 92.7 / 93.9% (AUROC 0.9); Newcombe's score interval 95.4-96.7% in all six",
     ("auprc — bootstrap", "cohort-"): "method: the sample average precision is biased upward with few events (about "
     "30 here; Boyd, Eng & Page, ECML PKDD 2013), and neither percentile nor BCa removes a bias this size: the truth "
     "falls below the interval in 5-6% of studies; 4,000 studies of cohort-p10-n300 give 92.8% (BCa) and 92.7% "
@@ -279,9 +281,12 @@ class Tally:
             why = exemption(self.interval, self.scenario)
             verdict = f"EXEMPT: {why}" if why else "MISSES TARGET (no exemption recorded: investigate)"
         misses = "" if self.kind in ("family", "warnings", "conformal", "info") or not n else f"{self.below / n:.1%} / {self.above / n:.1%}"
+        total = sum(self.methods.values())
+        share = lambda k: f"{k / total:.0%}" if k / total >= 0.005 else "<1%"  # noqa: E731
+        methods = ", ".join(f"{m} {share(k)}" if len(self.methods) > 1 else m for m, k in self.methods.most_common()) if total else ""
         return {"interval": self.interval, "scenario": self.scenario, "target": target, "coverage": c, "se": se,
                 "width": width, "formed": f"{n}/{self.n_studies}", "misses": misses, "verdict": verdict, "digits": 2 if self.kind == "conformal" else 1,
-                "methods": dict(self.methods)}
+                "methods": methods}
 
 
 class Tallies:
@@ -427,7 +432,7 @@ def cohort(key: str, pop: RiskPopulation, n: int, threshold: float, studies: int
         col = {m: j for j, m in enumerate(kernel.names)}
         boot = bca.bootstrap(kernel, None, stream)
         est = cell_estimates(y, p, threshold, names, lambda m: boot.estimate_at(col[m], n), rules)
-        t("auroc — logit-DeLong").estimate(est["auroc"], truth["auroc"])
+        t("auroc — cell_estimates").estimate(est["auroc"], truth["auroc"])
         t("brier — bootstrap BCa").estimate(est["brier"], truth["brier"])
         dc = decision_curve(y, p, [threshold], bca, stream)
         t("net benefit (model) — bootstrap BCa").estimate(dc["model"][0], truth["net_benefit"])
@@ -463,7 +468,7 @@ def auroc_few_events(key: str, auc: float, events: int, studies: int, rng) -> Ta
     for _ in range(studies):
         s = np.r_[rng.normal(d, 1, events), rng.normal(0, 1, 9 * events)]
         est = cell_estimates(y, s, 0.5, ("auroc",), None, rules)["auroc"]
-        t("auroc — logit-DeLong (score bound at separation)").estimate(est, auc)
+        t("auroc — cell_estimates").estimate(est, auc)
     return t
 
 
@@ -496,7 +501,7 @@ def clustered(key: str, patients: int, studies: int, rng, rows: int = 5, mu: flo
         row = cell_estimates(y, p, threshold, names, lambda m: rb.estimate_at(col[m], n), rules)
         for m, label in (("auroc", "auroc"), ("sensitivity", "sensitivity"), ("brier", "brier")):
             t(f"{label} — cluster bootstrap BCa").estimate(clu[m], truth[m])
-        t("auroc — row-level logit-DeLong (ignores clusters)").estimate(row["auroc"], truth["auroc"])
+        t("auroc — row-level cell_estimates (ignores clusters)").estimate(row["auroc"], truth["auroc"])
         t("sensitivity — row-level Wilson (ignores clusters)").estimate(row["sensitivity"], truth["sensitivity"])
         t("brier — row-level bootstrap BCa (ignores clusters)").estimate(row["brier"], truth["brier"])
         glm_c = glm_estimates(y, p, CONFIDENCE, "wald", pid)
@@ -637,9 +642,16 @@ def conformal(key: str, studies: int, rng, n_cal: int = 250, n_eval: int = 250, 
         given_cal = float(np.sum(w * (risk * grid[:, 1] + (1 - risk) * grid[:, 0])))  # coverage given this calibration set
         size_given_cal = float(np.sum(w * grid.sum(axis=1)))
         t("conformal LAC sets (MAPIE) — marginal coverage", "conformal").fraction(given_cal)
-        summary = set_summary(own, y_e, CONFIDENCE)
-        t("coverage of the sets — Wilson (given the calibration set)").estimate(summary["coverage"], given_cal)
+        summary = set_summary(own, y_e, CONFIDENCE, by_outcome=True)
+        t("coverage of the sets — Wilson/CP auto (given the calibration set)").estimate(summary["coverage"], given_cal)
         t("mean set size — normal interval").estimate(summary["mean_set_size"], size_given_cal)
+        by = summary["by_outcome"]
+        if by["with_outcome"]:
+            truth1 = float(np.sum(w * risk * grid[:, 1]) / np.sum(w * risk))
+            t("coverage among patients with the outcome — Wilson/CP auto").estimate(by["with_outcome"]["coverage"], truth1)
+        if by["without_outcome"]:
+            truth0 = float(np.sum(w * (1 - risk) * grid[:, 0]) / np.sum(w * (1 - risk)))
+            t("coverage among patients without the outcome — Wilson/CP auto").estimate(by["without_outcome"]["coverage"], truth0)
     return t
 
 
@@ -692,11 +704,12 @@ def fmt(x: float, pct: bool = True, digits: int = 1) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    head = "| interval | scenario | target | coverage | MC SE | mean width | formed | misses lo / hi | verdict |\n|---|---|---|---:|---:|---:|---:|---:|---|\n"
+    head = ("| interval | scenario | target | coverage | MC SE | mean width | formed | misses lo / hi | method used | verdict |\n"
+            "|---|---|---|---:|---:|---:|---:|---:|---|---|\n")
     body = "".join(
         f"| {r['interval']} | {r['scenario']} | {r['target']} | {fmt(r['coverage'], digits=r['digits'])} | "
         f"{fmt(r['se'], digits=r['digits'])} | {fmt(r['width'], False)} | "
-        f"{r['formed']} | {r['misses']} | {r['verdict']} |\n" for r in rows
+        f"{r['formed']} | {r['misses']} | {r['methods']} | {r['verdict']} |\n" for r in rows
     )
     return head + body
 
@@ -734,7 +747,8 @@ def main(argv=None) -> int:
            "lies below it; family-wise: every comparison's interval covers at once; for warnings: the share of studies with "
            "one); *MC SE* = sqrt(c (1 - c) / N); *mean width* is hi - lo (one-sided: bound - estimate; family-wise: the mean "
            "over the comparisons); *formed* counts the studies where the interval was given; *misses lo / hi* the studies "
-           "whose truth lies below / above the interval.\n"]
+           "whose truth lies below / above the interval; *method used* the `method` the package reported, with its share of "
+           "studies when several (e.g. Wilson, or Clopper–Pearson near 0 or n).\n"]
     for family, rows in by_family.items():
         out.append(f"\n## {FAMILY_TITLES[family]}\n\n" + table(rows))
     out.append(f"\nTotal run time: {elapsed:.0f} s ({elapsed / 60:.1f} min).\n")

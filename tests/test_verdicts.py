@@ -328,3 +328,43 @@ def test_rare_outcome_gets_the_label_conditional_coverage_warning_and_does_not_p
     n_cal = section["calibration"]["n"]
     l = int(np.floor((n_cal + 1) * 0.1))
     assert bound == pytest.approx(beta.ppf(0.05, n_cal + 1 - l, l)) and bound < 0.9
+
+
+# ---------------------------------------------------------------------------------------------
+# Precision (Riley et al., Stat Med 2021)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_riley_closed_forms_equal_hand_computation():
+    import math
+
+    from scipy.optimize import brentq
+
+    from audit.stats import precision as prec
+
+    z = 1.959963984540054
+    # O:E: the SE whose interval exp(+-z SE) around O/E = 1 is 0.2 wide, then n = (1 - phi) / (phi SE^2)
+    se = brentq(lambda s: math.exp(z * s) - math.exp(-z * s) - 0.2, 1e-6, 1)
+    assert prec.oe_sample_size(0.1, 0.2) == math.ceil(0.9 / (0.1 * se**2)) == 3469
+    # C-statistic: Newcombe's variance at C = 0.8, prevalence 0.1; the n found gives a 0.1-wide interval
+    n = prec.c_statistic_sample_size(0.8, 0.1, 0.1)
+
+    def width(m):
+        h = m / 2 - 1
+        return 2 * z * math.sqrt(0.8 * 0.2 * (1 + h * 0.2 / 1.2 + h * 0.8 / 1.8) / (m**2 * 0.1 * 0.9))
+
+    assert width(n) <= 0.1 < width(n - 1)
+    # standardised net benefit at sensitivity 0.8, specificity 0.7, prevalence 0.2, threshold 0.1
+    w = 0.8 / 0.2 * 0.1 / 0.9
+    var = 0.8 * 0.2 / 0.2 + w**2 * 0.7 * 0.3 / 0.8 + w**2 * 0.3**2 / (0.2 * 0.8)
+    assert prec.snb_sample_size(0.8, 0.7, 0.2, 0.1, 0.2) == math.ceil(var / (0.2 / (2 * z)) ** 2)
+    # scaling the observed standard error as 1/sqrt(n)
+    assert prec.n_by_scaling(0.5, 0.2, 447) == math.ceil(447 * 6.25)
+
+
+def test_a_small_validation_set_gets_a_precision_finding_with_the_patients_needed():
+    y, p = model(300, 9, 2.0)
+    section = performance.run(context(y, p, threshold=0.3))
+    rows = {r["metric"]: r for r in section.data["datasets"]["test"]["precision"]}
+    assert rows["calibration_slope"]["met"] is False and rows["calibration_slope"]["n_needed"] > 300
+    assert any("Riley et al." in f.message and "1/√n" in f.message for f in section.findings)

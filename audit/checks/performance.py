@@ -12,6 +12,7 @@ threshold that looks chosen on the test data (then every threshold metric is opt
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import ndtri
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from .. import plots
@@ -42,6 +43,8 @@ def run(ctx: AuditContext) -> Section:
         metrics = dataset_metrics(ds, ctx)
         per_dataset[ds.name] = {"metrics": {k: v.to_dict() for k, v in metrics.items()}, "curves": curves(ds)}
         findings += size_findings(ds)
+        per_dataset[ds.name]["precision"] = precision(ds, ctx, metrics)
+        findings += precision_findings(ds, per_dataset[ds.name]["precision"], ctx.spec.settings.confidence)
         findings += separation_findings(ds, metrics["auroc"])
         findings += threshold_findings(ds, threshold)
     findings += sampling_findings(ctx)
@@ -188,6 +191,52 @@ def target_criteria(ds: EvaluatedDataset, ctx: AuditContext, metrics) -> list[di
             name = f"{metric_label(m, short=True)} {word} {target:g}"
         out.append(criterion(name, rule, verdict, ds.name, m, est, list(target) if isinstance(target, tuple) else target, reason))
     return out
+
+
+def precision(ds: EvaluatedDataset, ctx: AuditContext, metrics: dict[str, Estimate]) -> list[dict]:
+    """Achieved interval widths of the C-statistic, O:E, calibration slope and standardised net benefit at the
+    threshold against Riley et al.'s (2021) targets, with the patients each would need (``stats.precision``)."""
+    import warnings
+
+    from ..stats import precision as prec
+    from ..stats.calibration import calibration_slope, oe_ratio
+
+    settings = ctx.spec.settings
+    conf = settings.confidence
+
+    def width(est) -> float | None:
+        return None if est.ci is None or not np.all(np.isfinite(est.ci)) else float(est.ci[1] - est.ci[0])
+
+    rows = [prec.achieved("auroc", width(metrics["auroc"]), ds.n)]
+    if settings.sampling == "cohort":
+        rows.append(prec.achieved("oe_ratio", width(oe_ratio(ds.y, ds.p, conf)), ds.n))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            slope = calibration_slope(ds.y, ds.p, conf)
+    except Exception:  # noqa: BLE001 - statsmodels on degenerate data
+        slope = Estimate(np.nan, None, "wald-glm", ds.n)
+    rows.append(prec.achieved("calibration_slope", width(slope), ds.n))
+    phi, t = ds.n_events / ds.n if ds.n else 0.0, settings.threshold
+    sens, spec = metrics["sensitivity"].value, metrics["specificity"].value
+    if settings.sampling == "cohort" and 0 < phi < 1 and 0 < t < 1 and np.isfinite(sens) and np.isfinite(spec):
+        se = np.sqrt(prec.snb_variance_per_patient(sens, spec, phi, t) / ds.n)
+        rows.append(prec.achieved("standardised_net_benefit", 2 * ndtri(0.5 + conf / 2) * se, ds.n))
+    return rows
+
+
+def precision_findings(ds: EvaluatedDataset, rows: list[dict], confidence: float) -> list[Finding]:
+    short = [r for r in rows if r["met"] is False]
+    if not short:
+        return []
+    parts = "; ".join(f"{metric_label(r['metric'], short=True) if r['metric'] != 'standardised_net_benefit' else 'standardised net benefit'} "
+                      f"{r['width']:.2f} wide (target {r['target']:g}: about {r['n_needed']:,} patients)" for r in short)
+    return [Finding(
+        NAME, "warning",
+        f"{ds.name} is too small for precise validation (Riley et al., Stat Med 2021): {confidence:.0%} intervals are {parts}. "
+        f"Patient numbers scale the observed standard errors as 1/√n from n = {ds.n:,}, assuming the same case mix.",
+        ds.name,
+    )]
 
 
 def separation_findings(ds: EvaluatedDataset, auroc: Estimate) -> list[Finding]:
