@@ -44,6 +44,8 @@ _KEYS = (
     EvidenceKey("performance.ci", "performance",
                 "discrimination and threshold metrics per dataset, each with a confidence interval"),
     EvidenceKey("performance.curves", "performance", "ROC and precision-recall curves per dataset"),
+    EvidenceKey("performance.targets", "performance",
+                "pre-specified targets (settings.targets) judged by one-sided bounds, each with its stated rule"),
     EvidenceKey("performance.external", "performance",
                 "the same metrics on every external dataset and the external minus internal AUROC",
                 "data.external is not empty"),

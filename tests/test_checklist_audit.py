@@ -55,7 +55,7 @@ def spec(directory: Path, checks, **extra) -> dict:
                  "train": str(directory / "train.csv"), "target": "y", "features": ["x1", "x2"],
                  "sensitive": ["sex", "age_band"], "site": "hospital", "id": "pid",
                  "readers": ["r1", "r2"]},
-        "settings": {"n_resamples": 50, "seed": 1},
+        "settings": {"n_resamples": 50, "seed": 1, "targets": {"auroc": 0.6}},
         "checks": list(checks),
         "checklists": list(GUIDELINES),
         **extra,

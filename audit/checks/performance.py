@@ -80,7 +80,7 @@ def run(ctx: AuditContext) -> Section:
         },
         findings=findings,
         figures=figures,
-        evidence=["performance.ci", "performance.curves"] + (["performance.external"] if ctx.external else []),
+        evidence=["performance.ci", "performance.curves"] + (["performance.targets"] if ctx.spec.settings.targets else []) + (["performance.external"] if ctx.external else []),
     )
 
 
