@@ -146,3 +146,24 @@ def test_memory_stays_bounded_for_a_large_sample_and_99_thresholds():
     assert out.shape == (20, 198)
     assert peak < W.nbytes / 8
     assert out[0, :99] == pytest.approx(net_benefit(y, p, curve.thresholds), abs=1e-12)
+
+
+def test_standardised_net_benefit_and_interventions_avoided_equal_their_formulas():
+    from audit.stats.net_benefit import decision_curve
+
+    rng = np.random.default_rng(31)
+    y = (rng.random(500) < 0.25).astype(int)
+    p = np.clip(0.25 + 0.3 * (y - 0.25) + rng.normal(0, 0.15, 500), 0.01, 0.99)
+    t = np.array([0.1, 0.2, 0.3])
+    curve = decision_curve(y, p, t, ResamplingEngine(seed=2, n_resamples=200), "dca")
+    prev = y.mean()
+    for j, tj in enumerate(t):
+        flag = p >= tj
+        nb = np.mean(flag & (y == 1)) - np.mean(flag & (y == 0)) * tj / (1 - tj)
+        nb_all = prev - (1 - prev) * tj / (1 - tj)
+        assert curve["standardised"][j]["value"] == pytest.approx(nb / prev, abs=1e-12)
+        assert curve["model_minus_treat_all"][j]["value"] == pytest.approx(nb - nb_all, abs=1e-12)
+        avoided = curve["interventions_avoided_per_100"][j]
+        assert avoided["value"] == pytest.approx((nb - nb_all) * (1 - tj) / tj * 100, abs=1e-9)
+        lo, hi = curve["model_minus_treat_all"][j]["ci"]
+        assert avoided["ci"] == pytest.approx([lo * (1 - tj) / tj * 100, hi * (1 - tj) / tj * 100], abs=1e-9)

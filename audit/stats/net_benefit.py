@@ -239,10 +239,22 @@ def decision_curve(y, p, thresholds, engine, stream: str, design=None) -> dict:
         if abs(est.value) < TIE and est.ci is None:  # model and treat-all treat the same patients: a tie
             est = Estimate(0.0, None, est.method, n, reason="a tie: the model treats the same patients as treat-all at this threshold")
         vs_all.append(est.to_dict())
+    # standardised net benefit NB / prevalence (the prevalence of each replicate is recovered from its
+    # treat-all column: pi = NB_all (1 - t) + t), and net interventions avoided per 100 patients,
+    # (NB_model - NB_all) (1 - t) / t * 100 (Vickers et al., BMJ 2016), a positive multiple of the
+    # paired difference, so its interval is the difference's interval times the same factor
+    snb = boot.derive(lambda X: X[:, :T] / (X[:, T:] * (1.0 - t) + t))
+    factor = (1.0 - t) / t * 100.0
+    avoided = []
+    for j, d in enumerate(vs_all):
+        scale = lambda v, f=factor[j]: None if v is None else v * f  # noqa: E731
+        avoided.append({**d, "value": scale(d["value"]), "ci": None if d["ci"] is None else [scale(c) for c in d["ci"]]})
     return {
         "thresholds": [float(x) for x in t],
         "model": model,
         "treat_all": treat_all_estimates,
         "treat_none": 0.0,
         "model_minus_treat_all": vs_all,
+        "standardised": [snb.estimate_at(j, n).to_dict() for j in range(T)],
+        "interventions_avoided_per_100": avoided,
     }

@@ -61,6 +61,23 @@ def fairness(section: Mapping, results: Mapping) -> list[dict]:
     return out
 
 
+def utility(section: Mapping, results: Mapping) -> list[dict]:
+    """Net benefit against both comparators at the spec's threshold (the verdict's criterion)."""
+    out = []
+    threshold = section.get("threshold")
+    for name, d in _datasets(section).items():
+        d = _map(d)
+        ts = d.get("thresholds") or []
+        if threshold is None or not ts:
+            continue
+        j = min(range(len(ts)), key=lambda k: abs(ts[k] - threshold))
+        if abs(ts[j] - threshold) > 1e-9:
+            continue
+        out += [_item(f"net benefit − treat-all at {threshold:g}, {name}", (d.get("model_minus_treat_all") or [None] * len(ts))[j]),
+                _item(f"net benefit − treat-none at {threshold:g}, {name}", (d.get("model") or [None] * len(ts))[j])]
+    return out
+
+
 def uncertainty(section: Mapping, results: Mapping) -> list[dict]:
     out = []
     for name, d in _datasets(section).items():
@@ -79,20 +96,6 @@ def external(section: Mapping, results: Mapping) -> list[dict]:
         gaps = _map(_map(d).get("gaps"))
         out.append(_item(f"AUROC change, {name} − internal", _map(gaps.get("auroc")).get("difference")))
         out.append(_item(f"calibration intercept change, {name}", _map(gaps.get("calibration_intercept")).get("difference"), digits=2))
-    return out
-
-
-def utility(section: Mapping, results: Mapping) -> list[dict]:
-    threshold = _map(_map(results.get("spec")).get("settings")).get("threshold")
-    out = []
-    for name, d in _datasets(section).items():
-        d = _map(d)
-        thresholds = list(d.get("thresholds") or [])
-        matches = [i for i, t in enumerate(thresholds) if isinstance(t, (int, float)) and threshold is not None and abs(t - threshold) < 1e-9]
-        if matches:
-            model = list(d.get("model") or [])
-            if matches[0] < len(model):
-                out.append(_item(f"net benefit at threshold {threshold:g}, {name}", model[matches[0]]))
     return out
 
 
