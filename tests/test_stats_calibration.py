@@ -169,3 +169,20 @@ def test_profile_likelihood_intervals_equal_a_grid_search_of_the_deviance(which)
     assert est.ci == pytest.approx((inside.min(), inside.max()), abs=2e-3)
     wald = fn(y, p)
     assert est.ci != pytest.approx(wald.ci, abs=1e-4)  # a different interval, not Wald relabelled
+
+
+def test_expected_calibration_error_of_a_calibrated_model_matches_what_a_calibrated_model_shows():
+    from audit.stats.calibration import expected_if_calibrated, smoothed_calibration
+
+    rng = np.random.default_rng(12)
+    observed, expected = [], []
+    for _ in range(30):
+        p = rng.beta(2, 5, 70)
+        y = (rng.random(70) < p).astype(float)
+        observed.append(ece(y, p, 10, "uniform"))
+        expected.append(expected_if_calibrated(p, 10, rng, simulations=20)["ece"])
+    # a calibrated group of 70 has an ECE of about 0.1 by chance alone, and the expectation says so
+    assert np.mean(expected) > 0.05 and abs(np.mean(observed) - np.mean(expected)) < 0.02
+    p = rng.beta(2, 5, 300)
+    y = (rng.random(300) < np.clip(p + 0.25, 0, 1)).astype(float)  # risks 0.25 too low
+    assert smoothed_calibration(y, p).ici > 3 * expected_if_calibrated(p, 10, rng)["ici"]

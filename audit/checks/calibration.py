@@ -16,13 +16,14 @@ import numpy as np
 
 from .. import plots
 from ..context import AuditContext, EvaluatedDataset
-from ..stats import Estimate, proportion
+from ..stats import Estimate, proportion, stream_rng
 from ..stats.calibration import (
     binned_points,
     brier_decomposition,
     calibration_intercept,
     calibration_slope,
     ece,
+    expected_if_calibrated,
     hosmer_lemeshow,
     oe_ratio,
     smoothed_calibration,
@@ -145,6 +146,7 @@ def subgroup_calibration(ds: EvaluatedDataset, ctx: AuditContext) -> list[dict]:
     partitions = fairness.build_partitions(ds, list(ctx.spec.data.sensitive), ctx.spec.data.site, settings.intersectional)
     out, seen = [], {}
     clusters = ctx.design(ds).clusters
+    rng = stream_rng(settings.seed, f"{NAME}/expected/{ds.name}")
     for part in partitions:
         for label in np.unique(part.labels):
             rows = part.labels == label
@@ -165,6 +167,8 @@ def subgroup_calibration(ds: EvaluatedDataset, ctx: AuditContext) -> list[dict]:
                 metrics = glm_estimates(y, p, settings.confidence, settings.calibration_ci, None if clusters is None else clusters[rows])
                 metrics["ece"] = ece_estimate(y, p, settings.calibration_bins, "uniform")
                 entry["metrics"] = {k: v.to_dict() for k, v in metrics.items()}
+                entry["ici"] = smoothed_calibration(y, p).ici
+                entry["expected_if_calibrated"] = expected_if_calibrated(p, settings.calibration_bins, rng)
                 entry["tests"] = {"calibration_intercept": _wald_p(metrics["calibration_intercept"], 0.0, settings.confidence),
                                   "calibration_slope": _wald_p(metrics["calibration_slope"], 1.0, settings.confidence)}
             out.append(entry)

@@ -1,0 +1,36 @@
+"""Calibration section: the per-subgroup table (intercept, slope, Holm-adjusted tests, ICI and ECE beside
+what a perfectly calibrated model would show at that size).
+
+Lookups and ordering only; every number was computed by ``audit.checks.calibration``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+TEMPLATE = "_calibration.html.j2"
+
+
+def _map(value: Any) -> Mapping:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _row(g: Mapping) -> dict:
+    metrics, tests, expected = _map(g.get("metrics")), _map(g.get("tests")), _map(g.get("expected_if_calibrated"))
+    group = str(g.get("group", ""))
+    return {
+        "group": group if " & " in group else f"{g.get('partition')}={group}",
+        "n": g.get("n"), "n_events": g.get("n_events"), "status": g.get("status"), "same_as": g.get("same_as"),
+        "intercept": metrics.get("calibration_intercept"), "slope": metrics.get("calibration_slope"),
+        "p_intercept": _map(tests.get("calibration_intercept")).get("p_adjusted"),
+        "p_slope": _map(tests.get("calibration_slope")).get("p_adjusted"),
+        "ici": g.get("ici"), "ici_expected": expected.get("ici"),
+        "ece": _map(metrics.get("ece")).get("value"), "ece_expected": expected.get("ece"),
+    }
+
+
+def build(section: Mapping, figures: Mapping, settings: Mapping) -> dict:
+    datasets = [{"name": name, "rows": [_row(_map(g)) for g in _map(d).get("subgroups") or []]}
+                for name, d in _map(section.get("datasets")).items()]
+    return {"datasets": [d for d in datasets if d["rows"]], "confidence": section.get("confidence")}
