@@ -16,10 +16,11 @@ What is simulated
    logit-DeLong above (``auroc.auroc_interval``; the column "method used" says which); the bootstrap for AUPRC, F1, balanced accuracy and
    Brier, BCa and percentile from ``ResamplingEngine``); Clopper–Pearson throughout
    (``proportion_ci: clopper-pearson``) at n = 300; ``net_benefit.decision_curve`` at the threshold
-   (model: bootstrap; treat-all: Wilson mapped); ``checks.calibration.glm_estimates`` (intercept and
+   (model: bootstrap; treat-all: Wilson mapped; model − treat-all, standardised net benefit and net
+   interventions avoided per 100: derived from the same replicates); ``checks.calibration.glm_estimates`` (intercept and
    slope, Wald and profile likelihood) and ``stats.calibration.oe_ratio``.
 2. **Cohort, miscalibrated model** (``miscal-*``): the same populations, predicted
-   ``p = expit(0.3 + 1.4 logit r)`` (too extreme, too high): AUROC, Brier, net benefit and the
+   ``p = expit(0.3 + 1.4 logit r)`` (too extreme, too high): AUROC, Brier, the net benefit intervals and the
    calibration intervals (true intercept, slope and O:E no longer 0, 1 and 1).
 3. **AUROC with few events** (``auroc-*``): binormal scores (non-events N(0, 1), events N(d, 1), true
    AUROC ``Phi(d / sqrt 2)`` = 0.80 or 0.90), 10, 20 or 50 events and 9 non-events per event;
@@ -436,6 +437,14 @@ def cohort(key: str, pop: RiskPopulation, n: int, threshold: float, studies: int
         t("brier — bootstrap BCa").estimate(est["brier"], truth["brier"])
         dc = decision_curve(y, p, [threshold], bca, stream)
         t("net benefit (model) — bootstrap BCa").estimate(dc["model"][0], truth["net_benefit"])
+        gain = truth["net_benefit"] - truth["treat_all"]
+        if "model_minus_treat_all" in dc:  # paired difference from the same replicates (BootstrapResult.derive)
+            t("net benefit, model − treat-all — paired bootstrap").estimate(dc["model_minus_treat_all"][0], gain)
+        if "standardised" in dc:
+            t("standardised net benefit (NB / prevalence) — bootstrap").estimate(dc["standardised"][0], truth["net_benefit"] / truth["prevalence"])
+        if "interventions_avoided_per_100" in dc:
+            t("net interventions avoided per 100 — paired bootstrap").estimate(
+                dc["interventions_avoided_per_100"][0], gain * (1 - threshold) / threshold * 100)
         if full:
             for m in PROPORTION_NAMES:
                 t(f"{m} — Wilson/CP auto").estimate(est[m], truth[m])
