@@ -456,16 +456,6 @@ def margins(settings) -> dict[str, float]:
     return {**EQUIVALENCE_MARGINS, **settings.fairness_margins}
 
 
-#: What each classification of a gap means, as the report and findings say it.
-GAP_CLASSES = {
-    "within margin": "the simultaneous interval lies inside (−m, m): any gap is smaller than the margin",
-    "material gap": "the interval excludes 0 and the estimate lies beyond ±m",
-    "small gap": "the interval excludes 0 but the estimate lies within ±m",
-    "inconclusive": "the interval includes 0 and reaches beyond ±m: the data cannot tell",
-    "not judged": "the metric has no equivalence margin (described, not judged)",
-}
-
-
 def classify(family: list, margin_of: dict[str, float]) -> None:
     """Each comparison's row gets ``margin`` and ``classification``; a mirror (FNR, FPR) copies its twin's."""
     for entry in family:

@@ -80,9 +80,6 @@ class BootstrapResult:
         method = self.method if accel is not None else "percentile"
         return intervals(self.estimate, self.replicates, confidence, method, accel, self.jackknife)
 
-    def standard_errors(self) -> np.ndarray:
-        """Bootstrap standard error of each statistic (finite replicates; nan with fewer than two)."""
-        return nan_std(self.replicates)
 
     def derive(self, fn: Callable[[np.ndarray], np.ndarray]) -> BootstrapResult:
         """Intervals of statistics derived from these, e.g. differences between groups.
