@@ -239,6 +239,13 @@ class DataSpec(_StrictModel):
 class Settings(_StrictModel):
     """Numerical settings shared by every check."""
 
+    @field_validator("dca_range")
+    @classmethod
+    def _ordered_range(cls, value):
+        if value is not None and not (0 < value[0] < value[1] < 1):
+            raise ValueError("settings.dca_range is [low, high] with 0 < low < high < 1")
+        return value
+
     @field_validator("fairness_margins")
     @classmethod
     def _positive_margins(cls, value: dict) -> dict:
@@ -297,6 +304,9 @@ class Settings(_StrictModel):
     # decision curve analysis: threshold probabilities (default 0.01, 0.02, ..., 0.99)
     dca_thresholds: list[float] | None = None
     dca_subgroups: bool = False  # also draw decision curves per group of each sensitive attribute
+    # a pre-specified range of threshold probabilities: the utility verdict is judged throughout it with
+    # simultaneous bands (default: at settings.threshold only)
+    dca_range: tuple[float, float] | None = None
     # conformal uncertainty: target coverage(s), share of test used to calibrate, per-group quantiles
     coverage: float | list[float] = 0.90
     conformal_calibration_share: float = Field(0.5, gt=0, lt=1)

@@ -368,3 +368,17 @@ def test_a_small_validation_set_gets_a_precision_finding_with_the_patients_neede
     rows = {r["metric"]: r for r in section.data["datasets"]["test"]["precision"]}
     assert rows["calibration_slope"]["met"] is False and rows["calibration_slope"]["n_needed"] > 300
     assert any("Riley et al." in f.message and "1/√n" in f.message for f in section.findings)
+
+
+def test_a_prespecified_threshold_range_is_judged_with_simultaneous_bands():
+    y, p = model(1500, 10, 3.0)
+    section = utility.run(context(y, p, threshold=0.3, dca_range=[0.2, 0.4]))
+    band = section.data["datasets"]["test"]["simultaneous"]
+    assert band["thresholds"][0] == pytest.approx(0.2) and band["thresholds"][-1] == pytest.approx(0.4)
+    curve = section.data["datasets"]["test"]
+    j = curve["thresholds"].index(band["thresholds"][0])
+    pointwise, joint = curve["model_minus_treat_all"][j]["ci"], band["model_minus_treat_all"][0]
+    assert joint[0] < pointwise[0] and pointwise[1] < joint[1]  # simultaneous bands are wider
+    assert section.data["criteria"][0]["verdict"] == "pass" and "throughout" in section.data["criteria"][0]["rule"]
+    y, p = model(800, 11, 0.0)
+    assert utility.run(context(y, p, threshold=0.3, dca_range=[0.2, 0.4])).status != "pass"

@@ -37,13 +37,16 @@ def run(ctx: AuditContext) -> Section:
     per_dataset, findings = {}, []
     for ds in ctx.datasets.values():
         ctx.report_progress(f"utility: decision curve on {ds.name}")
-        curve = decision_curve(ds.y, ds.p, thresholds, ctx.engine, ctx.stream(ds), ctx.design(ds))
+        curve = decision_curve(ds.y, ds.p, thresholds, ctx.engine, ctx.stream(ds), ctx.design(ds), settings.dca_range)
         if settings.dca_subgroups:
             curve["subgroups"] = subgroup_curves(ds, ctx, thresholds)
         per_dataset[ds.name] = curve
         findings.append(useful_range(ds.name, curve))
         findings += [useful_range(f"{ds.name}, {g['partition']}={g['group']}", g) for g in curve.get("subgroups", []) if g.get("model")]
-    criteria = [net_benefit_criterion(name, curve, settings.threshold, settings.confidence) for name, curve in per_dataset.items()]
+    if settings.dca_range is None:
+        criteria = [net_benefit_criterion(name, curve, settings.threshold, settings.confidence) for name, curve in per_dataset.items()]
+    else:
+        criteria = [range_criterion(name, curve, settings.confidence) for name, curve in per_dataset.items()]
     return Section(
         name=NAME,
         title="Clinical utility (decision curves)",
@@ -71,6 +74,28 @@ def net_benefit_criterion(name: str, curve: dict, threshold: float, confidence: 
     verdict = worst(v for v, _ in verdicts)
     reason = "; ".join(r for _, r in verdicts if r) or None
     return criterion("net benefit above treat-all and treat-none", rule, verdict, name, "net_benefit", vs_all, 0.0, reason)
+
+
+def range_criterion(name: str, curve: dict, confidence: float) -> dict:
+    """Throughout ``settings.dca_range``, by simultaneous bands: pass when every lower bound of both
+    differences exceeds 0, fail when an upper bound falls below 0 somewhere, otherwise inconclusive."""
+    band = curve["simultaneous"]
+    lo, hi = band["range"]
+    level = f"{confidence:.0%}"
+    rule = (f"throughout the pre-specified range {lo:g} to {hi:g} ({len(band['thresholds'])} thresholds): pass when the "
+            f"simultaneous {level} bands of net benefit minus treat-all and minus treat-none lie above 0 everywhere; "
+            "fail when either lies wholly below 0 somewhere; otherwise inconclusive")
+    bounds = band["model_minus_treat_all"] + band["model_minus_treat_none"]
+    if not bounds:
+        return criterion("net benefit above both defaults throughout the range", rule, "insufficient evidence", name, "net_benefit",
+                         None, [lo, hi], "no threshold in the range")
+    if any(b is not None and b[1] < 0 for b in bounds):
+        verdict = "fail"
+    elif all(b is not None and b[0] > 0 for b in bounds):
+        verdict = "pass"
+    else:
+        verdict = "inconclusive"
+    return criterion("net benefit above both defaults throughout the range", rule, verdict, name, "net_benefit", None, [lo, hi])
 
 
 def runs(mask: np.ndarray) -> list[tuple[int, int]]:

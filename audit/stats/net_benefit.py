@@ -185,7 +185,7 @@ class NetBenefitCurve:
         return self.laid_out(np.ones((1, self.n), dtype=np.int64))[0]
 
 
-def decision_curve(y, p, thresholds, engine, stream: str, design=None) -> dict:
+def decision_curve(y, p, thresholds, engine, stream: str, design=None, band_range=None) -> dict:
     """The decision curve with confidence intervals, as plain JSON-able data.
 
     Returns ``{"thresholds": [...], "model": [estimate per threshold], "treat_all": [...],
@@ -205,6 +205,10 @@ def decision_curve(y, p, thresholds, engine, stream: str, design=None) -> dict:
       ``BootstrapResult.derive`` of model minus treat-all).
 
     Whether the model beats treat-all is a paired question, not one of overlapping intervals.
+    With ``band_range = (low, high)`` the result also holds **simultaneous** bands over the
+    thresholds in that range for model − treat-all and model − treat-none together (single-step
+    max-T over the replicates, standardised by their bootstrap SDs; ``stats.simultaneous``), so a
+    verdict judged "throughout the range" keeps its 95%.
     Under case-control sampling net benefit is not estimable (it depends on the prevalence): the
     utility check does not call this function then.
     """
@@ -249,7 +253,7 @@ def decision_curve(y, p, thresholds, engine, stream: str, design=None) -> dict:
     for j, d in enumerate(vs_all):
         scale = lambda v, f=factor[j]: None if v is None else v * f  # noqa: E731
         avoided.append({**d, "value": scale(d["value"]), "ci": None if d["ci"] is None else [scale(c) for c in d["ci"]]})
-    return {
+    out = {
         "thresholds": [float(x) for x in t],
         "model": model,
         "treat_all": treat_all_estimates,
@@ -257,4 +261,33 @@ def decision_curve(y, p, thresholds, engine, stream: str, design=None) -> dict:
         "model_minus_treat_all": vs_all,
         "standardised": [snb.estimate_at(j, n).to_dict() for j in range(T)],
         "interventions_avoided_per_100": avoided,
+    }
+    if band_range is not None:
+        out["simultaneous"] = _simultaneous_band(t, boot, versus_all, band_range, engine.confidence)
+    return out
+
+
+def _simultaneous_band(t, boot, versus_all, band_range, confidence: float) -> dict:
+    """Max-T bands over the thresholds in ``band_range`` for model − treat-all and model − treat-none jointly."""
+    from .bootstrap import nan_std
+    from .simultaneous import max_t
+
+    inside = np.flatnonzero((t >= band_range[0] - 1e-12) & (t <= band_range[1] + 1e-12))
+    est = np.r_[versus_all.estimate[inside], boot.estimate[inside]]
+    reps = np.hstack([versus_all.replicates[:, inside], boot.replicates[:, inside]])
+    se = nan_std(reps)
+    se = np.where(se > TIE, se, np.nan)  # a tie in every resample: no band (judged as a tie)
+    res = max_t(est, reps, se, confidence)
+    k = inside.size
+
+    def band(lo, hi):
+        return [None if not np.isfinite(a) else [float(a), float(b)] for a, b in zip(lo, hi)]
+
+    return {
+        "range": [float(band_range[0]), float(band_range[1])],
+        "thresholds": [float(x) for x in t[inside]],
+        "critical_value": None if not np.isfinite(res.critical) else float(res.critical),
+        "model_minus_treat_all": band(res.low[:k], res.high[:k]),
+        "model_minus_treat_none": band(res.low[k:], res.high[k:]),
+        "method": f"max-T over {res.n_comparisons} differences",
     }
