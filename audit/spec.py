@@ -288,6 +288,7 @@ class Settings(_StrictModel):
     # pre-specified targets per metric: a number (a minimum, or a maximum for lower-is-better metrics such as
     # brier) or a range [low, high] (e.g. calibration_slope: [0.8, 1.2]); judged by one-sided bounds
     targets: dict[str, float | tuple[float, float]] = Field(default_factory=dict)
+    targets_by_group: bool = False  # also judge the targets in every adequately sized subgroup (fairness check)
     min_group_size: int = Field(30, ge=1)
     # subgroup fairness
     min_group_events: int = Field(5, ge=0)

@@ -63,3 +63,32 @@ def judge_interval_within(estimate: Mapping | None, low: float, high: float) -> 
     if hi < low or lo > high:
         return "fail", None
     return "inconclusive", None
+
+
+def target_criterion(metric: str, target, estimate: Mapping, confidence: float, dataset: str | None, where: str = "") -> dict:
+    """A pre-specified target (``settings.targets``) judged on ``estimate``, the metric's two-sided
+    ``1 - 2 (1 - confidence)`` interval, whose ends are the one-sided ``confidence`` bounds.
+
+    A number is a minimum for a higher-is-better metric and a maximum for a lower-is-better one
+    (``labels.METRIC_DIRECTION``); a pair ``(low, high)`` is a range the whole interval must lie in.
+    """
+    from .labels import METRIC_DIRECTION, metric_label
+
+    level = f"{confidence:.0%}"
+    one_sided = 1.0 - 2.0 * (1.0 - confidence)
+    label = metric_label(metric, short=True)
+    if isinstance(target, (tuple, list)):
+        verdict, reason = judge_interval_within(estimate, *target)
+        rule = (f"pass when both one-sided {level} bounds lie within [{target[0]:g}, {target[1]:g}]; fail when the interval "
+                "lies wholly outside; otherwise inconclusive")
+        name = f"{label} within [{target[0]:g}, {target[1]:g}]"
+        target = list(target)
+    else:
+        higher = METRIC_DIRECTION.get(metric) == "higher"
+        verdict, reason = judge_interval_against(estimate, float(target), higher)
+        bound, opposite = ("lower", "upper") if higher else ("upper", "lower")
+        word = "at least" if higher else "at most"
+        rule = (f"pre-specified target: {label} {word} {target:g}; pass when the one-sided {level} {bound} bound clears it, "
+                f"fail when the {opposite} bound misses it, otherwise inconclusive (interval shown: two-sided {one_sided:.0%})")
+        name = f"{label} {word} {target:g}"
+    return criterion(name + where, rule, verdict, dataset, metric, estimate, target, reason)

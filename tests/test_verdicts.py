@@ -382,3 +382,23 @@ def test_a_prespecified_threshold_range_is_judged_with_simultaneous_bands():
     assert section.data["criteria"][0]["verdict"] == "pass" and "throughout" in section.data["criteria"][0]["rule"]
     y, p = model(800, 11, 0.0)
     assert utility.run(context(y, p, threshold=0.3, dca_range=[0.2, 0.4])).status != "pass"
+
+
+def test_targets_are_judged_per_group_when_asked():
+    from audit.checks import fairness
+
+    rng = np.random.default_rng(12)
+    n = 3000
+    sex = rng.choice(["F", "M"], n)
+    y = (rng.random(n) < 0.4).astype(int)
+    sens = np.where(sex == "F", 0.55, 0.9)
+    hit = rng.random(n) < np.where(y == 1, sens, 0.2)
+    p = np.where(hit, rng.uniform(0.5, 0.99, n), rng.uniform(0.01, 0.49, n))
+    frame = pd.DataFrame({"y": y, "p": p, "sex": sex})
+    spec, _ = load_spec({"name": "g", "data": {"test": "m.csv", "target": "y", "prediction": "p", "sensitive": ["sex"]},
+                         "settings": {"n_resamples": 200, "intersectional": False, "targets": {"sensitivity": 0.8}, "targets_by_group": True},
+                         "checks": ["fairness"]})
+    ctx = AuditContext(spec, Path("."), {"test": EvaluatedDataset(Dataset("test", "internal", "m.csv", "", frame, y.astype(np.int8)), p)},
+                       ResamplingEngine(0, 200))
+    crit = {c["criterion"]: c["verdict"] for c in fairness.run(ctx).data["criteria"]}
+    assert crit["Sensitivity at least 0.8, sex=F"] == "fail" and crit["Sensitivity at least 0.8, sex=M"] == "pass"

@@ -45,7 +45,7 @@ from ..context import AuditContext, EvaluatedDataset
 from ..errors import AuditInputError
 from ..estimates import dataset_estimates
 from ..labels import EQUIVALENCE_MARGINS, metric_label
-from ..verdicts import criterion, worst
+from ..verdicts import criterion, target_criterion, worst
 from ..stats import Estimate
 from ..stats.auroc import auroc_score_interval
 from ..stats.intervals import PREVALENCE_DEPENDENT, PROPORTIONS, IntervalRules, cell_estimates, counts
@@ -208,6 +208,8 @@ def analyse(ds: EvaluatedDataset, partitions: list[Partition], ctx: AuditContext
     classify(family, margins(settings))
     findings = explain(family, ds, ctx, simultaneous)
     criteria = partition_criteria(results, ds.name, margins(settings), settings.confidence)
+    if settings.targets_by_group and settings.targets:
+        criteria += group_target_criteria(ds, partitions, cells_by_part, boot, column, rules, design.clusters, settings)
     findings += [
         Finding(NAME, "info", f"{part['name']}: group {g['label']} has too little evidence to judge ({g['reason']}); it is shown "
                 "with exact or score intervals and takes part in no comparison, gap or disparity.", ds.name)
@@ -449,6 +451,27 @@ def adjust(family: list, boot, confidence: float) -> dict:
                 row["difference"] = mirrored
             row["p_value"], row["p_adjusted"], row["significant"] = twin["p_value"], twin["p_adjusted"], twin["significant"]
     return {"method": "max-t-bootstrap", "comparisons": len(tests), "critical_value": critical, "description": description}
+
+
+def group_target_criteria(ds, partitions, cells_by_part, boot, column, rules: IntervalRules, clusters, settings) -> list[dict]:
+    """``settings.targets`` judged in every adequately sized group (``settings.targets_by_group``), by the
+    one-sided bounds of the group's own estimates (same resamples, two-sided ``1 - 2 alpha`` intervals)."""
+    one_sided = 1.0 - 2.0 * (1.0 - settings.confidence)
+    boot = boot.at_confidence(one_sided)
+    rules = IntervalRules(one_sided, rules.sampling, rules.prevalence, rules.proportion_ci)
+    targets = {m: t for m, t in settings.targets.items() if m in METRICS}
+    out = []
+    for part in partitions:
+        for cell in cells_by_part[part.name]:
+            if cell.status != "ok":
+                continue
+            n = int(cell.rows.sum())
+            est = cell_estimates(ds.y[cell.rows], ds.p[cell.rows], settings.threshold, tuple(targets),
+                                 lambda m, c=cell: boot.estimate_at(column[(part.name, c.code, m)], n), rules,
+                                 None if clusters is None else np.asarray(clusters)[cell.rows])
+            out += [target_criterion(m, t, est[m].to_dict(), settings.confidence, ds.name, f", {part.display(cell.label)}")
+                    for m, t in targets.items()]
+    return out
 
 
 def margins(settings) -> dict[str, float]:

@@ -20,8 +20,8 @@ from ..context import AuditContext, EvaluatedDataset
 from ..estimates import dataset_estimates
 from ..stats import PERFORMANCE_METRICS, Estimate, placements
 from ..stats.delong import auroc_difference_independent
-from ..labels import METRIC_DIRECTION, metric_label
-from ..verdicts import criterion, judge_interval_against, judge_interval_within, worst
+from ..labels import metric_label
+from ..verdicts import criterion, judge_interval_against, target_criterion, worst
 from .base import Finding, Section
 
 NAME = "performance"
@@ -171,26 +171,7 @@ def target_criteria(ds: EvaluatedDataset, ctx: AuditContext, metrics) -> list[di
         return []
     one_sided = 1.0 - 2.0 * (1.0 - settings.confidence)
     estimates = dataset_estimates(ctx, ds, one_sided)
-    level = f"{settings.confidence:.0%}"
-    out = []
-    for m, target in targets.items():
-        est = estimates[m].to_dict()
-        if isinstance(target, tuple):
-            verdict, reason = judge_interval_within(est, *target)
-            rule = (f"pass when both one-sided {level} bounds lie within [{target[0]:g}, {target[1]:g}]; fail when the interval "
-                    "lies wholly outside; otherwise inconclusive")
-            name = f"{metric_label(m, short=True)} within [{target[0]:g}, {target[1]:g}]"
-        else:
-            higher = METRIC_DIRECTION.get(m) == "higher"
-            verdict, reason = judge_interval_against(est, float(target), higher)
-            bound, opposite = ("lower", "upper") if higher else ("upper", "lower")
-            word = "at least" if higher else "at most"
-            rule = (f"pre-specified target: {metric_label(m, short=True)} {word} {target:g}; pass when the one-sided {level} "
-                    f"{bound} bound clears it, fail when the {opposite} bound misses it, otherwise inconclusive "
-                    f"(interval shown: two-sided {one_sided:.0%})")
-            name = f"{metric_label(m, short=True)} {word} {target:g}"
-        out.append(criterion(name, rule, verdict, ds.name, m, est, list(target) if isinstance(target, tuple) else target, reason))
-    return out
+    return [target_criterion(m, t, estimates[m].to_dict(), settings.confidence, ds.name) for m, t in targets.items()]
 
 
 def precision(ds: EvaluatedDataset, ctx: AuditContext, metrics: dict[str, Estimate]) -> list[dict]:
