@@ -402,3 +402,18 @@ def test_targets_are_judged_per_group_when_asked():
                        ResamplingEngine(0, 200))
     crit = {c["criterion"]: c["verdict"] for c in fairness.run(ctx).data["criteria"]}
     assert crit["Sensitivity at least 0.8, sex=F"] == "fail" and crit["Sensitivity at least 0.8, sex=M"] == "pass"
+
+
+def test_a_calibration_slope_target_range_is_judged_by_the_calibration_check():
+    from audit.checks import calibration
+
+    rng = np.random.default_rng(13)
+    risk = rng.beta(2, 5, 4000)
+    y = (rng.random(4000) < risk).astype(int)
+    logit = np.log(risk / (1 - risk))
+    for stretch, expected in ((1.0, "pass"), (2.0, "fail")):
+        p = 1 / (1 + np.exp(-stretch * logit))  # stretch 2: predictions too extreme, slope about 0.5
+        ctx = context(y, p, targets={"calibration_slope": [0.8, 1.2]})
+        section = calibration.run(ctx)
+        crit = next(c for c in section.data["criteria"] if c["metric"] == "calibration_slope")
+        assert crit["verdict"] == expected and section.status == expected

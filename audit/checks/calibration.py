@@ -31,6 +31,7 @@ from ..stats.calibration import (
     spiegelhalter_z,
 )
 from . import fairness
+from ..verdicts import target_criterion, worst
 from .base import Finding, Section
 
 NAME = "calibration"
@@ -72,15 +73,37 @@ def run(ctx: AuditContext) -> Section:
     evidence = ["calibration.slope_intercept", "calibration.ece", "calibration.curve"]
     if any(d["subgroups"] for d in per_dataset.values()):
         evidence.append("calibration.subgroups")
+    criteria = [c for ds in ctx.datasets.values() for c in target_criteria(ds, ctx)]
+    status = "warning" if any(f.severity != "info" for f in findings) else "pass"
+    if criteria:  # pre-specified targets make this section's verdict a judgement, like the others'
+        status = worst(c["verdict"] for c in criteria)
     return Section(
         name=NAME,
         title="Calibration",
-        status="warning" if any(f.severity != "info" for f in findings) else "pass",
-        data={"confidence": settings.confidence, "bins": settings.calibration_bins, "metrics": list(METRICS), "datasets": per_dataset},
+        status=status,
+        data={"confidence": settings.confidence, "bins": settings.calibration_bins, "metrics": list(METRICS),
+              "criteria": criteria, "datasets": per_dataset},
         findings=findings,
         figures={"reliability": plots.reliability_figure(curves)},
         evidence=evidence,
     )
+
+
+def target_criteria(ds: EvaluatedDataset, ctx: AuditContext) -> list[dict]:
+    """``settings.targets`` for the intercept, slope and O:E, judged on their one-sided bounds (the
+    two-sided ``1 - 2 alpha`` Wald intervals)."""
+    settings = ctx.spec.settings
+    targets = {m: t for m, t in settings.targets.items() if m in ("calibration_intercept", "calibration_slope", "oe_ratio")}
+    if not targets:
+        return []
+    one_sided = 1.0 - 2.0 * (1.0 - settings.confidence)
+    clusters = ctx.design(ds).clusters
+    est = glm_estimates(ds.y, ds.p, one_sided, settings.calibration_ci, clusters)
+    est["oe_ratio"] = oe_ratio(ds.y, ds.p, one_sided, clusters)
+    if settings.sampling == "case-control":
+        for name in ("calibration_intercept", "oe_ratio"):
+            est[name] = Estimate(np.nan, None, "case-control", ds.n, reason="not estimable under case-control sampling")
+    return [target_criterion(m, t, est[m].to_dict(), settings.confidence, ds.name) for m, t in targets.items()]
 
 
 def _rounded(x) -> list[float]:
