@@ -20,6 +20,7 @@ from ..context import AuditContext, EvaluatedDataset
 from ..estimates import dataset_estimates
 from ..stats import PERFORMANCE_METRICS, Estimate, placements
 from ..stats.delong import auroc_difference_independent
+from ..stats.metrics import METRICS as ALL_METRICS
 from ..labels import metric_label
 from ..verdicts import criterion, judge_interval_against, target_criterion, worst
 from .base import Finding, Section
@@ -63,7 +64,7 @@ def run(ctx: AuditContext) -> Section:
     criteria = []
     for ds in ctx.datasets.values():
         ds_criteria, ds_findings = discrimination_criteria(ds, ctx, per_dataset[ds.name]["metrics"]["auroc"])
-        criteria += ds_criteria + target_criteria(ds, ctx, PERFORMANCE_METRICS)
+        criteria += ds_criteria + target_criteria(ds, ctx, ALL_METRICS)
         findings += ds_findings
     return Section(
         name=NAME,
