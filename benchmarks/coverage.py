@@ -83,7 +83,7 @@ with fewer than 5 events for the AUROC, an empty denominator, or a degenerate bo
 Choices for the time budget (full run under ~25 minutes on 2 cores shared with another process): B =
 400 bootstrap replicates for every bootstrap interval (BCa acceleration from the engine's 200-group
 jackknife), 1,000 studies per scenario, and no more n than listed above. The full default run took
-about 12 minutes on this project's 2-core machine (single process) while another process used a core.
+12-16 minutes on this project's 2-core machine (single process) while another process used a core.
 
 Run::
 

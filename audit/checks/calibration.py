@@ -32,7 +32,7 @@ from ..stats.calibration import (
 )
 from . import fairness
 from ..verdicts import target_criterion, worst
-from .base import Finding, Section
+from .base import Figure, Finding, Section
 
 NAME = "calibration"
 METRICS = ("calibration_intercept", "calibration_slope", "oe_ratio", "ece", "ece_equal_mass")
@@ -84,9 +84,40 @@ def run(ctx: AuditContext) -> Section:
         data={"confidence": settings.confidence, "bins": settings.calibration_bins, "metrics": list(METRICS),
               "criteria": criteria, "datasets": per_dataset},
         findings=findings,
-        figures={"reliability": plots.reliability_figure(curves)},
+        figures={"reliability": plots.reliability_figure(curves), **subgroup_figures(ctx)},
         evidence=evidence,
     )
+
+
+def subgroup_figures(ctx: AuditContext) -> dict:
+    """Smoothed calibration curves of the adequately sized groups of each sensitive attribute, one figure per
+    dataset and attribute (the same lowess as the dataset's curve; groups too small to fit are left out)."""
+    settings = ctx.spec.settings
+    out = {}
+    for ds in ctx.datasets.values():
+        for part in fairness.build_partitions(ds, list(ctx.spec.data.sensitive), None, False):
+            curves = {}
+            for label in np.unique(part.labels):
+                rows = part.labels == label
+                y, p = ds.y[rows], ds.p[rows]
+                events = int(y.sum())
+                if rows.sum() < settings.min_group_size or min(events, rows.sum() - events) < settings.min_group_events:
+                    continue
+                smooth = smoothed_calibration(y, p)
+                keep = np.unique(np.linspace(0, smooth.p_sorted.size - 1, CURVE_POINTS).round().astype(int))
+                est = glm_estimates(y, p, settings.confidence)
+                curves[f"{part.name}={label}"] = {
+                    "smooth": {"predicted": _rounded(smooth.p_sorted[keep]), "observed": _rounded(smooth.smoothed[keep])},
+                    "slope": est["calibration_slope"].value, "intercept": est["calibration_intercept"].value,
+                }
+            if len(curves) >= 2:
+                fig = plots.reliability_figure(curves)
+                # the alt text names no group (labels are user text; the legend inside the SVG names them)
+                alt = (f"Smoothed calibration curves of the {len(curves)} adequately sized groups of one sensitive attribute "
+                       "against the diagonal of ideal calibration; the legend gives each group's slope and intercept, and the "
+                       "table above gives their intervals.")
+                out[f"subgroups_{ds.name}_{part.name}"] = Figure(fig.svg, alt, f"Calibration by {part.name} on {ds.name}")
+    return out
 
 
 def target_criteria(ds: EvaluatedDataset, ctx: AuditContext) -> list[dict]:
