@@ -37,7 +37,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
 from scipy.stats import chi2
 
 from .. import plots
@@ -47,7 +46,8 @@ from ..estimates import dataset_estimates
 from ..labels import EQUIVALENCE_MARGINS, metric_label
 from ..verdicts import criterion, target_criterion, worst
 from ..stats import Estimate
-from ..stats.auroc import auroc_score_interval
+from ..stats.auroc import auroc_score_se
+from ..stats.proportions import plus_two
 from ..stats.intervals import PREVALENCE_DEPENDENT, PROPORTIONS, IntervalRules, cell_estimates, counts
 from ..stats.metrics import GroupedBinaryMetrics, ratio_or_nan
 from ..stats.simultaneous import max_t, spread_upper_bound, standard_errors
@@ -155,8 +155,6 @@ def build_partitions(ds: EvaluatedDataset, attributes: list[str], site: str | No
 # Analysis of one dataset
 # --------------------------------------------------------------------------------------------
 
-#: Metrics compared between groups with Agresti–Caffo standard errors (counts over a denominator).
-PROPORTION_METRICS = frozenset(METRICS) - {"auroc", "brier"}
 #: The upper limit of each metric's spread (for the one-sided bound).
 SPREAD_LIMIT = 1.0
 
@@ -241,25 +239,13 @@ def group_cell(ds, part: Partition, label: str, code: int, boot, column, rules: 
         value = estimates[m].value
         if m in PROPORTIONS:
             num, den = PROPORTIONS[m]
-            k, total = table[num], table[den]
-            tilde = (k + 1.0) / (total + 2.0)
-            centres[m], analytic[m] = tilde, float(np.sqrt(tilde * (1 - tilde) / (total + 2.0)))
+            centres[m], analytic[m] = plus_two(table[num], table[den])
         elif m == "auroc" and np.isfinite(value):
             centres[m], analytic[m] = value, auroc_score_se(value, table["pos"], table["neg"], settings.confidence)
         else:
             centres[m], analytic[m] = value, 0.0
     status = "insufficient evidence" if reasons else "ok"
     return GroupCell(label, code, rows, estimates, centres, analytic, status, "; ".join(reasons) or None, events)
-
-
-def auroc_score_se(auc: float, n_pos: int, n_neg: int, confidence: float) -> float:
-    """A standard error of the AUROC that does not vanish at 0 or 1: the longer half of Newcombe's
-    score interval (Stat Med 2006, method 5) divided by z. At AUROC 1 with 5 events and 25 non-events
-    it is 0.12, where DeLong's and the bootstrap's are 0."""
-    if n_pos < 1 or n_neg < 1:
-        return float("nan")
-    lo, hi = auroc_score_interval(auc, n_pos, n_neg, confidence, "two")
-    return float(max(auc - lo, hi - auc) / ndtri(0.5 + confidence / 2))
 
 
 def group_summary(cell: GroupCell) -> dict:

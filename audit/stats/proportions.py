@@ -162,10 +162,20 @@ def agresti_caffo(x_a, n_a, x_b, n_b) -> tuple[float, float]:
     proportions result from adding two successes and two failures", Am Stat 2000; 54:280-288).
     Since ``0 < p~ < 1`` the standard error is never 0.
     """
-    x_a, n_a, x_b, n_b = (np.asarray(v, dtype=float) for v in (x_a, n_a, x_b, n_b))
-    pa, pb = (x_a + 1) / (n_a + 2), (x_b + 1) / (n_b + 2)
-    se = np.sqrt(pa * (1 - pa) / (n_a + 2) + pb * (1 - pb) / (n_b + 2))
-    return _scalar_or_array(pb - pa), _scalar_or_array(se)
+    (pa, se_a), (pb, se_b) = plus_two(x_a, n_a), plus_two(x_b, n_b)
+    return _scalar_or_array(np.asarray(pb) - pa), _scalar_or_array(np.hypot(se_a, se_b))
+
+
+def plus_two(x, n) -> tuple[float, float]:
+    """One group's part of Agresti–Caffo: ``p~ = (x + 1) / (n + 2)`` and ``sqrt(p~ (1 - p~) / (n + 2))``.
+
+    The difference of two groups' ``p~`` and the root sum of squares of their standard errors are
+    :func:`agresti_caffo`; simultaneous inference over many groups (``simultaneous.py``) composes
+    pairs from these parts.
+    """
+    x, n = np.asarray(x, dtype=float), np.asarray(n, dtype=float)
+    p = (x + 1) / (n + 2)
+    return _scalar_or_array(p), _scalar_or_array(np.sqrt(p * (1 - p) / (n + 2)))
 
 
 def _bayes_ppv_npv(sens, spec, prevalence):
