@@ -20,7 +20,8 @@ import numpy as np
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
 
-from ..stats import Estimate, auroc_delong, proportion
+from ..stats import Estimate, proportion
+from ..stats.auroc import auroc_interval
 
 POINT_METRICS = ("accuracy", "auroc", "flip_rate", "success_rate")
 
@@ -28,14 +29,12 @@ POINT_METRICS = ("accuracy", "auroc", "flip_rate", "success_rate")
 def _share(k: int, n: int, confidence: float, exact: bool) -> dict | None:
     if n == 0:
         return None
-    return proportion(int(k), int(n), confidence, "clopper-pearson" if exact else "wilson").to_dict()
+    return proportion(int(k), int(n), confidence, "clopper-pearson" if exact else "auto").to_dict()
 
 
 def _auroc(y: np.ndarray, p: np.ndarray, confidence: float) -> dict:
-    try:
-        return auroc_delong(y, p, confidence).to_dict()
-    except ValueError:  # fewer than two of a class
-        return Estimate(float("nan"), None, "delong", int(y.size)).to_dict()
+    """The AUROC by the audit's one rule (``stats.auroc.auroc_interval``): not estimable with too few events."""
+    return auroc_interval(y, p, confidence).to_dict()
 
 
 def stress_point(y, p0, p1, threshold: float, confidence: float, *, exact: bool = False, auroc: bool = True) -> dict:
