@@ -14,15 +14,18 @@ from .stats.intervals import IntervalRules, cell_estimates
 from .stats.metrics import METRICS
 
 
-def dataset_estimates(ctx: AuditContext, ds: EvaluatedDataset, confidence: float | None = None) -> dict[str, Estimate]:
+def dataset_estimates(ctx: AuditContext, ds: EvaluatedDataset, one_sided: bool = False) -> dict[str, Estimate]:
     """Every metric of ``stats.metrics.METRICS`` for ``ds`` at the spec's threshold, cached on the context.
 
-    ``confidence`` (default the spec's) gives the intervals at another level from the same
-    resamples, e.g. 0.90 two-sided for one-sided 95% bounds against pre-specified targets.
+    ``one_sided`` gives the intervals whose ends are one-sided bounds at the spec's confidence, from
+    the same resamples (``IntervalRules.one_sided``), for judging pre-specified targets.
     """
     settings = ctx.spec.settings
-    confidence = settings.confidence if confidence is None else float(confidence)
-    key = ("dataset_estimates", ds.name, confidence)
+    rules = IntervalRules.from_settings(settings)
+    if one_sided:
+        rules = rules.one_sided()
+    confidence = rules.confidence
+    key = ("dataset_estimates", ds.name, one_sided)
     if key not in ctx.cache:
         design = ctx.design(ds)
         boot_key = ("dataset_bootstrap", ds.name)
@@ -33,8 +36,6 @@ def dataset_estimates(ctx: AuditContext, ds: EvaluatedDataset, confidence: float
         if confidence != boot.confidence:
             boot = boot.at_confidence(confidence)
         column = {m: j for j, m in enumerate(METRICS)}
-        rules = IntervalRules.from_settings(settings)
-        rules = IntervalRules(confidence, rules.sampling, rules.prevalence, rules.proportion_ci)
         ctx.cache[key] = cell_estimates(
             ds.y, ds.p, settings.threshold, METRICS, lambda m: boot.estimate_at(column[m], ds.n), rules, design.clusters,
         )

@@ -442,9 +442,8 @@ def adjust(family: list, boot, confidence: float) -> dict:
 def group_target_criteria(ds, partitions, cells_by_part, boot, column, rules: IntervalRules, clusters, settings) -> list[dict]:
     """``settings.targets`` judged in every adequately sized group (``settings.targets_by_group``), by the
     one-sided bounds of the group's own estimates (same resamples, two-sided ``1 - 2 alpha`` intervals)."""
-    one_sided = 1.0 - 2.0 * (1.0 - settings.confidence)
-    boot = boot.at_confidence(one_sided)
-    rules = IntervalRules(one_sided, rules.sampling, rules.prevalence, rules.proportion_ci)
+    rules = rules.one_sided()
+    boot = boot.at_confidence(rules.confidence)
     targets = {m: t for m, t in settings.targets.items() if m in METRICS}
     out = []
     for part in partitions:

@@ -170,8 +170,7 @@ def target_criteria(ds: EvaluatedDataset, ctx: AuditContext, metrics) -> list[di
     targets = {m: t for m, t in settings.targets.items() if m in metrics}
     if not targets:
         return []
-    one_sided = 1.0 - 2.0 * (1.0 - settings.confidence)
-    estimates = dataset_estimates(ctx, ds, one_sided)
+    estimates = dataset_estimates(ctx, ds, one_sided=True)
     return [target_criterion(m, t, estimates[m].to_dict(), settings.confidence, ds.name) for m, t in targets.items()]
 
 
