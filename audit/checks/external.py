@@ -114,7 +114,8 @@ def meta_finding(meta: dict, confidence: float) -> Finding:
                "so no prediction interval for a new site is given")
     else:
         lo, hi = a["prediction_interval"]
-        het = (f"; {confidence:.0%} prediction interval for a new site {lo:.2f} to {hi:.2f}; heterogeneity tau² = {a['tau2']:.3g} "
+        het = (f"; {confidence:.0%} prediction interval for a new site {lo:.2f} to {hi:.2f} (with few sites it is too narrow: "
+               f"it covered 90–93% in simulation with 5–10 sites); heterogeneity tau² = {a['tau2']:.3g} "
                f"(logit scale), I² = {a['i2']:.0%}")
     return Finding(NAME, "info", f"Across {a['k']} sites the pooled AUROC is {e['value']:.3f} ({confidence:.0%} CI {e['ci'][0]:.3f} to "
                    f"{e['ci'][1]:.3f}, random effects with the modified Hartung–Knapp–Sidik–Jonkman interval){het}.")
