@@ -9,7 +9,7 @@ stream (``AuditContext.stream``) under its sampling design (``AuditContext.desig
 from __future__ import annotations
 
 from .context import AuditContext, EvaluatedDataset
-from .stats import BinaryMetrics, Estimate
+from .stats import BinaryMetrics, BootstrapResult, Estimate
 from .stats.intervals import IntervalRules, cell_estimates
 from .stats.metrics import METRICS
 
@@ -28,15 +28,21 @@ def dataset_estimates(ctx: AuditContext, ds: EvaluatedDataset, one_sided: bool =
     key = ("dataset_estimates", ds.name, one_sided)
     if key not in ctx.cache:
         design = ctx.design(ds)
-        boot_key = ("dataset_bootstrap", ds.name)
-        if boot_key not in ctx.cache:
-            kernel = BinaryMetrics(ds.y, ds.p, settings.threshold, METRICS)
-            ctx.cache[boot_key] = ctx.engine.bootstrap(kernel, design, ctx.stream(ds))
-        boot = ctx.cache[boot_key]
+        boot = dataset_bootstrap(ctx, ds)
         if confidence != boot.confidence:
             boot = boot.at_confidence(confidence)
         column = {m: j for j, m in enumerate(METRICS)}
         ctx.cache[key] = cell_estimates(
             ds.y, ds.p, settings.threshold, METRICS, lambda m: boot.estimate_at(column[m], ds.n), rules, design.clusters,
         )
+    return ctx.cache[key]
+
+
+def dataset_bootstrap(ctx: AuditContext, ds: EvaluatedDataset) -> BootstrapResult:
+    """The bootstrap of every metric of ``stats.metrics.METRICS`` on ``ds``'s one resample stream, computed once
+    (columns in ``METRICS`` order); checks that need replicates (external gaps) read it instead of resampling again."""
+    key = ("dataset_bootstrap", ds.name)
+    if key not in ctx.cache:
+        kernel = BinaryMetrics(ds.y, ds.p, ctx.spec.settings.threshold, METRICS)
+        ctx.cache[key] = ctx.engine.bootstrap(kernel, ctx.design(ds), ctx.stream(ds))
     return ctx.cache[key]

@@ -33,8 +33,9 @@ from scipy.special import expit, logit, ndtri
 
 from .. import plots, plots_external as external_plots
 from ..context import AuditContext, EvaluatedDataset
-from ..estimates import dataset_estimates
-from ..stats import BinaryMetrics, Estimate, placements, proportion
+from ..estimates import dataset_bootstrap, dataset_estimates
+from ..stats.metrics import METRICS
+from ..stats import Estimate, placements, proportion
 from ..stats.auroc import auroc_interval
 from ..stats.calibration import calibration_intercept, calibration_slope
 from ..stats.delong import auroc_difference_independent
@@ -122,8 +123,8 @@ def meta_finding(meta: dict, confidence: float) -> Finding:
 
 
 def _bootstrap(ds: EvaluatedDataset, ctx: AuditContext):
-    kernel = BinaryMetrics(ds.y, ds.p, ctx.spec.settings.threshold, BOOTSTRAP_METRICS)
-    return ctx.engine.bootstrap(kernel, ctx.design(ds), ctx.stream(ds))
+    """The gap metrics' replicates from the dataset's shared bootstrap (``audit.estimates``), not a new one."""
+    return dataset_bootstrap(ctx, ds).select([METRICS.index(m) for m in BOOTSTRAP_METRICS])
 
 
 def feature_columns(ctx: AuditContext, ds: EvaluatedDataset) -> list[str]:

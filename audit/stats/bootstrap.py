@@ -74,6 +74,14 @@ class BootstrapResult:
         reason = self.reasons[j] if self.reasons else None
         return Estimate(self.estimate[j], ci, self.methods[j], n, reason=reason if ci is None else None)
 
+    def select(self, columns) -> BootstrapResult:
+        """The same resamples restricted to some statistics (column indices)."""
+        cols = list(columns)
+        jack = None if self.jackknife is None else self.jackknife[:, cols]
+        return BootstrapResult(self.estimate[cols], self.replicates[:, cols], self.low[cols], self.high[cols],
+                               tuple(self.methods[j] for j in cols), self.confidence, self.method, jack,
+                               tuple(self.reasons[j] for j in cols) if self.reasons else ())
+
     def at_confidence(self, confidence: float) -> BootstrapResult:
         """The same replicates' intervals at another confidence level."""
         accel = None if self.jackknife is None else acceleration(self.jackknife)
