@@ -4,22 +4,31 @@ Each file ``checklists/<name>.yaml`` describes one guideline (FUTURE-AI, CLAIM 2
 PROBAST+AI, the EU AI Act's Art. 9-15): its citation and DOI (a regulation has none), and per
 item an id, section, short paraphrased topic and a ``class``:
 
-- ``auto``: the audit alone evidences the item; ``evidence`` lists the keys that must all be present;
+- ``auto``: the audit alone evidences the item; ``evidence`` lists the keys that must all be shown;
 - ``partial``: the audit supplies the numbers (``evidence``) but the item also needs the user's context;
-- ``attest``: only the user can state it (ethics, design intent, governance).
+- ``attest``: only the user can state it (ethics, design intent, governance, the development data).
 
-``supporting`` keys are linked from an item when present but do not decide its status. Keys come
-from the one vocabulary in :mod:`audit.evidence`.
+An ``auto`` or ``partial`` item says ``why`` the audit's output answers it (one line). ``supporting``
+keys are linked from an item when present but do not decide its status; keys every audit has
+(``EvidenceKey.always``: file hashes, the tool's own versions, the seed) may only support. Each
+guideline says what ``evidenced`` means for it and what the tool cannot know. Keys come from the one
+vocabulary in :mod:`audit.evidence`; each present key has the state its section gave it (shown,
+thin, contradicted), and a section whose verdict is "insufficient evidence" gives its keys at most
+"thin".
 
 **The join** gives every item one status (see :func:`item_status`):
 
-=================== ===================================================================================
-``evidenced``        all evidence keys present (for a ``partial`` item: and the user attested its context)
-``partly evidenced`` some evidence keys present, or all of a ``partial`` item's keys without the user's context
-``attested``         the user wrote text for it under ``attestations:`` and the evidence is not complete
-``not applicable``   the user wrote ``na: reason``
-``missing``          none of the above: the to-do list before submission
-=================== ===================================================================================
+==================== ==================================================================================
+``evidenced``         every evidence key shown (for a ``partial`` item: and the user attested its context)
+``partly evidenced``  some evidence keys shown or thin, or all of a ``partial`` item's keys without the context
+``contradicted``      an evidence key is contradicted: the audit's own evidence says the item is not met
+``attested``          the user wrote text for it under ``attestations:`` and the evidence is not complete
+``not applicable``    the user wrote ``na: reason``
+``missing``           none of the above: the to-do list before submission
+==================== ==================================================================================
+
+``contradicted`` wins over an attestation and over ``na``: the user's words cannot undo what the
+audit's own data show.
 """
 
 from __future__ import annotations
@@ -40,11 +49,13 @@ from pydantic import (
 )
 
 from .errors import AuditInputError
-from .evidence import PROVENANCE, PROVENANCE_ANCHOR, VOCABULARY, section_anchor
+from .evidence import CONTRADICTED, PROVENANCE, PROVENANCE_ANCHOR, SHOWN, STATES, THIN, VOCABULARY, section_anchor
 from .resources import resource_dir
 
 ItemClass = Literal["auto", "partial", "attest"]
-STATUSES = ("evidenced", "partly evidenced", "attested", "not applicable", "missing")
+STATUSES = ("evidenced", "partly evidenced", "contradicted", "attested", "not applicable", "missing")
+#: A section verdict that gives its evidence keys at most the state "thin".
+THIN_VERDICT = "insufficient evidence"
 
 
 class _Strict(BaseModel):
@@ -67,6 +78,7 @@ class Item(_Strict):
     class_: ItemClass = Field(alias="class")
     evidence: tuple[str, ...] = ()
     supporting: tuple[str, ...] = ()
+    why: str | None = None  # auto / partial: why the audit's output answers the item
     level: Level | None = None  # FUTURE-AI
     scope: tuple[Literal["D", "E"], ...] | None = None  # TRIPOD+AI: development / evaluation
     main: str | None = None  # TRIPOD+AI: the main item a sub-item belongs to
@@ -91,6 +103,13 @@ class Item(_Strict):
             raise ValueError(f"item {self.id}: a {self.class_} item needs at least one evidence key")
         if set(self.evidence) & set(self.supporting):
             raise ValueError(f"item {self.id}: a key is both evidence and supporting")
+        always = [key for key in self.evidence if VOCABULARY[key].always]
+        if always:
+            raise ValueError(f"item {self.id}: {', '.join(always)} is in every audit, so it may only be supporting, never evidence")
+        if self.class_ != "attest" and not (self.why or "").strip():
+            raise ValueError(f"item {self.id}: a {self.class_} item needs a `why` line: why the audit's output answers it")
+        if self.class_ == "attest" and self.why:
+            raise ValueError(f"item {self.id}: an attest item takes no `why` (the audit does not answer it)")
         return self
 
 
@@ -102,6 +121,8 @@ class Guideline(_Strict):
     citation: str
     doi: str | None = None  # None when the guideline has none (a regulation): cite it by ``citation``
     note: str | None = None
+    evidenced_means: str = Field(min_length=1)  # what "evidenced" means for this guideline's items
+    cannot_know: str = Field(min_length=1)  # what the tool cannot know, so only the user can state it
     items: tuple[Item, ...]
 
     @model_validator(mode="after")
@@ -218,14 +239,16 @@ def _attestation_dict(value: Any) -> dict | None:
 # ------------------------------------------------------------------------------ the join
 
 
-def item_status(item: Item, present: Iterable[str], attestation: Mapping | None) -> str:
-    """The status of ``item`` given the evidence keys present and the user's attestation (or ``None``)."""
-    present = set(present)
+def item_status(item: Item, states: Mapping[str, str], attestation: Mapping | None) -> str:
+    """The status of ``item`` given the state of each evidence key present (``{key: "shown" | "thin" |
+    "contradicted"}``) and the user's attestation (or ``None``); see the module's table."""
+    found = {key: states[key] for key in item.evidence if key in states}
+    if CONTRADICTED in found.values():
+        return "contradicted"
     if attestation and attestation.get("na"):
         return "not applicable"
     text = bool(attestation and attestation.get("text"))
-    found = [key for key in item.evidence if key in present]
-    complete = bool(item.evidence) and len(found) == len(item.evidence)
+    complete = bool(item.evidence) and len(found) == len(item.evidence) and set(found.values()) == {SHOWN}
     if complete and (item.class_ == "auto" or text):
         return "evidenced"
     if text:
@@ -236,7 +259,9 @@ def item_status(item: Item, present: Iterable[str], attestation: Mapping | None)
 
 
 def evidence_locations(results: Mapping) -> dict[str, dict]:
-    """Each evidence key present in ``results`` → ``{"section", "title", "anchor"}`` of the report part holding it."""
+    """Each evidence key present in ``results`` → ``{"section", "title", "anchor", "state"}``: the report part
+    holding it and what it showed there. A section that was not run gives none; a section whose verdict is
+    "insufficient evidence" gives its keys at most "thin". A key two sections give keeps the worse state."""
     from .evidence import provenance_evidence
 
     found: dict[str, dict] = {}
@@ -244,11 +269,24 @@ def evidence_locations(results: Mapping) -> dict[str, dict]:
         if not isinstance(section, Mapping) or section.get("status") == "not run":
             continue
         where = {"section": str(name), "title": str(section.get("title") or name), "anchor": section_anchor(name)}
-        for key in section.get("evidence") or []:
-            found.setdefault(str(key), where)
+        for key, state in _section_states(section).items():
+            if key not in found or STATES.index(state) > STATES.index(found[key]["state"]):
+                found[key] = {**where, "state": state}
     for key in provenance_evidence(results.get("provenance")):
-        found.setdefault(key, {"section": PROVENANCE, "title": "Provenance", "anchor": PROVENANCE_ANCHOR})
+        found.setdefault(key, {"section": PROVENANCE, "title": "Provenance", "anchor": PROVENANCE_ANCHOR, "state": SHOWN})
     return found
+
+
+def _section_states(section: Mapping) -> dict[str, str]:
+    """A section's ``{key: state}``; a state outside ``STATES`` counts as thin, and so does every key of a
+    section whose verdict is "insufficient evidence"."""
+    evidence = section.get("evidence") or {}
+    if not isinstance(evidence, Mapping):  # a results.json written before keys had states: all were shown
+        evidence = dict.fromkeys(evidence, SHOWN)
+    states = {str(key): (state if state in STATES else THIN) for key, state in evidence.items()}
+    if section.get("status") == THIN_VERDICT:
+        states = {key: (THIN if state == SHOWN else state) for key, state in states.items()}
+    return states
 
 
 def join(guideline: Guideline, locations: Mapping[str, Mapping], attestations: Mapping[str, Any] | None = None) -> dict:
@@ -257,7 +295,7 @@ def join(guideline: Guideline, locations: Mapping[str, Mapping], attestations: M
     items = {}
     for item in guideline.items:
         attestation = _attestation_dict(attestations.get(item.id))
-        status = item_status(item, locations, attestation)
+        status = item_status(item, {key: where["state"] for key, where in locations.items()}, attestation)
         links: dict[str, dict] = {}
         for key in item.evidence + item.supporting:
             if key in locations:
@@ -265,18 +303,22 @@ def join(guideline: Guideline, locations: Mapping[str, Mapping], attestations: M
                 link = links.setdefault(where["anchor"], {"anchor": where["anchor"], "section": where["section"],
                                                           "title": where["title"], "keys": []})
                 link["keys"].append(key)
+                if where["state"] != SHOWN:
+                    link.setdefault("states", {})[key] = where["state"]
         entry = {
             "section": item.section,
             "topic": item.topic,
             "class": item.class_,
             "status": status,
             "evidence_found": [k for k in item.evidence if k in locations],
+            "evidence_thin": [k for k in item.evidence if k in locations and locations[k]["state"] == THIN],
+            "evidence_contradicted": [k for k in item.evidence if k in locations and locations[k]["state"] == CONTRADICTED],
             "evidence_missing": [k for k in item.evidence if k not in locations],
             "supporting_found": [k for k in item.supporting if k in locations],
             "links": list(links.values()),
             "attestation": attestation,
         }
-        for extra in ("level", "scope", "main", "former"):
+        for extra in ("why", "level", "scope", "main", "former"):
             value = getattr(item, extra)
             if value is not None:
                 entry[extra] = value.model_dump() if isinstance(value, BaseModel) else (list(value) if isinstance(value, tuple) else value)
@@ -291,10 +333,13 @@ def join(guideline: Guideline, locations: Mapping[str, Mapping], attestations: M
     return {
         "title": guideline.title,
         "citation": guideline.citation,
+        "evidenced_means": guideline.evidenced_means,
+        "cannot_know": guideline.cannot_know,
         "doi": guideline.doi,
         "url": f"https://doi.org/{guideline.doi}" if guideline.doi else None,
         "coverage": coverage,
         "sections": by_section,
+        "contradicted": [i for i, e in items.items() if e["status"] == "contradicted"],
         "missing": [i for i, e in items.items() if e["status"] == "missing"],
         "needs_context": [i for i, e in items.items() if e["status"] == "partly evidenced"],
         "items": items,

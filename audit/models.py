@@ -38,6 +38,10 @@ class ModelAdapter(Protocol):
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray: ...
 
+    def modules(self) -> set[str]:
+        """Top-level names of the Python packages the model runs on (for provenance)."""
+        ...
+
 
 @dataclass
 class EstimatorAdapter:
@@ -76,6 +80,10 @@ class EstimatorAdapter:
                 "add them to the table or correct data.features."
             )
         return list(self.features)
+
+    def modules(self) -> set[str]:
+        """The packages of the estimator and of every estimator nested in it (pipeline steps, wrapped models)."""
+        return estimator_modules(self.estimator)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """P(positive) for every row of ``frame`` (extra columns are ignored, order is the model's)."""
@@ -284,6 +292,19 @@ def feature_columns(estimator: Any, spec: AuditSpec) -> list[str] | None:
     return trained if trained is not None else list(listed)
 
 
+def estimator_modules(estimator: Any) -> set[str]:
+    """Top-level package names of ``estimator`` and of the estimators scikit-learn's ``get_params(deep=True)`` nests in it."""
+    found = {type(estimator).__module__.split(".")[0]}
+    try:
+        params = estimator.get_params(deep=True) if hasattr(estimator, "get_params") else {}
+    except Exception:  # noqa: BLE001 - a foreign estimator's get_params; its own package is still recorded
+        params = {}
+    for value in params.values():
+        if hasattr(value, "fit") or hasattr(value, "predict_proba") or hasattr(value, "transform"):
+            found.add(type(value).__module__.split(".")[0])
+    return found
+
+
 def describe_estimator(estimator: Any) -> str:
     """A short name: ``sklearn Pipeline (StandardScaler → LogisticRegression)``, ``XGBClassifier``, ..."""
     module = type(estimator).__module__.split(".")[0]
@@ -462,6 +483,9 @@ class TorchAdapter:
     device: str = "cpu"
     features: list[str] | None = None
     exclude: tuple[str, ...] = ()
+
+    def modules(self) -> set[str]:
+        return {"torch", type(self.module).__module__.split(".")[0]}
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.predict_array(_table_array(frame, _table_columns(self.features, self.exclude, frame)))
@@ -728,6 +752,9 @@ class OnnxAdapter:
     batch_size: int = 256
     features: list[str] | None = None
     exclude: tuple[str, ...] = ()
+
+    def modules(self) -> set[str]:
+        return {"onnxruntime"}
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.predict_array(_table_array(frame, _table_columns(self.features, self.exclude, frame)))

@@ -40,17 +40,34 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     return versions
 
 
-def provenance(spec, datasets, model_file: tuple[str, object] | None) -> dict:
+def provenance(spec, datasets, model_file: tuple[str, object] | None, adapter=None) -> dict:
     """The provenance block of results.json.
 
     ``datasets`` maps names to ``Dataset`` objects (their hashes are already computed);
-    ``model_file`` is ``(path as written in the spec, resolved path)`` when the model came from a file.
+    ``model_file`` is ``(path as written in the spec, resolved path)`` when the model came from a file;
+    ``adapter`` is the model the audit ran (None when the predictions came from ``data.prediction``).
     """
     files = {f"data:{name}": {"path": ds.path, "sha256": ds.sha256} for name, ds in datasets.items()}
     if model_file is not None:
         written, resolved = model_file
         files["model"] = {"path": written, "sha256": sha256_file(resolved)}
-    return environment(spec.settings, files)
+    out = environment(spec.settings, files)
+    if adapter is not None:
+        out["model"] = model_runtime(adapter)
+    return out
+
+
+def model_runtime(adapter) -> dict:
+    """What the audit ran to compute the predictions: the model's description and the installed
+    distributions (with versions) of the modules it runs on (``adapter.modules()``: the estimator's and
+    its pipeline steps' packages, torch, onnxruntime). Modules that are not an installed distribution
+    (a class defined in the user's own script) are left out."""
+    owners = metadata.packages_distributions()
+    libraries = {}
+    for module in sorted(set(adapter.modules())):
+        for distribution in owners.get(module, []):
+            libraries[distribution] = package_versions((distribution,))[distribution]
+    return {"description": adapter.description, "libraries": dict(sorted(libraries.items()))}
 
 
 def environment(settings, files: dict) -> dict:

@@ -18,7 +18,7 @@ from .render import load_saved
 from .spec import load_spec, resolve
 
 #: Parts of results.json that describe the machine, not the audit: reported but never a difference.
-ENVIRONMENT_KEYS = ("python", "platform", "packages", "trustaudit")
+ENVIRONMENT_KEYS = ("python", "platform", "packages", "trustaudit", "model")
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from importlib import metadata
+from pathlib import Path
 
 from .checklist import checklist_results, validate_request
 from .checks import CHECKS, not_run
@@ -71,7 +71,8 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
         model_file = (spec.model.path, resolve(base_dir, spec.model.path))
     result = AuditResult.assemble(
         spec=spec.model_dump(mode="json", exclude={"settings": set(EXECUTION_SETTINGS)}),
-        provenance=_with_files(provenance(spec, datasets | ({"calibration": calibration.dataset} if calibration else {}), model_file), train_file),
+        provenance=_with_files(provenance(spec, datasets | ({"calibration": calibration.dataset} if calibration else {}), model_file, adapter),
+                               train_file),
         datasets={name: dataset_summary(d, settings.confidence) for name, d in evaluated.items()},
         sections=sections,
         version=_version(),

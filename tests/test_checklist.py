@@ -20,19 +20,32 @@ from audit.spec import KNOWN_CHECKS, load_spec
 
 GUIDELINES = ("future-ai", "claim-2024", "tripod-ai")
 
-#: From /work/shared/checklists-reference.md §1 and its tables: main items, and items per class
-#: (AUTO* counted as AUTO, since data.profile now exists).
+#: From /work/shared/checklists-reference.md §1 and its tables: main items.
 REFERENCE_COUNTS = {"future-ai": 30, "claim-2024": 44, "tripod-ai": 27}
-REFERENCE_CLASSES = {
-    "future-ai": {"auto": 3, "partial": 9, "attest": 18},
-    "claim-2024": {"auto": 10, "partial": 13, "attest": 21},  # CLAIM-18 partial once labels.agreement exists (reference §0)
-    "tripod-ai": {"auto": 7, "partial": 22, "attest": 23},  # over the 52 sub-items
-}
 #: The items the reference marks AUTO (or AUTO*), by the guideline's own numbering.
-REFERENCE_AUTO = {
+REFERENCE_AUTO_2025 = {
     "future-ai": {"Fairness-3", "Universality-3", "Robustness-3"},
     "claim-2024": {f"CLAIM-{n}" for n in (20, 23, 28, 29, 30, 32, 33, 36, 37, 38)},
     "tripod-ai": {f"TRIPOD-{n}" for n in ("12d", "12e", "12g", "20c", "21", "23a", "23b")},
+}
+#: Reference AUTO items the audit cannot fully supply (issue 16): each is partial now, with its reason.
+NOT_AUTO = {
+    "Fairness-3": "bias mitigation tried is the developer's to report",
+    "Robustness-3": "optimisation against real-world variation is the developer's",
+    "CLAIM-23": "training libraries are unknown to the audit; the model's runtime versions support it",
+    "CLAIM-36": "the profile describes the evaluated sets, never the training or tuning partitions",
+    "TRIPOD-20c": "shift is measured against the internal test set, which stands for the development data only by the user's word",
+    "TRIPOD-21": "the profile counts the evaluated sets, not the development analyses",
+}
+REFERENCE_AUTO = {name: ids - set(NOT_AUTO) for name, ids in REFERENCE_AUTO_2025.items()}
+#: Items per class over all rows (TRIPOD+AI: 52 sub-item rows), after issue 16's corrections: items resting on
+#: keys every audit has became attest (e.g. CLAIM-7, -9, -42; TRIPOD-9b, -12c, -18f, -22; FUTURE-AI
+#: Traceability-2, General-4), development-side items the audit never sees became attest (TRIPOD-6a, -12a;
+#: FUTURE-AI Robustness-2; CLAIM-19), and NOT_AUTO became partial.
+REFERENCE_CLASSES = {
+    "future-ai": {"auto": 1, "partial": 8, "attest": 21},
+    "claim-2024": {"auto": 8, "partial": 11, "attest": 25},
+    "tripod-ai": {"auto": 5, "partial": 18, "attest": 29},
 }
 FUTURE_AI_PRINCIPLES = {"Fairness": 3, "Universality": 4, "Traceability": 6, "Usability": 5, "Robustness": 3,
                         "Explainability": 2, "General": 7}
@@ -128,6 +141,8 @@ def test_provenance_keys_follow_the_provenance_block():
     full = {"files": {"data:test": {"path": "t.csv", "sha256": "ab" * 32}}, "packages": {"numpy": "2.0"}, "seed": 0}
     assert provenance_evidence(full) == ["provenance.hashes", "provenance.versions", "provenance.seed"]
     assert provenance_evidence({"files": {}, "packages": {}, "seed": None}) == []
+    ran = full | {"model": {"description": "sklearn LogisticRegression", "libraries": {"scikit-learn": "1.8"}}}
+    assert provenance_evidence(ran)[0] == "provenance.model_run"
 
 
 # ------------------------------------------------------------------------------ status rules
@@ -135,47 +150,101 @@ def test_provenance_keys_follow_the_provenance_block():
 
 def item(cls, evidence=(), supporting=()):
     return Item.model_validate({"id": "X-1", "section": "S", "topic": "t", "class": cls,
-                                "evidence": list(evidence), "supporting": list(supporting)})
+                                "evidence": list(evidence), "supporting": list(supporting)}
+                               | ({} if cls == "attest" else {"why": "because"}))
 
 
 AUTO = item("auto", ["performance.ci", "fairness.gaps"], ["calibration.curve"])
 PARTIAL = item("partial", ["data.profile"])
 ATTEST = item("attest", supporting=["data.profile"])
+BOTH = {"performance.ci": "shown", "fairness.gaps": "shown"}
 
 
-@pytest.mark.parametrize("it, present, attestation, expected", [
-    (AUTO, {"performance.ci", "fairness.gaps"}, None, "evidenced"),
-    (AUTO, {"performance.ci"}, None, "partly evidenced"),
-    (AUTO, {"calibration.curve"}, None, "missing"),  # supporting keys alone decide nothing
-    (AUTO, set(), None, "missing"),
-    (AUTO, set(), {"text": "done elsewhere"}, "attested"),
-    (AUTO, {"performance.ci", "fairness.gaps"}, {"text": "and more"}, "evidenced"),
-    (PARTIAL, {"data.profile"}, None, "partly evidenced"),  # the numbers need the user's context
-    (PARTIAL, {"data.profile"}, {"text": "context"}, "evidenced"),
-    (PARTIAL, set(), {"text": "context"}, "attested"),
-    (PARTIAL, set(), None, "missing"),
-    (ATTEST, {"data.profile"}, None, "missing"),
-    (ATTEST, set(), {"text": "IRB 2024-17", "source": "protocol"}, "attested"),
-    (ATTEST, set(), {"na": "no images"}, "not applicable"),
-    (AUTO, {"performance.ci", "fairness.gaps"}, {"na": "out of scope"}, "not applicable"),
+@pytest.mark.parametrize("it, states, attestation, expected", [
+    (AUTO, BOTH, None, "evidenced"),
+    (AUTO, {"performance.ci": "shown"}, None, "partly evidenced"),
+    (AUTO, {"calibration.curve": "shown"}, None, "missing"),  # supporting keys alone decide nothing
+    (AUTO, {}, None, "missing"),
+    (AUTO, {}, {"text": "done elsewhere"}, "attested"),
+    (AUTO, BOTH, {"text": "and more"}, "evidenced"),
+    (AUTO, BOTH | {"fairness.gaps": "thin"}, None, "partly evidenced"),  # too little data: at most partly
+    (AUTO, BOTH | {"fairness.gaps": "thin"}, {"text": "context"}, "attested"),
+    (AUTO, BOTH | {"fairness.gaps": "contradicted"}, None, "contradicted"),
+    (AUTO, {"fairness.gaps": "contradicted"}, {"text": "we say it is fine"}, "contradicted"),  # words cannot undo data
+    (AUTO, BOTH | {"performance.ci": "contradicted"}, {"na": "out of scope"}, "contradicted"),
+    (PARTIAL, {"data.profile": "shown"}, None, "partly evidenced"),  # the numbers need the user's context
+    (PARTIAL, {"data.profile": "shown"}, {"text": "context"}, "evidenced"),
+    (PARTIAL, {"data.profile": "thin"}, {"text": "context"}, "attested"),
+    (PARTIAL, {}, {"text": "context"}, "attested"),
+    (PARTIAL, {}, None, "missing"),
+    (ATTEST, {"data.profile": "shown"}, None, "missing"),
+    (ATTEST, {}, {"text": "IRB 2024-17", "source": "protocol"}, "attested"),
+    (ATTEST, {}, {"na": "no images"}, "not applicable"),
+    (AUTO, BOTH, {"na": "out of scope"}, "not applicable"),
 ])
-def test_item_status_rules(it, present, attestation, expected):
-    assert item_status(it, present, attestation) == expected
+def test_item_status_rules(it, states, attestation, expected):
+    assert item_status(it, states, attestation) == expected
+
+
+@pytest.mark.parametrize("key", [k for k, v in VOCABULARY.items() if v.always])
+def test_a_key_every_audit_has_may_support_an_item_but_never_evidence_it(key):
+    assert item("attest", supporting=[key]).supporting == (key,)
+    with pytest.raises(ValueError, match=f"{re.escape(key)} is in every audit"):
+        item("partial", [key, "performance.ci"])
+
+
+def test_no_shipped_item_rests_on_a_key_every_audit_has():
+    always = {k for k, v in VOCABULARY.items() if v.always}
+    assert always == {"provenance.hashes", "provenance.versions", "provenance.seed"}
+    for name in checklist.available():
+        for it in checklist.load(name).items:
+            assert not set(it.evidence) & always, (name, it.id)
+
+
+@pytest.mark.parametrize("name", sorted(resource_dir("checklists").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_auto_or_partial_item_says_why_the_audit_answers_it(name):
+    doc = yaml.safe_load(name.read_text(encoding="utf-8"))
+    assert doc["evidenced_means"].strip() and doc["cannot_know"].strip()
+    for raw_item in doc["items"]:
+        if raw_item["class"] != "attest":
+            assert len(str(raw_item.get("why") or "").split()) >= 8, raw_item["id"]  # a sentence, not a word
+    auto = next(i for i in doc["items"] if i["class"] != "attest")
+    del auto["why"]
+    with pytest.raises(ValueError, match="needs a `why` line"):
+        Guideline.model_validate(doc)
+
+
+def test_an_attest_item_takes_no_why_and_a_guideline_must_say_what_it_cannot_know():
+    with pytest.raises(ValueError, match="takes no `why`"):
+        Item.model_validate({"id": "X-1", "section": "S", "topic": "t", "class": "attest", "why": "x"})
+    doc = raw("future-ai")
+    del doc["cannot_know"]
+    with pytest.raises(ValueError, match="cannot_know"):
+        Guideline.model_validate(doc)
+
+
+def test_development_side_probast_questions_are_never_answered_by_the_audit():
+    """The audit never sees the development study: every PROBAST-D question is for the user to attest."""
+    probast = checklist.load("probast-ai")
+    assert {i.class_ for i in probast.items if i.id.startswith("PROBAST-D")} == {"attest"}
 
 
 def test_join_links_each_present_key_to_the_report_section_holding_it_and_counts_statuses():
+    fairness = {"section": "fairness", "title": "Subgroup fairness", "anchor": "section-fairness", "state": "shown"}
     locations = {
-        "fairness.subgroups": {"section": "fairness", "title": "Subgroup fairness", "anchor": "section-fairness"},
-        "fairness.gaps": {"section": "fairness", "title": "Subgroup fairness", "anchor": "section-fairness"},
-        "calibration.subgroups": {"section": "calibration", "title": "Calibration", "anchor": "section-calibration"},
-        "data.profile": {"section": "profile", "title": "Data profile", "anchor": "section-profile"},
+        "fairness.subgroups": fairness,
+        "fairness.gaps": fairness,
+        "calibration.subgroups": {"section": "calibration", "title": "Calibration", "anchor": "section-calibration", "state": "thin"},
+        "data.profile": {"section": "profile", "title": "Data profile", "anchor": "section-profile", "state": "shown"},
     }
-    block = join(checklist.load("future-ai"), locations, {"General-7": {"na": "research prototype"}})
+    block = join(checklist.load("future-ai"), locations, {"General-7": {"na": "research prototype"},
+                                                         "Fairness-3": "no mitigation was tried"})
     f3 = block["items"]["Fairness-3"]
-    assert f3["status"] == "evidenced"
+    assert f3["status"] == "evidenced" and f3["why"].startswith("The fairness section compares")
     assert f3["links"] == [
         {"anchor": "section-fairness", "section": "fairness", "title": "Subgroup fairness", "keys": ["fairness.subgroups", "fairness.gaps"]},
-        {"anchor": "section-calibration", "section": "calibration", "title": "Calibration", "keys": ["calibration.subgroups"]},
+        {"anchor": "section-calibration", "section": "calibration", "title": "Calibration", "keys": ["calibration.subgroups"],
+         "states": {"calibration.subgroups": "thin"}},  # only a key not shown says its state
     ]
     assert block["items"]["Fairness-2"]["status"] == "partly evidenced"
     assert block["items"]["General-7"]["status"] == "not applicable"
@@ -183,8 +252,9 @@ def test_join_links_each_present_key_to_the_report_section_holding_it_and_counts
     statuses = [e["status"] for e in block["items"].values()]
     assert block["coverage"] == {s: statuses.count(s) for s in checklist.STATUSES} | {"total": 30}
     assert block["coverage"]["evidenced"] == 1 and block["coverage"]["not applicable"] == 1
-    assert block["sections"]["Fairness"] == {"evidenced": 1, "partly evidenced": 1, "attested": 0,
+    assert block["sections"]["Fairness"] == {"evidenced": 1, "partly evidenced": 1, "contradicted": 0, "attested": 0,
                                              "not applicable": 0, "missing": 1, "total": 3}
+    assert block["evidenced_means"] and block["cannot_know"] and block["contradicted"] == []
     assert block["missing"] == [i for i, e in block["items"].items() if e["status"] == "missing"]
     assert "Fairness-1" in block["missing"] and "Fairness-2" in block["needs_context"]
     assert block["doi"] == "10.1136/bmj-2024-081554" and "BMJ 2025" in block["citation"]

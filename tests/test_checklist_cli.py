@@ -30,10 +30,16 @@ def test_with_a_name_it_prints_every_item_with_its_topic_and_evidence_or_attest(
     lines = out.splitlines()
     evidence_of = {lines[i].split()[0]: lines[i + 1].split("evidence:", 1)[1].strip()
                    for i in range(len(lines) - 1) if lines[i + 1].strip().startswith("evidence:")}
-    assert evidence_of["Fairness-3"] == "fairness.subgroups, fairness.gaps"
+    assert evidence_of["Fairness-3"] == "fairness.subgroups, fairness.gaps + attest"
+    assert evidence_of["Universality-3"] == "external.validation, external.shift"
     assert evidence_of["Fairness-1"] == "attest"
     assert evidence_of["Fairness-2"] == "data.profile + attest"
     assert len(evidence_of) == 30
+    why_of = {lines[i].split()[0]: lines[i + 2].split("why:", 1)[1].strip()
+              for i in range(len(lines) - 2) if lines[i + 2].strip().startswith("why:")}
+    assert set(why_of) == {i.id for i in guideline.items if i.class_ != "attest"}
+    assert why_of["Universality-3"] == guideline.item("Universality-3").why
+    assert "Evidenced means: " in out and "What the tool cannot know: " in out
 
 
 def test_template_loads_as_an_attestations_block_and_filled_in_lines_attest_items(capsys):

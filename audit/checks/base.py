@@ -37,8 +37,9 @@ class Section:
 
     ``data`` is JSON-able (it goes to ``results.json`` under ``sections.<name>``), keyed by
     dataset name under ``data["datasets"]``. ``figures`` are rendered into the report but not
-    stored in results.json. ``evidence`` lists the evidence keys (``performance.ci``, ...) the
-    check produced, which the checklists join on.
+    stored in results.json. ``evidence`` maps each evidence key the check produced
+    (``performance.ci``, ...) to what the check showed about it (``audit.evidence.STATES``:
+    shown, thin or contradicted); the checklists join on it.
     """
 
     name: str
@@ -47,12 +48,12 @@ class Section:
     data: dict
     findings: list[Finding] = field(default_factory=list)
     figures: dict[str, Figure] = field(default_factory=dict)
-    evidence: list[str] = field(default_factory=list)
+    evidence: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
             "title": self.title,
             "status": self.status,
-            "evidence": sorted(self.evidence),
+            "evidence": {key: self.evidence[key] for key in sorted(self.evidence)},
             **self.data,
         }

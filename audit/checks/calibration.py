@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import plots
 from ..context import AuditContext, EvaluatedDataset
+from ..evidence import SHOWN, THIN, shown
 from ..stats import Estimate, proportion, stream_rng
 from ..stats.calibration import (
     binned_points,
@@ -27,11 +28,11 @@ from ..stats.calibration import (
     hosmer_lemeshow,
     oe_ratio,
     smoothed_calibration,
-    spline_calibration_curve,
     spiegelhalter_z,
+    spline_calibration_curve,
 )
-from . import fairness
 from ..verdicts import target_criterion, worst
+from . import fairness
 from .base import Figure, Finding, Section
 
 NAME = "calibration"
@@ -70,9 +71,10 @@ def run(ctx: AuditContext) -> Section:
         curves[ds.name] = {**curve, "slope": metrics["calibration_slope"].value, "intercept": metrics["calibration_intercept"].value}
         findings += dataset_findings(ds.name, metrics, settings.confidence)
         findings += subgroup_findings(ds.name, per_dataset[ds.name]["subgroups"], settings.confidence)
-    evidence = ["calibration.slope_intercept", "calibration.ece", "calibration.curve"]
-    if any(d["subgroups"] for d in per_dataset.values()):
-        evidence.append("calibration.subgroups")
+    evidence = shown("calibration.slope_intercept", "calibration.ece", "calibration.curve")
+    groups = [g for d in per_dataset.values() for g in d["subgroups"]]
+    if groups:
+        evidence["calibration.subgroups"] = SHOWN if any(g["status"] == "ok" for g in groups) else THIN
     criteria = [c for ds in ctx.datasets.values() for c in target_criteria(ds, ctx)]
     status = "warning" if any(f.severity != "info" for f in findings) else "pass"
     if criteria:  # pre-specified targets make this section's verdict a judgement, like the others'

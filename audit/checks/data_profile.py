@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..context import AuditContext, EvaluatedDataset
+from ..evidence import CONTRADICTED, SHOWN, shown
 from ..stats import proportion
 from ..stats.agreement import ReaderAgreement
 from .base import Finding, Section
@@ -25,6 +26,8 @@ from .base import Finding, Section
 NAME = "profile"
 MISSING = "(missing)"
 HEAVY_MISSING = 0.20
+#: The name the training table's identifiers go by in the overlap table.
+TRAINING = "training data"
 
 
 def run(ctx: AuditContext) -> Section:
@@ -53,14 +56,14 @@ def run(ctx: AuditContext) -> Section:
         if heavy:
             listed = ", ".join(f"{m['column']} ({m['share']:.0%})" for m in heavy[:8])
             findings.append(Finding(NAME, "info", f"{ds.name}: columns with more than {HEAVY_MISSING:.0%} missing values: {listed}.", ds.name))
-    evidence = ["data.profile"]
+    evidence = shown("data.profile")
     if any((entry.get("agreement") or {}).get("fleiss") for entry in data.values()):
-        evidence.append("labels.agreement")
+        evidence["labels.agreement"] = SHOWN
     leakage = None
     if ctx.spec.data.id is not None:
-        evidence.append("data.leakage")
         leakage, leak_findings = identifier_overlap(ctx)
         findings += leak_findings
+        evidence |= overlap_evidence(leakage)
     status = "fail" if any(f.severity == "error" for f in findings) else ("warning" if any(f.severity == "warning" for f in findings) else "pass")
     return Section(NAME, "Data profile", status, {"datasets": data, "leakage": leakage}, findings, evidence=evidence)
 
@@ -107,23 +110,35 @@ def identifier_overlap(ctx: AuditContext) -> tuple[dict, list[Finding]]:
     column = ctx.spec.data.id
     ids = {name: identifiers(ds.dataset.frame[column]) for name, ds in ctx.datasets.items()}
     if ctx.train_ids is not None:  # data.train: patients the model was trained on
-        ids = {"training data": identifiers(ctx.train_ids)} | ids
+        ids = {TRAINING: identifiers(ctx.train_ids)} | ids
     findings, pairs, duplicates = [], [], {}
     for name, values in ids.items():
         repeated = values[values.duplicated()].unique()
         duplicates[name] = {"count": int(repeated.size), "examples": sorted(repeated.tolist(), key=_natural)[:10]}
-        if repeated.size and name != "training data":
+        if repeated.size and name != TRAINING:
             findings.append(Finding(NAME, "warning", f"{repeated.size} patient identifiers (column {column}) occur more than once in {name}, "
                                     f"e.g. {', '.join(duplicates[name]['examples'][:3])}: check for repeated visits or duplicated rows.", name))
     for a, b in combinations(ids, 2):
         shared = sorted(set(ids[a]) & set(ids[b]), key=_natural)
         pairs.append({"datasets": [a, b], "count": len(shared), "examples": shared[:10]})
         if shared:
-            why = ("a model must be validated on patients it was not trained on" if a == "training data"
+            why = ("a model must be validated on patients it was not trained on" if a == TRAINING
                    else "the same patients must not be in two validation sets")
             findings.append(Finding(NAME, "error", f"{len(shared)} patient identifiers (column {column}) appear in both {a} and {b}, "
                                     f"e.g. {', '.join(shared[:3])}: {why}.", b))
     return {"column": column, "overlaps": pairs, "duplicates": duplicates}, findings
+
+
+def overlap_evidence(leakage: dict) -> dict[str, str]:
+    """``data.leakage`` when the training table was compared (contradicted by a shared identifier);
+    ``data.overlap`` when two or more evaluated datasets were compared with each other (likewise)."""
+    evidence = {}
+    with_training = [p for p in leakage["overlaps"] if p["datasets"][0] == TRAINING]
+    between = [p for p in leakage["overlaps"] if TRAINING not in p["datasets"]]
+    for key, pairs in (("data.leakage", with_training), ("data.overlap", between)):
+        if pairs:
+            evidence[key] = CONTRADICTED if any(p["count"] for p in pairs) else SHOWN
+    return evidence
 
 
 def identifiers(column: pd.Series) -> pd.Series:

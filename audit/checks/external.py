@@ -34,11 +34,12 @@ from scipy.special import expit, logit, ndtri
 from .. import plots, plots_external as external_plots
 from ..context import AuditContext, EvaluatedDataset
 from ..estimates import dataset_bootstrap, dataset_estimates
-from ..stats.metrics import METRICS
+from ..evidence import SHOWN, shown
 from ..stats import Estimate, placements, proportion
 from ..stats.auroc import auroc_interval
 from ..stats.calibration import calibration_intercept, calibration_slope
 from ..stats.delong import auroc_difference_independent
+from ..stats.metrics import METRICS
 from .base import Finding, Section
 
 NAME = "external"
@@ -80,10 +81,10 @@ def run(ctx: AuditContext) -> Section:
             "risk": external_plots.risk_distribution_figure({d.name: d.p for d in ctx.datasets.values()}),
             "shift": external_plots.shift_figure(per_dataset),
         }
-    evidence = ["external.validation", "external.gap", "external.shift"] if ctx.external else []
+    evidence = shown("external.validation", "external.gap", "external.shift") if ctx.external else {}
     if meta is not None:
         if meta["pooled"]["auroc"]["estimate"]["value"] is not None:
-            evidence.append("external.sites")
+            evidence["external.sites"] = SHOWN
         findings.append(meta_finding(meta, ctx.engine.confidence))
     if meta is not None and meta["pooled"]["auroc"]["estimate"]["value"] is not None:
         figures["sites"] = plots.forest_figure(

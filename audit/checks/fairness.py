@@ -43,14 +43,15 @@ from .. import plots
 from ..context import AuditContext, EvaluatedDataset
 from ..errors import AuditInputError
 from ..estimates import dataset_estimates
+from ..evidence import SHOWN, THIN
 from ..labels import EQUIVALENCE_MARGINS, metric_label
-from ..verdicts import criterion, target_criterion, worst
 from ..stats import Estimate
 from ..stats.auroc import auroc_score_se
-from ..stats.proportions import plus_two
 from ..stats.intervals import PREVALENCE_DEPENDENT, PROPORTIONS, IntervalRules, cell_estimates, counts
 from ..stats.metrics import GroupedBinaryMetrics, ratio_or_nan
+from ..stats.proportions import plus_two
 from ..stats.simultaneous import max_t, spread_upper_bound, standard_errors
+from ..verdicts import criterion, target_criterion, worst
 from .base import Finding, Section
 
 NAME = "fairness"
@@ -100,9 +101,7 @@ def run(ctx: AuditContext) -> Section:
             confidence=settings.confidence,
         )
     criteria = [c for d in per_dataset.values() for c in d.pop("criteria")]
-    evidence = ["fairness.subgroups", "fairness.gaps"]
-    if any(p["kind"] == "intersection" for d in per_dataset.values() for p in d["partitions"]):
-        evidence.append("fairness.intersectional")
+    evidence = fairness_evidence([p for d in per_dataset.values() for p in d["partitions"]])
     return Section(
         name=NAME,
         title="Subgroup fairness",
@@ -124,6 +123,25 @@ def run(ctx: AuditContext) -> Section:
         figures=figures,
         evidence=evidence,
     )
+
+
+def fairness_evidence(partitions: list[dict]) -> dict[str, str]:
+    """The keys the partitions show: ``fairness.*`` from the sensitive attributes only (a site is not a
+    sensitive attribute: it gives ``sites.comparison``). A key is shown when some partition of its kind
+    has two groups large enough to compare, and thin when none has."""
+    def state(kinds: set[str]) -> str | None:
+        parts = [p for p in partitions if p["kind"] in kinds]
+        if not parts:
+            return None
+        return SHOWN if any(sum(g["status"] == "ok" for g in p["groups"]) >= 2 for p in parts) else THIN
+
+    evidence = {}
+    for keys, kinds in ((("fairness.subgroups", "fairness.gaps"), {"attribute", "intersection"}),
+                        (("fairness.intersectional",), {"intersection"}), (("sites.comparison",), {"site"})):
+        found = state(kinds)
+        if found is not None:
+            evidence |= dict.fromkeys(keys, found)
+    return evidence
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,10 +18,11 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 from .. import plots
 from ..context import AuditContext, EvaluatedDataset
 from ..estimates import dataset_estimates
+from ..evidence import CONTRADICTED, SHOWN, THIN, shown
+from ..labels import metric_label
 from ..stats import PERFORMANCE_METRICS, Estimate, placements
 from ..stats.delong import auroc_difference_independent
 from ..stats.metrics import METRICS as ALL_METRICS
-from ..labels import metric_label
 from ..verdicts import criterion, judge_interval_against, target_criterion, worst
 from .base import Finding, Section
 
@@ -61,10 +62,12 @@ def run(ctx: AuditContext) -> Section:
             }
         ),
     }
-    criteria = []
+    criteria, targets = [], []
     for ds in ctx.datasets.values():
         ds_criteria, ds_findings = discrimination_criteria(ds, ctx, per_dataset[ds.name]["metrics"]["auroc"])
-        criteria += ds_criteria + target_criteria(ds, ctx, ALL_METRICS)
+        ds_targets = target_criteria(ds, ctx, ALL_METRICS)
+        criteria += ds_criteria + ds_targets
+        targets += ds_targets
         findings += ds_findings
     return Section(
         name=NAME,
@@ -81,8 +84,25 @@ def run(ctx: AuditContext) -> Section:
         },
         findings=findings,
         figures=figures,
-        evidence=["performance.ci", "performance.curves"] + (["performance.targets"] if ctx.spec.settings.targets else []) + (["performance.external"] if ctx.external else []),
+        evidence=performance_evidence(ctx, targets, [r for d in per_dataset.values() for r in d["precision"]]),
     )
+
+
+def performance_evidence(ctx: AuditContext, targets: list[dict], precision_rows: list[dict]) -> dict[str, str]:
+    """The keys this section shows. ``performance.precision`` is contradicted by an interval wider than
+    Riley et al.'s target and thin when a width cannot be computed; ``performance.targets_met`` is
+    contradicted by a missed target and thin while a target's verdict is inconclusive or cannot be judged."""
+    evidence = shown("performance.ci", "performance.curves", *(["performance.external"] if ctx.external else []))
+    met = {r["met"] for r in precision_rows}
+    evidence["performance.precision"] = CONTRADICTED if False in met else SHOWN if met == {True} else THIN
+    if targets:
+        verdicts = {c["verdict"] for c in targets}
+        judged = verdicts & {"pass", "fail"}
+        evidence["performance.targets"] = SHOWN if judged else THIN
+        evidence["performance.targets_met"] = (
+            CONTRADICTED if "fail" in verdicts else SHOWN if verdicts == {"pass"} else THIN
+        )
+    return evidence
 
 
 def dataset_metrics(ds: EvaluatedDataset, ctx: AuditContext) -> dict[str, Estimate]:

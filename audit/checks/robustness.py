@@ -29,6 +29,7 @@ import pandas as pd
 from .. import plots
 from ..context import AuditContext, EvaluatedDataset
 from ..errors import AuditInputError
+from ..evidence import SHOWN, shown
 from ..labels import perturbation_label
 from ..models import _table_array, _table_columns
 from ..robustness import attacks as attack_lib
@@ -93,11 +94,11 @@ def run(ctx: AuditContext) -> Section:
             figures[f"perturbation_{name}"] = plots.severity_figure(pert["kinds"], pert["clean"], name, settings.confidence)
     if not any(d.get("status") == "run" for d in adversarial.values()) and adversarial_reason:
         findings.insert(0, Finding(NAME, "info", f"Adversarial attacks were not run: {adversarial_reason}."))
-    evidence = ["robustness.perturbation"]
+    evidence = shown("robustness.perturbation")
     if any(d.get("status") == "run" for d in adversarial.values()):
-        evidence.append("robustness.adversarial")
+        evidence["robustness.adversarial"] = SHOWN
     if subgroups:
-        evidence.append("robustness.subgroups")
+        evidence["robustness.subgroups"] = SHOWN
     status = "warning" if any(f.severity != "info" for f in findings) else "pass"
     return Section(
         name=NAME,

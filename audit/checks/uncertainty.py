@@ -28,6 +28,7 @@ from sklearn.model_selection import train_test_split
 
 from .. import plots
 from ..context import AuditContext, EvaluatedDataset
+from ..evidence import shown
 from ..stats import Estimate, proportion
 from ..verdicts import criterion, judge_interval_against, worst
 from . import fairness
@@ -129,7 +130,7 @@ def run(ctx: AuditContext) -> Section:
         main = entry["levels"][-1]["overall"]  # the highest target, for the report's summary table
         entry["metrics"] = {"coverage": main["coverage"], "mean_set_size": main["mean_set_size"]}
         per_dataset[name] = entry
-    evidence = ["uncertainty.conformal"] + (["uncertainty.subgroups"] if ctx.spec.data.sensitive or ctx.spec.data.site else [])
+    evidence = shown("uncertainty.conformal", *(["uncertainty.subgroups"] if ctx.spec.data.sensitive or ctx.spec.data.site else []))
     return Section(
         name=NAME,
         title="Conformal uncertainty",

@@ -14,6 +14,7 @@ import numpy as np
 from .. import plots
 from ..context import AuditContext
 from ..errors import AuditInputError
+from ..evidence import shown
 from ..stats.net_benefit import DEFAULT_THRESHOLDS, TIE, check_thresholds, decision_curve
 from ..verdicts import criterion, judge_interval_against, worst
 from .base import Finding, Section
@@ -54,7 +55,7 @@ def run(ctx: AuditContext) -> Section:
         data={"confidence": settings.confidence, "threshold": settings.threshold, "criteria": criteria, "datasets": per_dataset},
         findings=findings,
         figures={"decision_curve": plots.decision_curve_figure(per_dataset)},
-        evidence=["utility.net_benefit"],
+        evidence=shown("utility.net_benefit"),
     )
 
 

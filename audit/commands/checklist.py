@@ -9,7 +9,8 @@ ORDER = 20
 HELP = "list the guideline checklists, the items of one, or a template of attestations to fill in"
 DESCRIPTION = (
     "Without NAME, list the guideline checklists trustaudit maps its evidence onto. With NAME, print "
-    "each item's id, topic and the evidence keys that satisfy it ('attest' when only you can state it), "
+    "each item's id, topic, the evidence keys that satisfy it ('attest' when only you can state it) and why "
+    "they answer it, "
     "so you can write the attestations: block of the audit spec. With --template, print that block as "
     "YAML to fill in."
 )
@@ -62,6 +63,10 @@ def items_table(guideline) -> str:
             section = item.section
         lines.append(f"  {item.id:<{width}}  {item.topic}")
         lines.append(f"  {'':<{width}}  evidence: {evidence_text(item)}")
+        if item.why:
+            lines.append(f"  {'':<{width}}  why: {item.why}")
+    lines += ["", "Evidenced means: " + " ".join(guideline.evidenced_means.split()),
+              "What the tool cannot know: " + " ".join(guideline.cannot_know.split())]
     lines += ["", "Write attestations in the spec as attestations: {" + guideline.name + ": {ID: \"text\"}};",
               f"`trustaudit checklist {guideline.name} --template` prints a skeleton to fill in."]
     return "\n".join(lines) + "\n"

@@ -18,13 +18,15 @@ from audit.checklist import STATUSES
 from audit.evidence import VOCABULARY
 
 TEMPLATE = "_checklists.html.j2"
-#: Badge colours: the report's existing status classes.
+#: Badge colours: the report's existing status classes. Only "contradicted" is red: the audit's own data
+#: say the item is not met; "missing" is a to-do, not a failure.
 STATUS_CLASSES = {
     "evidenced": "status-pass",
     "attested": "status-pass",
     "partly evidenced": "status-warning",
+    "contradicted": "status-fail",
     "not applicable": "status-not-run",
-    "missing": "status-fail",
+    "missing": "status-insufficient-evidence",
 }
 CLASS_LABELS = {"auto": "audit", "partial": "audit + your context", "attest": "your attestation"}
 #: The guideline whose sections get summary badges at the top of the report.
@@ -50,8 +52,9 @@ def _level(level: Mapping | None) -> str | None:
 
 
 def _todo(item_id: str, item: Mapping) -> dict:
-    """What a team must do for a missing or partly evidenced item."""
+    """What a team must do for a contradicted, missing or partly evidenced item."""
     missing = list(item.get("evidence_missing") or [])
+    against = set(item.get("evidence_contradicted") or [])
     checks = list(dict.fromkeys(VOCABULARY[k].producer for k in missing if k in VOCABULARY))
     return {
         "id": item_id,
@@ -60,6 +63,9 @@ def _todo(item_id: str, item: Mapping) -> dict:
         "status": item.get("status"),
         "status_class": _status_class(str(item.get("status"))),
         "missing_keys": missing,
+        "thin_keys": list(item.get("evidence_thin") or []),
+        "contradicted": [{"key": key, "anchor": link.get("anchor"), "title": link.get("title")}
+                         for link in item.get("links") or [] for key in link.get("keys") or [] if key in against],
         "checks": checks,
         "needs_attestation": item.get("class") != "auto",
     }
@@ -82,8 +88,10 @@ def _guideline(name: str, g: Mapping) -> dict:
             "scope": "/".join(item.get("scope") or []) or None,
             "status": status,
             "status_class": _status_class(status),
-            "links": [{"anchor": link.get("anchor"), "title": link.get("title"), "evidence_keys": list(link.get("keys") or [])}
+            "links": [{"anchor": link.get("anchor"), "title": link.get("title"),
+                       "evidence_keys": [{"key": k, "state": (link.get("states") or {}).get(k)} for k in link.get("keys") or []]}
                       for link in item.get("links") or []],
+            "why": item.get("why"),
             "evidence_missing": list(item.get("evidence_missing") or []),
             "attestation": attestation,
         })
@@ -96,10 +104,13 @@ def _guideline(name: str, g: Mapping) -> dict:
         "citation": g.get("citation"),
         "doi": g.get("doi"),
         "url": g.get("url"),
+        "evidenced_means": g.get("evidenced_means"),
+        "cannot_know": g.get("cannot_know"),
         "total": int((g.get("coverage") or {}).get("total") or len(items)),
         "coverage": _counts(g.get("coverage") or {}),
         "sections": sections,
         "entries": items,
+        "contradicted": [_todo(i, items_raw[i]) for i in g.get("contradicted") or [] if i in items_raw],
         "missing": [_todo(i, items_raw[i]) for i in g.get("missing") or [] if i in items_raw],
         "needs_context": [_todo(i, items_raw[i]) for i in g.get("needs_context") or [] if i in items_raw],
     }
@@ -113,8 +124,9 @@ def _badges(g: Mapping | None) -> list[dict]:
     for principle, c in (g.get("sections") or {}).items():
         covered = sum(int(c.get(s) or 0) for s in ("evidenced", "attested", "not applicable"))
         partly, missing, total = int(c.get("partly evidenced") or 0), int(c.get("missing") or 0), int(c.get("total") or 0)
-        status_class = "status-fail" if missing else ("status-warning" if partly else "status-pass")
-        badges.append({"principle": principle, "covered": covered, "partly": partly, "missing": missing,
+        contradicted = int(c.get("contradicted") or 0)
+        status_class = "status-fail" if contradicted else ("status-warning" if missing or partly else "status-pass")
+        badges.append({"principle": principle, "covered": covered, "partly": partly, "missing": missing, "contradicted": contradicted,
                        "total": total, "status_class": status_class,
                        "anchor": f"checklist-{_slug(BADGE_GUIDELINE)}-{_slug(principle)}"})
     return badges
