@@ -269,7 +269,7 @@ def evidence_locations(results: Mapping) -> dict[str, dict]:
         if not isinstance(section, Mapping) or section.get("status") == "not run":
             continue
         where = {"section": str(name), "title": str(section.get("title") or name), "anchor": section_anchor(name)}
-        for key, state in _section_states(section).items():
+        for key, state in section_states(section).items():
             if key not in found or STATES.index(state) > STATES.index(found[key]["state"]):
                 found[key] = {**where, "state": state}
     for key in provenance_evidence(results.get("provenance")):
@@ -277,7 +277,7 @@ def evidence_locations(results: Mapping) -> dict[str, dict]:
     return found
 
 
-def _section_states(section: Mapping) -> dict[str, str]:
+def section_states(section: Mapping) -> dict[str, str]:
     """A section's ``{key: state}``; a state outside ``STATES`` counts as thin, and so does every key of a
     section whose verdict is "insufficient evidence"."""
     evidence = section.get("evidence") or {}

@@ -22,6 +22,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from audit.checklist import section_states
 from audit.checks.base import Figure
 from audit.labels import METRIC_LABELS
 from audit.resources import resource_dir
@@ -598,7 +599,7 @@ def _section_view(name, section, section_figures, findings, settings, anchors, d
         "status_class": _status_class(status),
         "reason": section.get("reason"),
         "intro": intro,
-        "evidence": list(section.get("evidence") or []),
+        "evidence": [{"key": key, "state": state} for key, state in section_states(section).items()],
         "criteria": [{**c, "verdict_class": _status_class(c.get("verdict"))} for c in section.get("criteria") or [] if isinstance(c, Mapping)],
         "confidence": confidence,
         "threshold": threshold,

@@ -72,7 +72,7 @@ def test_utility_check_decision_curve_matches_the_net_benefit_formula():
         treated = p >= t
         by_hand = (treated & (y == 1)).sum() / y.size - (treated & (y == 0)).sum() / y.size * t / (1 - t)
         assert est["value"] == pytest.approx(by_hand, abs=1e-12) and est["ci"][0] <= est["value"] <= est["ci"][1]
-    assert section.evidence == ["utility.net_benefit"] and "decision_curve" in section.figures
+    assert section.evidence == {"utility.net_benefit": "shown"} and "decision_curve" in section.figures
 
 
 def test_bad_dca_thresholds_are_a_plain_error():

@@ -37,7 +37,8 @@ def test_profile_counts_equal_pandas():
     sex = {d["value"]: d["count"] for d in test["sensitive"]["sex"]}
     assert sex["(missing)"] == int(a["sex"].isna().sum()) and sex["F"] == int((a["sex"] == "F").sum())
     assert test["numeric"]["age"]["median"] == a["age"].median()
-    assert section.status in ("pass", "warning") and section.evidence == ["data.profile", "data.leakage"]
+    # two evaluated sets compared with each other; no training table, so nothing about leakage from training
+    assert section.status in ("pass", "warning") and section.evidence == {"data.profile": "shown", "data.overlap": "shown"}
 
 
 def test_patients_in_two_datasets_are_an_error_and_duplicates_a_warning():
@@ -45,7 +46,7 @@ def test_patients_in_two_datasets_are_an_error_and_duplicates_a_warning():
     section = data_profile.run(ctx_for(a, b))
     overlap = section.data["leakage"]["overlaps"][0]
     assert overlap["count"] == 5 and overlap["examples"] == ["95", "96", "97", "98", "99"]
-    assert section.status == "fail"
+    assert section.status == "fail" and section.evidence["data.overlap"] == "contradicted"
     assert any(f.severity == "error" and "5 patient identifiers" in f.message for f in section.findings)
     assert any(f.severity == "warning" and "more than once in b" in f.message for f in section.findings)
 
@@ -56,7 +57,7 @@ def test_no_overlap_no_error_and_no_id_no_leakage_evidence():
     spec, _ = load_spec({"name": "p", "data": {"test": "a.csv", "target": "y", "prediction": "p"}})
     ctx = AuditContext(spec, Path("."), {"test": ctx_for(a, b).datasets["test"]}, ResamplingEngine(0, 100))
     section = data_profile.run(ctx)
-    assert section.evidence == ["data.profile"] and section.data["leakage"] is None
+    assert section.evidence == {"data.profile": "shown"} and section.data["leakage"] is None
 
 
 def test_overlap_is_found_when_a_blank_id_cell_turns_one_column_into_floats():

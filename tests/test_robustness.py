@@ -138,7 +138,7 @@ def test_sklearn_model_gets_perturbations_but_no_attacks(tmp_path, model):
     table().to_csv(tmp_path / "t.csv", index=False)
     result = audit.run(spec(tmp_path / "t.csv", robustness={"severities": [0, 0.3]}), model=model)
     section = result.sections["robustness"]
-    assert section["evidence"] == ["robustness.perturbation", "robustness.subgroups"]
+    assert section["evidence"] == {"robustness.perturbation": "shown", "robustness.subgroups": "shown"}
     assert "gives no gradients" in section["adversarial"]["reason"]
     # a plain LogisticRegression cannot take NaN: reported, not crashed
     assert section["perturbation"]["datasets"]["test"]["kinds"]["missing"]["status"] == "failed"

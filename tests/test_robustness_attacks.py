@@ -138,7 +138,7 @@ def test_success_rate_subgroups_and_evidence(images):
     net = fit(cnn(4), x, y)
     result = audit.run(spec(folder, {"attacks": ["fgsm"], "epsilons": [0, 0.1]}), model=net)
     section = result.sections["robustness"]
-    assert section["evidence"] == ["robustness.adversarial", "robustness.perturbation", "robustness.subgroups"]
+    assert section["evidence"] == {"robustness.adversarial": "shown", "robustness.perturbation": "shown", "robustness.subgroups": "shown"}
     point = adversarial(result)["attacks"]["fgsm"]["points"][1]
     clean_acc = adversarial(result)["clean"]["accuracy"]["value"]
     # every decision that became wrong was right before (an untargeted attack never repairs one here)
