@@ -91,8 +91,30 @@ _FONT_STACK = "font-family: 'DejaVu Sans', 'Bitstream Vera Sans', Verdana, Arial
 _METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.DOTALL)
 
 
+#: Longest text drawn in a figure: a longer label (a group name, a dataset name) is cut to this many
+#: characters with an ellipsis; tables and results.json keep the full text.
+MAX_LABEL = 60
+
+
+def short_label(text: str, limit: int = MAX_LABEL) -> str:
+    """``text`` cut to ``limit`` characters, the last an ellipsis, when longer."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _shorten_texts(fig: _MplFigure) -> None:
+    """Cut every text of ``fig`` longer than ``MAX_LABEL`` (laying out a 400,000-character label took 17 s)."""
+    from matplotlib.text import Text
+
+    for artist in fig.findobj(Text):
+        text = artist.get_text()
+        if len(text) > MAX_LABEL:
+            artist.set_text(short_label(text))
+
+
 def figure_to_svg(fig: _MplFigure) -> str:
     """Render a matplotlib figure to a deterministic SVG string and release its contents."""
+    _shorten_texts(fig)
     buffer = io.StringIO()
     with matplotlib.rc_context(_RC):
         fig.savefig(buffer, format="svg", metadata=_SVG_METADATA, bbox_inches="tight",
@@ -267,13 +289,13 @@ def _forest_rows(partitions: Sequence[Mapping]) -> list[dict]:
     for i, partition in enumerate(partitions):
         name = str(partition.get("name", ""))
         reference = partition.get("reference")
-        rows.append({"kind": "header", "text": name, "block": i})
+        rows.append({"kind": "header", "text": short_label(name), "block": i})
         for group in partition.get("groups") or []:
             label = str(group.get("label", ""))
             is_ref = reference is not None and label == str(reference)
             rows.append({
                 "kind": "group",
-                "text": label + (" (ref.)" if is_ref else ""),
+                "text": short_label(label) + (" (ref.)" if is_ref else ""),
                 "label": label,
                 "partition": name,
                 "block": i,

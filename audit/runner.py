@@ -7,9 +7,10 @@ from importlib import metadata
 from pathlib import Path
 
 from .checklist import checklist_results, validate_request
-from .checks import CHECKS, not_run
+from .checks import CHECKS, data_profile, not_run
 from .context import AuditContext, EvaluatedDataset, Progress, StepProgress
 from .data import load_dataset, load_datasets, read_table, require_column, sha256_file
+from .errors import AuditInputError
 from .models import load_model, predictions
 from .provenance import provenance
 from .result import AuditResult
@@ -36,6 +37,7 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
     say = steps.step
     say("loading data")
     datasets = load_datasets(spec, base_dir)
+    check_group_counts(spec, datasets)
     say("loading the model")
     adapter = load_model(spec, base_dir, model)
     evaluated = {}
@@ -62,7 +64,11 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
     )
     ctx = AuditContext(spec, base_dir, evaluated, engine, adapter, say, calibration, train_ids)
     sections = []
-    for name in requested_checks(spec):
+    names = requested_checks(spec)
+    if spec.data.id is not None and "profile" not in names:  # shared patients are never left unchecked
+        say("check: patient identifiers")
+        sections.append(data_profile.leakage_only(ctx))
+    for name in names:
         say(f"check: {name}")
         sections.append(CHECKS[name](ctx) if name in CHECKS else not_run(name))
     mark_backwards_datasets(sections)
@@ -81,6 +87,23 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
         say("guideline checklists")
         result.results["checklists"] = checklist_results(spec.checklists, result.results, spec.attestations)
     return result
+
+
+def check_group_counts(spec: AuditSpec, datasets: dict) -> None:
+    """Refuse a sensitive attribute or site column with more groups than ``settings.max_groups`` in a dataset:
+    that many groups is an identifier or a continuous variable, not something to compare patients by."""
+    limit = spec.settings.max_groups
+    columns = [(c, "data.sensitive") for c in spec.data.sensitive] + ([(spec.data.site, "data.site")] if spec.data.site else [])
+    for name, ds in datasets.items():
+        for column, key in columns:
+            if column not in ds.frame.columns:
+                continue  # the loader names a missing column; nothing to count here
+            count = int(ds.frame[column].astype("string").fillna("(missing)").nunique())
+            if count > limit:
+                raise AuditInputError(
+                    f"{key} column {column!r} has {count} groups in dataset {name!r}, more than settings.max_groups ({limit}); "
+                    "group a continuous variable into bands (e.g. age 18-39, 40-64, 65+), or raise settings.max_groups if you mean it."
+                )
 
 
 def mark_backwards_datasets(sections) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
+import reprlib
 import typing
 from collections import Counter
 from pathlib import Path
@@ -27,6 +29,13 @@ KNOWN_CHECKS: tuple[str, ...] = typing.get_args(CheckName)
 
 #: Validation context key: a model object is passed from Python, so the spec needs no model source.
 MODEL_OBJECT = "model_object"
+#: Most resamples a spec may ask for: past this, intervals do not move but memory and time do.
+MAX_RESAMPLES = 100_000
+#: A Dask scheduler address: tcp, tls or ucx, a host name or address, and a port.
+SCHEDULER_ADDRESS = re.compile(r"(?:(?:tcp|tls|ucx)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}")
+#: Deepest nesting a spec may have (the deepest real spec is 4 levels), and most values once YAML aliases are expanded.
+MAX_DEPTH = 20
+MAX_NODES = 100_000
 
 
 def _no_duplicates(values: list[str] | None, key: str) -> list[str] | None:
@@ -40,9 +49,10 @@ def _no_duplicates(values: list[str] | None, key: str) -> list[str] | None:
 
 
 class _StrictModel(BaseModel):
-    """Base for every spec section: unknown keys are errors."""
+    """Base for every spec section: unknown keys are errors, and so is a number that is not finite
+    (NaN or infinity could never be written to results.json)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class NormalizeSpec(_StrictModel):
@@ -173,6 +183,9 @@ class DataSpec(_StrictModel):
     sensitive: list[str] = Field(default_factory=list)
     features: list[str] | None = None
     id: str | None = None
+    # "global": an identifier names the same patient in every file (shared ones are leakage); "dataset": identifiers
+    # are only unique within a file (two studies numbering their patients 1, 2, ...), so no cross-file check is made
+    id_scope: Literal["global", "dataset"] = "global"
     site: str | None = None
     #: rows that belong together (several images or visits of one patient): resampled together.
     #: Never inferred from ``id``.
@@ -233,6 +246,9 @@ class DataSpec(_StrictModel):
             )
         if self.train is not None and self.id is None:
             raise ValueError("data.train is only used to look for patients shared with the training data; name the identifier column in data.id")
+        if self.train is not None and self.id_scope == "dataset":
+            raise ValueError("data.train is compared with the test data by identifier, but data.id_scope: dataset says identifiers "
+                             "are only unique within a file; remove data.train, or use identifiers shared across files (id_scope: global)")
         return self
 
 
@@ -274,8 +290,8 @@ class Settings(_StrictModel):
                 raise ValueError(f"settings.targets.{metric} must be finite")
         return value
 
-    seed: int = 0
-    n_resamples: int = Field(2000, ge=50)
+    seed: int = Field(0, ge=0, lt=2**32)  # numpy's SeedSequence and MAPIE take 32-bit seeds
+    n_resamples: int = Field(2000, ge=50, le=MAX_RESAMPLES)
     confidence: float = Field(0.95, gt=0, lt=1)
     threshold: float = Field(0.5, ge=0, le=1)
     ci_method: Literal["bca", "percentile"] = "bca"
@@ -291,11 +307,13 @@ class Settings(_StrictModel):
     targets: dict[str, float | tuple[float, float]] = Field(default_factory=dict)
     targets_by_group: bool = False  # also judge the targets in every adequately sized subgroup (fairness check)
     min_group_size: int = Field(30, ge=1)
+    # at most this many groups per sensitive attribute or site, and intersections (more is an error / not analysed)
+    max_groups: int = Field(50, ge=2, le=10_000)
     # subgroup fairness
     min_group_events: int = Field(5, ge=0)
     intersectional: bool = True
     reference_groups: dict[str, str] = Field(default_factory=dict)
-    gap_warning: float = Field(0.05, ge=0)  # robustness: attack-success gaps between groups at least this large warn
+    gap_warning: float = Field(0.05, ge=0, le=1)  # robustness: attack-success gaps between groups at least this large warn
     # site meta-analysis: also pool the internal test set as one cluster (default: external clusters only)
     pool_internal: bool = False
     # fairness: equivalence margins per metric (defaults in audit.labels.EQUIVALENCE_MARGINS)
@@ -311,11 +329,42 @@ class Settings(_StrictModel):
     dca_range: tuple[float, float] | None = None
     # conformal uncertainty: target coverage(s), share of test used to calibrate, per-group quantiles
     coverage: float | list[float] = 0.90
-    conformal_calibration_share: float = Field(0.5, gt=0, lt=1)
+    # share of the test set that calibrates the conformal sets when no data.calibration is given
+    conformal_calibration_share: float = Field(0.5, ge=0.1, le=0.9)
     mondrian: bool = True
     #: Where resampling runs; never changes a number, so left out of results.json.
     n_jobs: int = Field(1, ge=-64, le=1024)
     scheduler: str | None = None
+    #: Largest input file, decompressed (NPZ members, gzip tables, Parquet), in megabytes: checked before loading.
+    max_input_mb: int = Field(2048, ge=1, le=1_000_000)
+
+    @field_validator("coverage")
+    @classmethod
+    def _coverage_levels(cls, value: float | list[float]) -> float | list[float]:
+        levels = value if isinstance(value, list) else [value]
+        if not levels:
+            raise ValueError("settings.coverage is an empty list; give a target coverage such as 0.9, or a list such as [0.8, 0.9]")
+        if any(not 0 < level < 1 for level in levels):
+            raise ValueError("settings.coverage is the share of patients whose prediction set holds the true label: "
+                             "each target must lie strictly between 0 and 1, e.g. 0.9")
+        _no_duplicates([str(level) for level in levels], "settings.coverage")
+        return value
+
+    @field_validator("dca_thresholds")
+    @classmethod
+    def _threshold_probabilities(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and (not value or any(not 0 < t < 1 for t in value)):
+            raise ValueError("settings.dca_thresholds are threshold probabilities: a non-empty list of numbers strictly "
+                             "between 0 and 1, e.g. [0.05, 0.1, 0.2]")
+        return value
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value is not None and not SCHEDULER_ADDRESS.fullmatch(value.strip()):
+            raise ValueError(f"settings.scheduler is {_show(value)}, which is not a Dask scheduler address; give "
+                             "tcp://host:port (e.g. tcp://10.0.0.5:8786), or leave it out to run on this machine")
+        return value.strip() if value is not None else value
 
     @field_validator("n_jobs")
     @classmethod
@@ -326,7 +375,7 @@ class Settings(_StrictModel):
 
 
 #: Settings that choose where the work runs, not what is computed (excluded from results.json).
-EXECUTION_SETTINGS = frozenset({"n_jobs", "scheduler"})
+EXECUTION_SETTINGS = frozenset({"n_jobs", "scheduler", "max_input_mb"})
 
 
 class Attestation(_StrictModel):
@@ -397,6 +446,14 @@ class AuditSpec(_StrictModel):
         return {guideline: items or {} for guideline, items in value.items()}
 
     @model_validator(mode="after")
+    def _sites_within_limit(self) -> AuditSpec:
+        limit = self.settings.max_groups
+        if len(self.data.external) > limit:
+            raise ValueError(f"data.external names {len(self.data.external)} sites, more than settings.max_groups ({limit}); "
+                             "raise settings.max_groups if you mean it, or pool small sites")
+        return self
+
+    @model_validator(mode="after")
     def _one_prediction_source(self, info: ValidationInfo) -> AuditSpec:
         """Exactly one of ``model`` and ``data.prediction`` says where the probabilities come from."""
         model_object = bool(info.context and info.context.get(MODEL_OBJECT))
@@ -439,10 +496,12 @@ def load_spec(
     if isinstance(source, AuditSpec):
         return source, Path.cwd()
     if isinstance(source, dict):
-        return _validate(source, "the spec", model_object), Path.cwd()
+        check_structure(source, "the spec")
+        return _validate(_plain(source), "the spec", model_object), Path.cwd()
     if isinstance(source, (str, os.PathLike)):
         path = Path(source).expanduser()
         raw = _read_yaml(path)
+        check_structure(raw, path.name)
         return _validate(raw, path.name, model_object), path.resolve().parent
     raise AuditInputError(
         f"cannot read an audit spec from a {type(source).__name__}; pass a path to a YAML file, a dict or an AuditSpec."
@@ -455,8 +514,72 @@ def resolve(base_dir: str | os.PathLike, path: str | os.PathLike) -> Path:
     return candidate if candidate.is_absolute() else Path(base_dir) / candidate
 
 
+def check_structure(raw: Any, source: str) -> None:
+    """Refuse a spec nested deeper than ``MAX_DEPTH`` or holding more than ``MAX_NODES`` values once every
+    shared part (a YAML alias) is counted as often as it is used: such a spec is an attack, not an audit,
+    and validating or printing it would take minutes and gigabytes.
+
+    Iterative, and each distinct list or mapping is visited once (its expanded size is remembered), so
+    the check itself costs time linear in the spec as written.
+    """
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, int, bool]] = [(raw, 1, False)]
+    while stack:
+        value, depth, children_done = stack.pop()
+        if not isinstance(value, (dict, list, tuple)):
+            continue
+        if depth > MAX_DEPTH:
+            raise AuditInputError(f"{source} is nested more than {MAX_DEPTH} levels deep; an audit spec needs at most a few "
+                                  "(name:, data:, settings:, ...): check for a runaway structure.")
+        children = list(value.values()) if isinstance(value, dict) else list(value)
+        if children_done:
+            sizes[id(value)] = 1 + sum(sizes.get(id(c), 1) for c in children)
+            if sizes[id(value)] > MAX_NODES:
+                raise AuditInputError(f"{source} expands to more than {MAX_NODES:,} values (YAML aliases repeat shared parts); "
+                                      "an audit spec is far smaller: write it out without nested aliases.")
+            continue
+        if id(value) in sizes:
+            continue
+        stack.append((value, depth, True))
+        stack.extend((c, depth + 1, False) for c in children if isinstance(c, (dict, list, tuple)) and id(c) not in sizes)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays (from a dict built in Python) made plain Python values."""
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses a key given twice in the same mapping."""
+    """A safe YAML loader that refuses a key given twice in the same mapping, and nesting deeper than
+    ``MAX_DEPTH`` while it composes (before PyYAML's recursion could overflow)."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _TooDeepError(self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _TooDeepError(yaml.composer.ComposerError):
+    """The YAML nests deeper than an audit spec ever needs."""
+
+    def __init__(self, mark: yaml.Mark) -> None:
+        super().__init__(None, None, f"nested more than {MAX_DEPTH} levels deep", mark)
 
 
 class _DuplicateKeyError(yaml.constructor.ConstructorError):
@@ -501,6 +624,11 @@ def _read_yaml(path: Path) -> dict:
             f"{path.name} gives the key {exc.key!r} twice in the same mapping at line {exc.problem_mark.line + 1}; "
             "keep only one of them."
         ) from None
+    except _TooDeepError as exc:
+        raise AuditInputError(
+            f"{path.name} is nested more than {MAX_DEPTH} levels deep at line {exc.problem_mark.line + 1}; an audit spec "
+            "needs at most a few levels (name:, data:, settings:, ...): check for a runaway structure."
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -524,7 +652,7 @@ def _validate(raw: dict, source: str, model_object: bool) -> AuditSpec:
     try:
         return AuditSpec.model_validate(raw, context={MODEL_OBJECT: model_object})
     except ValidationError as exc:
-        problems = list(dict.fromkeys(_explain(error, source) for error in exc.errors()))
+        problems = list(dict.fromkeys(_explain(error, source) for error in _one_per_place(exc.errors())))
     if len(problems) == 1:
         raise AuditInputError(problems[0] if problems[0].endswith("?") else problems[0] + ".") from None
     listing = "\n".join(f"  - {problem}" for problem in problems)
@@ -551,6 +679,21 @@ _EXPECTED = {
 }
 
 
+_UNION_TAG = re.compile(r"^(?:float|int|str|bool|none|(?:list|dict|tuple)\[.*\]|.*\|.*)$")
+
+
+def _one_per_place(errors: list[dict]) -> list[dict]:
+    """Pydantic's errors without the member tags of a union (``coverage.float``, ``coverage.list[float]``),
+    keeping the first error at each place: a value that fits no member of a union is one problem."""
+    seen, out = set(), []
+    for error in errors:
+        loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and _UNION_TAG.match(part)))
+        if loc not in seen:
+            seen.add(loc)
+            out.append({**error, "loc": loc})
+    return out
+
+
 def _explain(error: dict, source: str) -> str:
     """One sentence (no final full stop) for one pydantic error dict."""
     loc = tuple(error["loc"])
@@ -568,6 +711,9 @@ def _explain(error: dict, source: str) -> str:
         return _bad_choice(where, error, source)
     value = _show(error.get("input"))
     expected = _EXPECTED.get(kind)
+    given = error.get("input")
+    if kind in ("finite_number", "float_type") and isinstance(given, float) and not np.isfinite(given):
+        expected = "a finite number"
     if expected is None:  # range checks and the like: reuse pydantic's wording
         msg = error["msg"]
         expected = msg[len("Input should be ") :] if msg.startswith("Input should be ") else msg.lower()
@@ -636,16 +782,27 @@ def _dotted(loc: tuple) -> str:
     return text
 
 
+def _short_repr() -> reprlib.Repr:
+    short = reprlib.Repr()  # keyword arguments need Python 3.12
+    short.maxlevel, short.maxlist, short.maxtuple, short.maxdict, short.maxset = 2, 4, 4, 4, 4
+    short.maxstring, short.maxother, short.maxlong = 58, 58, 40
+    return short
+
+
+_SHORT = _short_repr()
+
+
 def _show(value: Any, limit: int = 60) -> str:
-    """A short, YAML-ish rendering of a value for a message."""
-    if isinstance(value, str):
-        text = repr(value)
-    elif value is None:
+    """A short, YAML-ish rendering of a value for a message: plain Python values (never a numpy repr),
+    and never more of a large or deep value than fits (``reprlib`` stops early, so this is cheap)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None:
         text = "null (empty)"
     elif isinstance(value, bool):
         text = str(value).lower()
     else:
-        text = repr(value)
+        text = _SHORT.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

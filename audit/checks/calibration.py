@@ -61,7 +61,9 @@ def run(ctx: AuditContext) -> Section:
             "metrics": {k: v.to_dict() for k, v in metrics.items()},
             "summaries": {
                 "ici": smooth.ici, "e50": smooth.e50, "e90": smooth.e90, "emax": smooth.emax,
-                "spiegelhalter_z": z, "spiegelhalter_p": z_p,
+                # undefined when every prediction is 0, 1/2 or 1 (its variance is then 0): null with the reason
+                "spiegelhalter_z": z if np.isfinite(z) else None, "spiegelhalter_p": z_p if np.isfinite(z_p) else None,
+                **({} if np.isfinite(z) else {"spiegelhalter_reason": "undefined: every prediction is 0, 0.5 or 1"}),
                 "hosmer_lemeshow": {"statistic": hl, "df": hl_df, "p_value": hl_p, "groups": 10},
                 "brier_decomposition": brier_decomposition(ds.y, ds.p, settings.calibration_bins),
             },
@@ -199,7 +201,8 @@ def subgroup_calibration(ds: EvaluatedDataset, ctx: AuditContext) -> list[dict]:
     method, and ``p_adjusted`` is what the findings judge.
     """
     settings = ctx.spec.settings
-    partitions = fairness.build_partitions(ds, list(ctx.spec.data.sensitive), ctx.spec.data.site, settings.intersectional)
+    partitions = fairness.build_partitions(ds, list(ctx.spec.data.sensitive), ctx.spec.data.site, settings.intersectional,
+                                           settings.max_groups)
     out, seen = [], {}
     clusters = ctx.design(ds).clusters
     rng = stream_rng(settings.seed, f"{NAME}/expected/{ds.name}")

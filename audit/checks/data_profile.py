@@ -52,6 +52,11 @@ def run(ctx: AuditContext) -> Section:
             if note:
                 findings.append(note)
         data[ds.name] = entry
+        infinite = [f"{c} ({v['n_infinite']})" for c, v in entry["numeric"].items() if v.get("n_infinite")]
+        if infinite:
+            findings.append(Finding(NAME, "warning", f"{ds.name}: columns holding infinite values (count): {', '.join(infinite[:8])}"
+                                    f"{f' and {len(infinite) - 8} more' if len(infinite) > 8 else ''}; they are left out of the "
+                                    "summaries, and a model fed them may fail.", ds.name))
         heavy = [m for m in entry["missing"] if m["share"] > HEAVY_MISSING]
         if heavy:
             listed = ", ".join(f"{m['column']} ({m['share']:.0%})" for m in heavy[:8])
@@ -59,11 +64,24 @@ def run(ctx: AuditContext) -> Section:
     evidence = shown("data.profile")
     if any((entry.get("agreement") or {}).get("fleiss") for entry in data.values()):
         evidence["labels.agreement"] = SHOWN
+    return _with_leakage(ctx, data, findings, evidence)
+
+
+def leakage_only(ctx: AuditContext) -> Section:
+    """The profile's light form: only the identifier checks. The runner adds it whenever ``data.id`` is set and
+    the spec's ``checks`` leave out ``profile``, so patients shared between datasets are never missed."""
+    section = _with_leakage(ctx, {}, [], {})
+    section.data["light"] = True
+    return section
+
+
+def _with_leakage(ctx: AuditContext, data: dict, findings: list[Finding], evidence: dict[str, str]) -> Section:
+    """The section with the identifier checks added (when ``data.id`` is set) and its status from the findings."""
     leakage = None
     if ctx.spec.data.id is not None:
         leakage, leak_findings = identifier_overlap(ctx)
-        findings += leak_findings
-        evidence |= overlap_evidence(leakage)
+        findings = findings + leak_findings
+        evidence = evidence | overlap_evidence(leakage)
     status = "fail" if any(f.severity == "error" for f in findings) else ("warning" if any(f.severity == "warning" for f in findings) else "pass")
     return Section(NAME, "Data profile", status, {"datasets": data, "leakage": leakage}, findings, evidence=evidence)
 
@@ -98,26 +116,36 @@ def distribution(column: pd.Series) -> list[dict]:
 
 
 def summary(column: pd.Series) -> dict:
+    """n, mean, SD and quantiles of the finite values; infinite values are counted apart (``n_infinite``).
+
+    Mean and SD are computed on the values divided by their largest magnitude and scaled back, so values
+    near the float limit (1e308) summarise without overflowing to infinity.
+    """
     x = column.dropna().to_numpy(dtype=float)
+    finite = np.isfinite(x)
+    out = {"n_infinite": int((~finite).sum())} if not finite.all() else {}
+    x = x[finite]
     if x.size == 0:
-        return {"n": 0}
+        return {"n": 0, **out}
+    scale = float(np.abs(x).max()) or 1.0
     q = np.quantile(x, [0, 0.25, 0.5, 0.75, 1])
-    return {"n": int(x.size), "mean": float(x.mean()), "sd": float(x.std(ddof=1)) if x.size > 1 else None,
-            "min": float(q[0]), "q25": float(q[1]), "median": float(q[2]), "q75": float(q[3]), "max": float(q[4])}
+    return {"n": int(x.size), "mean": float(np.mean(x / scale) * scale),
+            "sd": float(np.std(x / scale, ddof=1) * scale) if x.size > 1 else None,
+            "min": float(q[0]), "q25": float(q[1]), "median": float(q[2]), "q75": float(q[3]), "max": float(q[4]), **out}
 
 
 def identifier_overlap(ctx: AuditContext) -> tuple[dict, list[Finding]]:
+    """Identifiers repeated within each dataset, and (unless ``data.id_scope: dataset`` says identifiers are only
+    unique within a file) shared between datasets or with the training table."""
     column = ctx.spec.data.id
     ids = {name: identifiers(ds.dataset.frame[column]) for name, ds in ctx.datasets.items()}
+    if ctx.spec.data.id_scope == "dataset":
+        findings, duplicates = _duplicates(ids, column)
+        return {"column": column, "scope": "dataset", "overlaps": [], "duplicates": duplicates}, findings
     if ctx.train_ids is not None:  # data.train: patients the model was trained on
         ids = {TRAINING: identifiers(ctx.train_ids)} | ids
-    findings, pairs, duplicates = [], [], {}
-    for name, values in ids.items():
-        repeated = values[values.duplicated()].unique()
-        duplicates[name] = {"count": int(repeated.size), "examples": sorted(repeated.tolist(), key=_natural)[:10]}
-        if repeated.size and name != TRAINING:
-            findings.append(Finding(NAME, "warning", f"{repeated.size} patient identifiers (column {column}) occur more than once in {name}, "
-                                    f"e.g. {', '.join(duplicates[name]['examples'][:3])}: check for repeated visits or duplicated rows.", name))
+    findings, duplicates = _duplicates(ids, column)
+    pairs = []
     for a, b in combinations(ids, 2):
         shared = sorted(set(ids[a]) & set(ids[b]), key=_natural)
         pairs.append({"datasets": [a, b], "count": len(shared), "examples": shared[:10]})
@@ -127,6 +155,18 @@ def identifier_overlap(ctx: AuditContext) -> tuple[dict, list[Finding]]:
             findings.append(Finding(NAME, "error", f"{len(shared)} patient identifiers (column {column}) appear in both {a} and {b}, "
                                     f"e.g. {', '.join(shared[:3])}: {why}.", b))
     return {"column": column, "overlaps": pairs, "duplicates": duplicates}, findings
+
+
+def _duplicates(ids: dict[str, pd.Series], column: str) -> tuple[list[Finding], dict]:
+    """Identifiers occurring more than once within each dataset: a warning per evaluated dataset."""
+    findings, duplicates = [], {}
+    for name, values in ids.items():
+        repeated = values[values.duplicated()].unique()
+        duplicates[name] = {"count": int(repeated.size), "examples": sorted(repeated.tolist(), key=_natural)[:10]}
+        if repeated.size and name != TRAINING:
+            findings.append(Finding(NAME, "warning", f"{repeated.size} patient identifiers (column {column}) occur more than once in {name}, "
+                                    f"e.g. {', '.join(duplicates[name]['examples'][:3])}: check for repeated visits or duplicated rows.", name))
+    return findings, duplicates
 
 
 def overlap_evidence(leakage: dict) -> dict[str, str]:

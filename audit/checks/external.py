@@ -109,8 +109,9 @@ def run(ctx: AuditContext) -> Section:
 def meta_finding(meta: dict, confidence: float) -> Finding:
     a = meta["pooled"]["auroc"]
     e = a["estimate"]
-    if e["value"] is None:
-        return Finding(NAME, "info", f"The AUROC of the {meta['k']} external site(s) is not pooled: {e['reason'].removeprefix('not estimable: ')}.")
+    if e["value"] is None or e.get("ci") is None:
+        why = (e.get("reason") or "no interval").removeprefix("not estimable: ")
+        return Finding(NAME, "info", f"The AUROC of the {meta['k']} external site(s) is not pooled: {why}.")
     if a["prediction_interval"] is None:
         het = (f"; with {a['k']} sites between-site heterogeneity cannot be estimated (at least {MIN_HETEROGENEITY} needed), "
                "so no prediction interval for a new site is given")
@@ -263,12 +264,37 @@ def recalibration(ds: EvaluatedDataset) -> dict:
     lp = logit(np.clip(p, 1e-12, 1 - 1e-12))
     a = calibration_intercept(y, p).value
     slope = calibration_slope(y, p)
+    versions = {"original": p}
+    if np.isfinite(a):
+        versions["intercept_updated"] = expit(lp + a)
+    fitted = _logistic_recalibration(y, lp)
+    if fitted is not None:
+        versions["logistic_recalibrated"] = fitted
+    out = {name: {"brier": float(np.mean((q - y) ** 2)), "oe_ratio": float(y.sum() / q.sum()) if q.sum() > 0 else None}
+           for name, q in versions.items()}
+    missing = [name for name in ("intercept_updated", "logistic_recalibrated") if name not in versions]
+    if missing:  # an outcome absent or perfectly separated, or constant predictions: no fit to report
+        out["reason"] = "recalibration not estimable on these data (no events, no non-events, or constant or separated predictions)"
+    return out | {name: None for name in missing} | {
+        "intercept_update": float(a) if np.isfinite(a) else None, "slope": slope.value if np.isfinite(slope.value) else None}
+
+
+def _logistic_recalibration(y: np.ndarray, lp: np.ndarray) -> np.ndarray | None:
+    """In-sample logistic recalibration ``expit(a + b lp)``, or None when the fit is not estimable."""
+    import warnings
+
     import statsmodels.api as sm
 
-    fit = sm.GLM(y, np.column_stack([np.ones(y.size), lp]), family=sm.families.Binomial()).fit()
-    versions = {"original": p, "intercept_updated": expit(lp + a), "logistic_recalibrated": expit(fit.params[0] + fit.params[1] * lp)}
-    return {name: {"brier": float(np.mean((q - y) ** 2)), "oe_ratio": float(y.sum() / q.sum())} for name, q in versions.items()} | {
-        "intercept_update": float(a), "slope": slope.value}
+    if np.ptp(lp) == 0 or y.min() == y.max():
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = sm.GLM(y, np.column_stack([np.ones(y.size), lp]), family=sm.families.Binomial()).fit()
+    except Exception:  # noqa: BLE001 - statsmodels on separated data (PerfectSeparationError and kin)
+        return None
+    q = expit(fit.params[0] + fit.params[1] * lp)
+    return q if np.all(np.isfinite(q)) else None
 
 
 def explain(name: str, e: dict, confidence: float) -> list[Finding]:
@@ -276,11 +302,16 @@ def explain(name: str, e: dict, confidence: float) -> list[Finding]:
     out = []
     g = e["gaps"]["auroc"]
     d = g["difference"]
-    sev = "warning" if d["ci"][1] < 0 else "info"
-    out.append(Finding(NAME, sev, f"AUROC on {name} differs from the internal test set by {d['value']:+.3f} ({lvl} CI {d['ci'][0]:+.3f} to {d['ci'][1]:+.3f}, DeLong, independent samples).", name))
+    if d.get("ci") is None or d.get("value") is None:
+        out.append(Finding(NAME, "info", f"The AUROC difference between {name} and the internal test set is not estimable: "
+                                         f"{(d.get('reason') or 'no interval').removeprefix('not estimable: ')}.", name))
+    else:
+        sev = "warning" if d["ci"][1] < 0 else "info"
+        out.append(Finding(NAME, sev, f"AUROC on {name} differs from the internal test set by {d['value']:+.3f} ({lvl} CI {d['ci'][0]:+.3f} "
+                                      f"to {d['ci'][1]:+.3f}, DeLong, independent samples).", name))
     ls = e["label_shift"]
     dd = ls["difference"]
-    if dd["ci"][0] > 0 or dd["ci"][1] < 0:
+    if dd.get("ci") and (dd["ci"][0] > 0 or dd["ci"][1] < 0):
         out.append(Finding(NAME, "warning", f"Label shift: prevalence is {ls['external']['value']:.2f} on {name} against {ls['internal']['value']:.2f} internally "
                            f"(difference {dd['value']:+.2f}, {lvl} CI {dd['ci'][0]:+.2f} to {dd['ci'][1]:+.2f}); PPV, NPV and calibration will differ.", name))
     dc = e["domain_classifier"]
@@ -297,6 +328,9 @@ def explain(name: str, e: dict, confidence: float) -> list[Finding]:
                        f"Prediction shift: mean predicted risk is {ps['mean_external']:.2f} on {name} against {ps['mean_internal']:.2f} internally "
                        f"(population stability index {ps['psi']:.2f}; above 0.25 is usually read as a major shift).", name))
     r = e["recalibration"]
+    if r.get("intercept_updated") is None or r.get("logistic_recalibrated") is None:
+        out.append(Finding(NAME, "info", f"On {name}, {r.get('reason')}.", name))
+        return out
     out.append(Finding(NAME, "info", f"On {name}, updating the intercept alone changes the Brier score from {r['original']['brier']:.3f} to {r['intercept_updated']['brier']:.3f}, "
                        f"logistic recalibration to {r['logistic_recalibrated']['brier']:.3f} (in-sample): what recalibration cannot fix is discrimination.", name))
     return out

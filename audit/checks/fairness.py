@@ -92,7 +92,9 @@ def run(ctx: AuditContext) -> Section:
     per_dataset, findings, figures = {}, [], {}
     for ds in ctx.datasets.values():
         ctx.report_progress(f"fairness: subgroups of {ds.name}")
-        partitions = build_partitions(ds, attributes, site, settings.intersectional)
+        partitions = build_partitions(ds, attributes, site, settings.intersectional, settings.max_groups)
+        too_large = intersection_too_large(ds, attributes, settings.max_groups) if settings.intersectional else None
+        findings += [too_large] if too_large else []
         data, ds_findings = analyse(ds, partitions, ctx)
         per_dataset[ds.name] = data
         findings += ds_findings
@@ -155,7 +157,11 @@ def group_labels(column: pd.Series) -> np.ndarray:
     return labels.astype(str)
 
 
-def build_partitions(ds: EvaluatedDataset, attributes: list[str], site: str | None, intersectional: bool) -> list[Partition]:
+def build_partitions(ds: EvaluatedDataset, attributes: list[str], site: str | None, intersectional: bool,
+                     max_groups: int | None = None) -> list[Partition]:
+    """The partitions of ``ds``: each attribute, the site, and (``intersectional``) the intersection of the
+    attributes unless it has more than ``max_groups`` groups (the runner already refused an attribute or
+    site with more; :func:`intersection_too_large` says why one was left out)."""
     frame = ds.dataset.frame
     parts = [Partition(a, "attribute", (a,), group_labels(frame[a])) for a in attributes]
     if site is not None and site not in attributes:
@@ -165,8 +171,22 @@ def build_partitions(ds: EvaluatedDataset, attributes: list[str], site: str | No
             [" & ".join(f"{a}={v}" for a, v in zip(attributes, row)) for row in zip(*(p.labels for p in parts[: len(attributes)]))],
             dtype=object,
         ).astype(str)
-        parts.append(Partition(" × ".join(attributes), "intersection", tuple(attributes), combined))
+        if max_groups is None or np.unique(combined).size <= max_groups:
+            parts.append(Partition(" × ".join(attributes), "intersection", tuple(attributes), combined))
     return parts
+
+
+def intersection_too_large(ds: EvaluatedDataset, attributes: list[str], max_groups: int) -> Finding | None:
+    """A finding when the intersection of ``attributes`` on ``ds`` has more groups than ``max_groups``."""
+    if len(attributes) < 2:
+        return None
+    frame = ds.dataset.frame
+    count = len(frame[attributes].astype("string").fillna(MISSING).drop_duplicates())
+    if count <= max_groups:
+        return None
+    return Finding(NAME, "info", f"The intersection of {', '.join(attributes)} on {ds.name} has {count} groups, more than "
+                                 f"settings.max_groups ({max_groups}); it was not analysed. Raise settings.max_groups to "
+                                 "analyse it, or set settings.intersectional: false.", ds.name)
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from sklearn.model_selection import train_test_split
 
 from .. import plots
 from ..context import AuditContext, EvaluatedDataset
-from ..evidence import shown
+from ..evidence import THIN, shown
 from ..stats import Estimate, proportion
 from ..verdicts import criterion, judge_interval_against, worst
 from . import fairness
@@ -50,6 +50,26 @@ class ScoreClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         return (np.asarray(X, dtype=float)[:, 0] >= 0.5).astype(int)
+
+
+def minimum_calibration_size(level: float) -> int:
+    """The fewest calibration patients split conformal needs for coverage ``level``: more than ``1 / (1 - level)``
+    (else the conformal quantile is infinite and every set holds both classes) and than ``1 / level`` (MAPIE's rule)."""
+    return int(np.floor(max(1 / (1 - level), 1 / level) + 1e-9)) + 1
+
+
+def calibration_shortfall(n_cal: int, level: float) -> str | None:
+    """Why ``n_cal`` calibration patients cannot give sets at ``level`` (None when they can)."""
+    need = minimum_calibration_size(level)
+    return None if n_cal >= need else f"{n_cal} calibration patients, at least {need} needed for {level:.0%} coverage"
+
+
+def calibration_split(y: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices calibrating and evaluated: a seeded split of ``share``, stratified by outcome when each outcome
+    has at least two patients (a lone patient with an outcome cannot be split; the split is then unstratified)."""
+    counts = np.bincount(np.asarray(y, dtype=int), minlength=2)
+    stratify = y if counts.min() >= 2 else None
+    return train_test_split(np.arange(y.size), train_size=share, stratify=stratify, random_state=seed)
 
 
 def conformal_sets(p_cal, y_cal, p_eval, levels: list[float]) -> np.ndarray:
@@ -111,12 +131,20 @@ def run(ctx: AuditContext) -> Section:
         cal_ds, cal_idx, eval_idx = ctx.calibration, np.arange(ctx.calibration.n), np.arange(test.n)
     else:  # a seeded, outcome-stratified share of test calibrates; the rest is evaluated
         cal_ds = test
-        cal_idx, eval_idx = train_test_split(
-            np.arange(test.n), train_size=settings.conformal_calibration_share, stratify=test.y, random_state=settings.seed
-        )
+        cal_idx, eval_idx = calibration_split(test.y, settings.conformal_calibration_share, settings.seed)
     evaluations = {"test": (test, eval_idx)} | {d.name: (d, np.arange(d.n)) for d in ctx.external}
     per_dataset, findings, criteria = {}, [], []
+    skipped = {level: calibration_shortfall(int(cal_idx.size), level) for level in levels}
+    for level, why in skipped.items():
+        if why is not None:
+            findings.append(Finding(NAME, "warning", f"Conformal sets were not computed at {level:.0%} coverage: {why}; give a larger "
+                                                     "data.calibration or raise settings.conformal_calibration_share."))
+            criteria.append(criterion(f"coverage at {level:.2f}, all patients", "needs a finite conformal quantile",
+                                      "insufficient evidence", None, "coverage", None, level, why))
+    levels = [level for level in levels if skipped[level] is None]
     for name, (ds, rows) in evaluations.items():
+        if not levels:
+            break
         ctx.report_progress(f"uncertainty: conformal sets on {name}")
         sets = conformal_sets(cal_ds.p[cal_idx], cal_ds.y[cal_idx], ds.p[rows], levels)
         entry = {"n_evaluated": int(rows.size), "levels": []}
@@ -131,6 +159,8 @@ def run(ctx: AuditContext) -> Section:
         entry["metrics"] = {"coverage": main["coverage"], "mean_set_size": main["mean_set_size"]}
         per_dataset[name] = entry
     evidence = shown("uncertainty.conformal", *(["uncertainty.subgroups"] if ctx.spec.data.sensitive or ctx.spec.data.site else []))
+    if not levels:
+        evidence = {key: THIN for key in evidence}
     return Section(
         name=NAME,
         title="Conformal uncertainty",
@@ -176,9 +206,12 @@ def group_coverage(ctx, ds: EvaluatedDataset, rows, sets, cal_ds: EvaluatedDatas
                      "small": bool(g.sum() < settings.min_group_size),
                      "marginal": set_summary(sets[g], y[g], settings.confidence), "mondrian": None}
             in_cal = cal_labels == label
-            if settings.mondrian and in_cal.sum() >= 2:
+            short = calibration_shortfall(int(in_cal.sum()), level)
+            if settings.mondrian and short is None:
                 own = conformal_sets(cal_ds.p[cal_idx][in_cal], cal_ds.y[cal_idx][in_cal], ds.p[rows][g], [level])[:, :, 0]
                 entry["mondrian"] = set_summary(own, y[g], settings.confidence)
+            elif settings.mondrian:
+                entry["mondrian_reason"] = f"not calibrated within the group: {short}"
             out.append(entry)
     return out
 

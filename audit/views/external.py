@@ -65,8 +65,9 @@ def _dataset(name: str, entry: Mapping) -> dict:
         },
         "prediction_shift": _map(entry.get("prediction_shift")),
         "recalibration": [
-            {"label": label, **_map(recal.get(key))} for key, label in RECALIBRATIONS if key in recal
+            {"label": label, **_map(recal.get(key))} for key, label in RECALIBRATIONS if recal.get(key)
         ],
+        "recalibration_reason": recal.get("reason"),
         "intercept_update": recal.get("intercept_update"),
         "slope": recal.get("slope"),
     }
