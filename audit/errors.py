@@ -9,7 +9,17 @@ Anything else that escapes is an internal error (exit code 1).
 from __future__ import annotations
 
 
+#: Longest message: a longer one (a listing gone wild) is cut, keeping its start, which names the problem.
+MAX_MESSAGE = 600
+
+
 class AuditInputError(Exception):
-    """Bad input that the user can fix: the message names the problem and the fix."""
+    """Bad input that the user can fix: the message names the problem and the fix (at most ``MAX_MESSAGE`` characters)."""
 
     exit_code = 2
+
+    def __init__(self, message: object = "") -> None:
+        text = str(message)
+        if len(text) > MAX_MESSAGE:
+            text = text[: MAX_MESSAGE - 1] + "…"
+        super().__init__(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from importlib import metadata
 from pathlib import Path
@@ -86,7 +87,35 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
     if spec.checklists:
         say("guideline checklists")
         result.results["checklists"] = checklist_results(spec.checklists, result.results, spec.attestations)
+    null_non_finite(result.results)
     return result
+
+
+def null_non_finite(results: dict) -> None:
+    """The safety net under "values that cannot be JSON never reach results.json": a NaN or infinity a check
+    let through becomes null, and one warning names where, so the audit still saves and the gap is visible.
+    Every known source already gives null with a reason; this only catches what those missed."""
+    found: list[str] = []
+
+    def clean(value, path):
+        if isinstance(value, float) and not math.isfinite(value):
+            found.append(path)
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return value
+
+    cleaned = clean(results, "")
+    if found:
+        results.clear()
+        results.update(cleaned)
+        shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        results.setdefault("findings", []).append({
+            "check": "audit", "severity": "warning", "dataset": None,
+            "message": f"{len(found)} values could not be computed and are null in results.json without their own reason: {shown}.",
+        })
 
 
 def check_group_counts(spec: AuditSpec, datasets: dict) -> None:

@@ -36,6 +36,8 @@ SCHEDULER_ADDRESS = re.compile(r"(?:(?:tcp|tls|ucx)://)?(?:\[[0-9A-Fa-f:.]+\]|[A
 #: Deepest nesting a spec may have (the deepest real spec is 4 levels), and most values once YAML aliases are expanded.
 MAX_DEPTH = 20
 MAX_NODES = 100_000
+#: Problems listed in one message; the rest are counted.
+MAX_PROBLEMS = 5
 
 
 def _no_duplicates(values: list[str] | None, key: str) -> list[str] | None:
@@ -655,7 +657,8 @@ def _validate(raw: dict, source: str, model_object: bool) -> AuditSpec:
         problems = list(dict.fromkeys(_explain(error, source) for error in _one_per_place(exc.errors())))
     if len(problems) == 1:
         raise AuditInputError(problems[0] if problems[0].endswith("?") else problems[0] + ".") from None
-    listing = "\n".join(f"  - {problem}" for problem in problems)
+    shown = problems[:MAX_PROBLEMS] + ([f"and {len(problems) - MAX_PROBLEMS} more"] if len(problems) > MAX_PROBLEMS else [])
+    listing = "\n".join(f"  - {problem}" for problem in shown)
     raise AuditInputError(f"{source} has {len(problems)} problems; fix each of them:\n{listing}") from None
 
 

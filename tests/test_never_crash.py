@@ -227,3 +227,28 @@ def test_identifiers_unique_only_within_a_file_claim_no_cross_file_leakage(tmp_p
     assert profile["leakage"]["duplicates"]["b"]["count"] == 1
     with pytest.raises(AuditInputError, match="data.id_scope: dataset says identifiers are only unique within a file"):
         load_spec({**BASE, "data": {**BASE["data"], "id": "pid", "id_scope": "dataset", "train": "train.csv"}})
+
+
+# ------------------------------------------------------------------------------ messages and the safety net
+
+
+def test_a_message_is_cut_to_a_few_hundred_characters_and_a_spec_lists_at_most_five_problems():
+    from audit.errors import MAX_MESSAGE
+
+    assert len(str(AuditInputError("x" * 5000))) == MAX_MESSAGE
+    many = {f"setting_{i}": 1 for i in range(12)}
+    with pytest.raises(AuditInputError) as caught:
+        load_spec({**BASE, "settings": many})
+    message = str(caught.value)
+    assert "has 12 problems" in message and "and 7 more" in message and message.count("\n  - ") == 6
+
+
+def test_a_non_finite_value_a_check_let_through_becomes_null_with_a_warning():
+    from audit.runner import null_non_finite
+
+    results = {"sections": {"x": {"value": float("nan"), "ci": [0.1, float("inf")], "ok": 0.5}}, "findings": []}
+    null_non_finite(results)
+    assert results["sections"]["x"] == {"value": None, "ci": [0.1, None], "ok": 0.5}
+    assert "2 values could not be computed" in results["findings"][0]["message"]
+    assert "sections.x.value, sections.x.ci[1]" in results["findings"][0]["message"]
+    json.dumps(results, allow_nan=False)
