@@ -37,7 +37,7 @@ SCHEDULER_ADDRESS = re.compile(r"(?:(?:tcp|tls|ucx)://)?(?:\[[0-9A-Fa-f:.]+\]|[A
 MAX_DEPTH = 20
 MAX_NODES = 100_000
 #: Problems listed in one message; the rest are counted.
-MAX_PROBLEMS = 5
+MAX_PROBLEMS = 3
 
 
 def _no_duplicates(values: list[str] | None, key: str) -> list[str] | None:
@@ -735,6 +735,8 @@ def _unknown_key(loc: tuple, source: str) -> str:
     close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
     if close:
         return message + f"; did you mean {close[0]!r}?"
+    if len(valid) > 8:
+        return message + f"; valid keys here include {', '.join(valid[:5])} ({len(valid)} in all, see the README)"
     return message + "; valid keys here are " + ", ".join(valid)
 
 

@@ -151,7 +151,7 @@ def test_unknown_model_key_suggests_trust():
 
 
 def test_unknown_key_without_close_match_lists_valid_keys():
-    with pytest.raises(AuditInputError, match=r"unknown key 'zzz'.*valid keys here are name, task"):
+    with pytest.raises(AuditInputError, match=r"unknown key 'zzz'.*valid keys here include name, task, description.*in all, see the README"):
         load_spec(minimal(zzz=1))
 
 
