@@ -6,10 +6,19 @@ model (``nn.Module`` object, TorchScript file or state dict) or an ``.onnx`` fil
 and checks the output, or reads the spec's prediction column when there is no model. PyTorch
 and ONNX adapters also map an input array (``predict_array``: ``.npz`` datasets), in batches.
 The PyTorch adapter exposes a differentiable ``attack_module`` for adversarial attacks.
+
+Code runs only when trusted: a pickle, skops types outside skops' trusted set and
+``model.architecture`` (a Python file or module that builds the network) need ``trust: true``,
+checked before anything is imported or loaded. The user's code (the architecture, a model's
+``predict_proba`` or ``forward``, an unpickled object) runs inside :func:`running_user_code`, so
+that a ``sys.exit`` in it becomes a plain error instead of ending the audit silently. Zipped model
+files (``.skops``, ``.pt``) are held to ``settings.max_input_mb`` before loading.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -17,7 +26,16 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from audit.data import Dataset, matching_label, plural
+from audit.data import (
+    DEFAULT_MAX_INPUT_MB,
+    MB,
+    Dataset,
+    check_archive_size,
+    first_line,
+    input_limit,
+    matching_label,
+    plural,
+)
 from audit.errors import AuditInputError
 from audit.spec import AuditSpec, resolve
 
@@ -73,10 +91,8 @@ class EstimatorAdapter:
             return columns
         missing = [column for column in self.features if column not in frame.columns]
         if missing:
-            shown = ", ".join(repr(column) for column in missing[:10])
-            more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
             raise AuditInputError(
-                f"the model needs {plural(len(missing), 'input column')} that the table lacks: {shown}{more}; "
+                f"the model needs {plural(len(missing), 'input column')} that the table lacks: {_names(missing)}; "
                 "add them to the table or correct data.features."
             )
         return list(self.features)
@@ -88,7 +104,8 @@ class EstimatorAdapter:
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """P(positive) for every row of ``frame`` (extra columns are ignored, order is the model's)."""
         inputs = frame[self.columns(frame)]
-        output = np.asarray(self.estimator.predict_proba(inputs.to_numpy() if self.as_array else inputs))
+        with running_user_code("the model's predict_proba"):
+            output = np.asarray(self.estimator.predict_proba(inputs.to_numpy() if self.as_array else inputs))
         if output.ndim == 1:
             return output.astype(float)
         if output.ndim != 2 or output.shape[1] <= self.positive_index:
@@ -109,7 +126,8 @@ def load_model(spec: AuditSpec, base_dir: Path, model: object | None = None) -> 
 
     A ``model`` object passed from Python wins over ``spec.model``. Files: ``.skops`` (types
     outside skops' trusted set need ``trust: true``); ``.joblib``/``.pkl``/``.pickle`` only with
-    ``trust: true``, because unpickling runs arbitrary code.
+    ``trust: true``, because unpickling runs arbitrary code; ``model.architecture`` only with
+    ``trust: true``, because it imports and runs Python code (refused before anything is imported).
     """
     if model is not None:
         if _is_torch_module(model):
@@ -117,13 +135,15 @@ def load_model(spec: AuditSpec, base_dir: Path, model: object | None = None) -> 
         return wrap_estimator(model, spec, source="passed from Python")
     if spec.model is None:
         return None
+    if spec.model.architecture is not None:
+        require_trusted_architecture(spec.model.architecture, spec.model.path, spec.model.trust)
     path = resolve(base_dir, spec.model.path)
     kind = model_kind(spec)
     if kind in ("torchscript", "torch_state_dict"):
         return load_torch_model(path, spec, base_dir, kind)
     if kind == "onnx":
         return load_onnx_model(path, spec)
-    estimator = load_model_file(path, spec.model.path, trust=spec.model.trust)
+    estimator = load_model_file(path, spec.model.path, trust=spec.model.trust, max_bytes=input_limit(spec))
     return wrap_estimator(estimator, spec, source=f"from {Path(spec.model.path).name}")
 
 
@@ -149,8 +169,64 @@ def _is_torch_module(model: object) -> bool:
     return torch is not None and isinstance(model, torch.nn.Module)
 
 
-def load_model_file(path: Path, written: str, *, trust: bool) -> Any:
-    """Load a model file by extension; every failure becomes an ``AuditInputError`` naming the file."""
+def require_trusted_architecture(target: str, written: str | None, trust: bool) -> None:
+    """Refuse ``model.architecture`` unless ``trust`` is set: building the network imports and runs the user's code."""
+    if trust:
+        return
+    where = f"path: {written}, " if written else ""
+    raise AuditInputError(
+        f"model.architecture {target!r} is Python code that would be imported and run to build the network, and "
+        "code runs only with your consent; if it comes from a trusted source, add trust: true to the model block "
+        f"(model: {{{where}architecture: {target!r}, trust: true}})."
+    )
+
+
+@contextmanager
+def running_user_code(what: str) -> Iterator[None]:
+    """Run the user's code, turning a ``sys.exit`` in it into a plain ``AuditInputError`` naming ``what``.
+
+    ``what`` names the code, e.g. ``"the model's predict_proba"``. ``SystemExit`` (and any other
+    ``BaseException`` that is neither an ``Exception`` nor Ctrl-C's ``KeyboardInterrupt``) would
+    otherwise end the audit with no report and no message. Ordinary exceptions pass through for
+    the caller to explain; ``KeyboardInterrupt`` passes through to the command line.
+    """
+    try:
+        yield
+    except (Exception, KeyboardInterrupt):
+        raise
+    except SystemExit as exc:
+        raise AuditInputError(
+            f"{what} called sys.exit({_exit_code(exc.code)}), which would have ended trustaudit without a report; "
+            "change the code to raise an exception or return instead."
+        ) from None
+    except BaseException as exc:  # noqa: BLE001 - GeneratorExit or a user's own BaseException subclass
+        raise AuditInputError(
+            f"{what} raised {type(exc).__name__} ({first_line(exc)}), which is not an ordinary error and would have "
+            "ended trustaudit without a report; change the code to raise an Exception instead."
+        ) from None
+
+
+def _exit_code(code: Any) -> str:
+    """``sys.exit``'s argument as written: ``3``, ``'bye'``, nothing for None (plain values, cut to 60 characters)."""
+    if code is None:
+        return ""
+    code = code.item() if isinstance(code, np.generic) else code
+    text = repr(code)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _names(names: list, limit: int = 6) -> str:
+    """At most ``limit`` names, quoted and cut to 40 characters, then ``and N more``."""
+    shown = ", ".join(repr(name if len(str(name)) <= 40 else str(name)[:37] + "...") for name in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def load_model_file(path: Path, written: str, *, trust: bool, max_bytes: int | None = None) -> Any:
+    """Load a model file by extension; every failure becomes an ``AuditInputError`` naming the file.
+
+    A ``.skops`` archive that would take more than ``max_bytes`` once decompressed (default
+    ``settings.max_input_mb``'s) is refused before it is loaded.
+    """
     suffix = path.suffix.lower()
     if suffix not in SKOPS_SUFFIXES + PICKLE_SUFFIXES:
         raise AuditInputError(
@@ -159,8 +235,14 @@ def load_model_file(path: Path, written: str, *, trust: bool) -> Any:
         )
     require_model_file(path)
     if suffix in SKOPS_SUFFIXES:
+        check_archive_size(path, f"model file {written!r}", _limit(max_bytes))
         return _load_skops(path, written, trust)
     return _load_pickle(path, written, trust)
+
+
+def _limit(max_bytes: int | None) -> int:
+    """``max_bytes``, else the default of ``settings.max_input_mb`` in bytes."""
+    return DEFAULT_MAX_INPUT_MB * MB if max_bytes is None else int(max_bytes)
 
 
 def require_model_file(path: Path) -> None:
@@ -180,13 +262,17 @@ def _load_skops(path: Path, written: str, trust: bool) -> Any:
     except Exception as exc:  # noqa: BLE001 - a corrupt file, whatever skops raises
         raise _unreadable(written, exc) from None
     if untrusted and not trust:
-        shown = ", ".join(untrusted[:8]) + (f" and {len(untrusted) - 8} more" if len(untrusted) > 8 else "")
+        shown = ", ".join(name if len(name) <= 100 else name[:97] + "..." for name in untrusted[:4])
+        shown += f" and {len(untrusted) - 4} more" if len(untrusted) > 4 else ""
         raise AuditInputError(
             f"model file {written!r} contains types that skops does not trust by default ({shown}); "
             f"only if the file comes from a trusted source, set model: {{path: {written}, trust: true}} in the spec."
         )
     try:
-        return sio.load(path, trusted=untrusted or None)
+        with running_user_code(f"loading model file {written!r}"):
+            return sio.load(path, trusted=untrusted or None)
+    except AuditInputError:
+        raise
     except Exception as exc:  # noqa: BLE001
         raise _unreadable(written, exc) from None
 
@@ -202,16 +288,18 @@ def _load_pickle(path: Path, written: str, trust: bool) -> Any:
     import joblib
 
     try:
-        return joblib.load(path)
+        with running_user_code(f"unpickling model file {written!r}"):
+            return joblib.load(path)
+    except AuditInputError:
+        raise
     except Exception as exc:  # noqa: BLE001
         raise _unreadable(written, exc) from None
 
 
 def _unreadable(written: str, exc: BaseException) -> AuditInputError:
     """The error for a model file that exists but cannot be loaded."""
-    message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     return AuditInputError(
-        f"model file {written!r} could not be loaded ({type(exc).__name__}: {message}); "
+        f"model file {written!r} could not be loaded ({type(exc).__name__}: {first_line(exc)}); "
         "check that it is a complete, uncorrupted model file written by a compatible library version."
     )
 
@@ -223,6 +311,11 @@ def _unreadable(written: str, exc: BaseException) -> AuditInputError:
 
 def wrap_estimator(estimator: Any, spec: AuditSpec, *, source: str) -> EstimatorAdapter:
     """Check that ``estimator`` is a fitted binary classifier and wrap it for the spec's tables."""
+    with running_user_code(f"the model {source}"):
+        return _wrap_estimator(estimator, spec, source)
+
+
+def _wrap_estimator(estimator: Any, spec: AuditSpec, source: str) -> EstimatorAdapter:
     if not callable(getattr(estimator, "predict_proba", None)):
         raise AuditInputError(
             f"the model {source} ({type(estimator).__name__}) has no predict_proba method; trustaudit audits "
@@ -253,7 +346,7 @@ def positive_index(estimator: Any, positive_label: Any) -> int:
     classes = [value.item() if isinstance(value, np.generic) else value for value in np.asarray(classes).tolist()]
     if len(classes) != 2:
         raise AuditInputError(
-            f"the model has {len(classes)} classes ({', '.join(repr(c) for c in classes[:6])}), but trustaudit "
+            f"the model has {len(classes)} classes ({_names(classes)}), but trustaudit "
             "audits binary classifiers; retrain it on two classes."
         )
     if positive_label is not None:
@@ -261,7 +354,7 @@ def positive_index(estimator: Any, positive_label: Any) -> int:
         if match is None:
             raise AuditInputError(
                 f"data.positive_label {positive_label!r} is not one of the model's classes "
-                f"({classes[0]!r}, {classes[1]!r}); set it to the class the model calls positive."
+                f"({_names(classes)}); set it to the class the model calls positive."
             )
         return classes.index(match)
     match = matching_label(classes, 1)
@@ -282,8 +375,8 @@ def feature_columns(estimator: Any, spec: AuditSpec) -> list[str] | None:
     if trained is not None and set(trained) != set(listed):
         extra = sorted(set(listed) - set(trained))
         lacking = sorted(set(trained) - set(listed))
-        parts = ([f"lists {extra} which the model was not trained on"] if extra else []) + (
-            [f"omits {lacking} which the model needs"] if lacking else []
+        parts = ([f"lists [{_names(extra)}] which the model was not trained on"] if extra else []) + (
+            [f"omits [{_names(lacking)}] which the model needs"] if lacking else []
         )
         raise AuditInputError(
             f"data.features {' and '.join(parts)}; make data.features match the model's input columns "
@@ -296,7 +389,10 @@ def estimator_modules(estimator: Any) -> set[str]:
     """Top-level package names of ``estimator`` and of the estimators scikit-learn's ``get_params(deep=True)`` nests in it."""
     found = {type(estimator).__module__.split(".")[0]}
     try:
-        params = estimator.get_params(deep=True) if hasattr(estimator, "get_params") else {}
+        with running_user_code("the model's get_params"):
+            params = estimator.get_params(deep=True) if hasattr(estimator, "get_params") else {}
+    except AuditInputError:
+        raise
     except Exception:  # noqa: BLE001 - a foreign estimator's get_params; its own package is still recorded
         params = {}
     for value in params.values():
@@ -346,9 +442,8 @@ def predictions(adapter: ModelAdapter | None, dataset: Dataset, spec: AuditSpec)
     except AuditInputError as exc:
         raise AuditInputError(f"{where}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - the user's model failing on the user's data
-        message = (str(exc).strip().splitlines() or [""])[0]
         raise AuditInputError(
-            f"{where}: the model failed to predict ({type(exc).__name__}: {message}); check that the feature "
+            f"{where}: the model failed to predict ({type(exc).__name__}: {first_line(exc)}); check that the feature "
             "columns have the names and types the model was trained on."
         ) from None
     return check_scores(scores, dataset, where)
@@ -390,9 +485,8 @@ def _table_columns(features: list[str] | None, exclude: tuple[str, ...], frame: 
         return [column for column in frame.columns if column not in exclude]
     missing = [column for column in features if column not in frame.columns]
     if missing:
-        shown = ", ".join(repr(column) for column in missing[:10])
         raise AuditInputError(
-            f"the model needs {plural(len(missing), 'input column')} that the table lacks: {shown}; "
+            f"the model needs {plural(len(missing), 'input column')} that the table lacks: {_names(missing)}; "
             "add them to the table or correct data.features."
         )
     return list(features)
@@ -404,7 +498,7 @@ def _table_array(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     text = [column for column in columns if not pd.api.types.is_numeric_dtype(inputs[column])]
     if text:
         raise AuditInputError(
-            f"the model takes numeric inputs, but the column {text[0]!r} is not numeric; encode it as numbers "
+            f"the model takes numeric inputs, but the column {_names(text[:1])} is not numeric; encode it as numbers "
             "before the audit or list only numeric columns in data.features."
         )
     return inputs.to_numpy(dtype=np.float32)
@@ -544,7 +638,8 @@ def _binary_head_class():
             if self.mean is not None:
                 shape = (1, -1) + (1,) * (x.dim() - 2)
                 x = (x - self.mean.view(shape)) / self.std.view(shape)
-            out = self.model(x)
+            with running_user_code("the model's forward"):
+                out = self.model(x)
             if isinstance(out, (tuple, list)):
                 out = out[0]
             if out.dim() == 1 or (out.dim() == 2 and out.shape[1] == 1):
@@ -602,7 +697,8 @@ def torch_adapter(module: Any, spec: AuditSpec, *, source: str) -> TorchAdapter:
     """Wrap an ``nn.Module`` (object, TorchScript or rebuilt from a state dict) for the audit."""
     settings = _array_settings(spec)
     device = _device(spec.model.device if spec.model is not None else "auto")
-    module = module.to(device).eval()
+    with running_user_code("the model's .to() or .eval()"):
+        module = module.to(device).eval()
     return TorchAdapter(
         module=module,
         description=f"PyTorch {type(module).__name__} {source}",
@@ -615,9 +711,11 @@ def torch_adapter(module: Any, spec: AuditSpec, *, source: str) -> TorchAdapter:
 def load_torch_model(path: Path, spec: AuditSpec, base_dir: Path, kind: str) -> TorchAdapter:
     """A TorchScript archive (``torch.jit.load``) or a state dict (``torch.load(weights_only=True)``)
     loaded into the network ``model.architecture`` builds. A pickled whole model is refused unless
-    ``trust: true``."""
+    ``trust: true``, and so is ``model.architecture`` (it runs code). A zipped file that would take
+    more than ``settings.max_input_mb`` once decompressed is refused before loading."""
     written = spec.model.path
     require_model_file(path)
+    check_archive_size(path, f"model file {written!r}", input_limit(spec))
     try:
         import torch
     except ImportError:
@@ -643,13 +741,15 @@ def load_torch_model(path: Path, spec: AuditSpec, base_dir: Path, kind: str) -> 
             f"model file {written!r} does not hold a state dict (it holds a {type(state).__name__}); save it with "
             "torch.save(model.state_dict(), path)."
         )
-    module = _build_architecture(spec.model.architecture, base_dir)
+    module = _build_architecture(spec.model.architecture, base_dir, trust=spec.model.trust, written=written)
     try:
-        module.load_state_dict(state)
+        with running_user_code(f"the load_state_dict of the network built by {spec.model.architecture!r}"):
+            module.load_state_dict(state)
+    except AuditInputError:
+        raise
     except Exception as exc:  # noqa: BLE001
-        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise AuditInputError(
-            f"the weights in {written!r} do not fit the network built by {spec.model.architecture!r} ({message}); "
+            f"the weights in {written!r} do not fit the network built by {spec.model.architecture!r} ({first_line(exc)}); "
             "check that model.architecture builds the network the weights were saved from."
         ) from None
     return torch_adapter(module, spec, source=f"from {Path(written).name}")
@@ -671,7 +771,10 @@ def _load_torch_pickle(path: Path, written: str, trust: bool, jit_error: BaseExc
                 ) from None
             raise _unreadable(written, jit_error) from None
         try:
-            module = torch.load(str(path), map_location="cpu", weights_only=False)
+            with running_user_code(f"unpickling model file {written!r}"):
+                module = torch.load(str(path), map_location="cpu", weights_only=False)
+        except AuditInputError:
+            raise
         except Exception as exc:  # noqa: BLE001
             raise _unreadable(written, exc) from None
         if isinstance(module, torch.nn.Module):
@@ -693,11 +796,16 @@ def zipfile_like(path: Path) -> bool:
         return handle.read(4) == b"PK\x03\x04"
 
 
-def _build_architecture(target: str, base_dir: Path) -> Any:
-    """Call ``module:function`` or ``file.py:function`` (relative to the spec) to build the network."""
+def _build_architecture(target: str, base_dir: Path, *, trust: bool, written: str | None = None) -> Any:
+    """Call ``module:function`` or ``file.py:function`` (relative to the spec) to build the network.
+
+    Refused unless ``trust`` (it imports and runs the user's code); a ``sys.exit`` in that code
+    becomes a plain error (:func:`running_user_code`).
+    """
     import importlib
     import importlib.util
 
+    require_trusted_architecture(target, written, trust)
     if ":" not in target:
         raise AuditInputError(
             f"model.architecture is {target!r}; write it as 'module:function' or 'file.py:function', the function "
@@ -705,23 +813,24 @@ def _build_architecture(target: str, base_dir: Path) -> Any:
         )
     where, name = target.rsplit(":", 1)
     try:
-        if where.endswith(".py"):
-            file = resolve(base_dir, where)
-            if not file.exists():
-                raise AuditInputError(f"model.architecture names {where!r}, which does not exist; check the path (relative to the spec file).")
-            module_spec = importlib.util.spec_from_file_location(f"trustaudit_architecture_{file.stem}", file)
-            module = importlib.util.module_from_spec(module_spec)
-            module_spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(where)
-        factory = getattr(module, name)
-        network = factory()
+        with running_user_code(f"model.architecture {target!r}"):
+            if where.endswith(".py"):
+                file = resolve(base_dir, where)
+                if not file.exists():
+                    raise AuditInputError(
+                        f"model.architecture names {where!r}, which does not exist; check the path (relative to the spec file)."
+                    )
+                module_spec = importlib.util.spec_from_file_location(f"trustaudit_architecture_{file.stem}", file)
+                module = importlib.util.module_from_spec(module_spec)
+                module_spec.loader.exec_module(module)
+            else:
+                module = importlib.import_module(where)
+            network = getattr(module, name)()
     except AuditInputError:
         raise
     except Exception as exc:  # noqa: BLE001 - the user's code failing
-        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise AuditInputError(
-            f"model.architecture {target!r} could not build the network ({type(exc).__name__}: {message}); "
+            f"model.architecture {target!r} could not build the network ({type(exc).__name__}: {first_line(exc)}); "
             "check the module path and function name."
         ) from None
     import torch

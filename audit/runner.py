@@ -10,7 +10,7 @@ from pathlib import Path
 from .checklist import checklist_results, validate_request
 from .checks import CHECKS, data_profile, not_run
 from .context import AuditContext, EvaluatedDataset, Progress, StepProgress
-from .data import load_dataset, load_datasets, read_table, require_column, sha256_file
+from .data import input_limit, load_dataset, load_datasets, read_table, require_column, sha256_file
 from .errors import AuditInputError
 from .models import load_model, predictions
 from .provenance import provenance
@@ -54,7 +54,7 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
     if spec.data.train is not None:
         say("reading the training table's identifiers")
         path = resolve(base_dir, spec.data.train)
-        frame = read_table(path, label=f"data.train ({spec.data.train})")
+        frame = read_table(path, label=f"data.train ({spec.data.train})", max_bytes=input_limit(spec))
         require_column(frame, spec.data.id, "data.id", f"data.train ({spec.data.train})")
         train_ids = frame[spec.data.id]
         train_file = {"data:train": {"path": spec.data.train, "sha256": sha256_file(path)}}

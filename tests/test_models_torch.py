@@ -87,7 +87,7 @@ def test_state_dict_is_loaded_weights_only_into_the_named_architecture(tmp_path,
     calls = []
     real_load = torch.load
     monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(k.get("weights_only")) or real_load(*a, **k))
-    got = predict(tmp_path, {"path": "weights.pt", "architecture": "arch.py:build"})
+    got = predict(tmp_path, {"path": "weights.pt", "architecture": "arch.py:build", "trust": True})
     assert calls == [True]
     assert np.allclose(got, reference(net, npz), atol=1e-6)
 
