@@ -64,7 +64,9 @@ def test_render_from_saved_results_gives_the_same_report_without_recomputing(exa
 
 
 def test_render_without_figures_warns_and_still_writes_the_report(example_report, tmp_path, capsys):
-    shutil.copy(example_report / "results.json", tmp_path / "results.json")
+    from audit.result import write_set
+
+    write_set(tmp_path, {"results.json": (example_report / "results.json").read_bytes()})  # a whole set, no figures.json
     assert cli.main(["render", str(tmp_path / "results.json")]) == 0
     assert "no figures.json" in capsys.readouterr().err
     assert "<img" not in (tmp_path / "report.html").read_text()

@@ -10,7 +10,10 @@ HELP = "re-run the audit recorded in a results.json and report every number that
 DESCRIPTION = (
     "Re-run the audit recorded in RESULTS with its recorded spec and seed, after checking that the input "
     "files still have their recorded SHA-256 hashes, and compare every number with the recorded one. "
-    "Exit 0 when everything matches, 3 when something differs."
+    "Exit 0 when everything matches, 3 when something differs. The bundle is not trusted: RESULTS must belong "
+    "to a whole report set (its manifest.json checked), every path its spec names must lie inside the base "
+    "directory (no absolute path, no '..' or symlink leading out), and the trust flags written in its spec are "
+    "ignored: pickles, skops types outside skops' trusted set and model.architecture code load only with --trust."
 )
 DIFFERS = 3
 SHOWN = 20
@@ -22,13 +25,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="directory the recorded spec's relative paths start from: where its audit.yaml was (default: %(default)s)")
     parser.add_argument("--tolerance", type=float, default=0.0, metavar="REL",
                         help="relative difference tolerated between numbers (default 0: byte-for-byte equal)")
+    parser.add_argument("--trust", action="store_true",
+                        help="load what can run code (a pickled model, untrusted skops types, model.architecture); "
+                             "only for a bundle whose source you trust")
     parser.add_argument("--quiet", "-q", action="store_true", help="print nothing; use the exit code")
 
 
 def main(args: argparse.Namespace) -> int:
     from ..reproduce import reproduce
 
-    outcome = reproduce(args.results, args.base_dir, args.tolerance)
+    outcome = reproduce(args.results, args.base_dir, args.tolerance, trust=args.trust)
     if not args.quiet:
         for f in outcome.changed_files:
             print(f"input changed: {f['input']} ({f['path']}) sha256 {f['recorded'][:12]}… is now {f['now'][:12]}…")

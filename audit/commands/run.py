@@ -10,8 +10,10 @@ ORDER = 0
 HELP = "run the audit a spec describes and write results.json and report.html"
 DESCRIPTION = (
     "Run the audit described by SPEC (a YAML audit spec; relative paths in it are relative to the "
-    "spec file) and write DIR/results.json, DIR/figures.json and DIR/report.html (and DIR/report.pdf when asked). "
-    "Nothing is written when the input is bad."
+    "spec file) and write DIR/results.json, DIR/figures.json and DIR/report.html (and DIR/report.pdf when asked), "
+    "then DIR/manifest.json listing their SHA-256 hashes, last, so that a set whose writing was stopped is never "
+    "taken for a whole one. Nothing is written when the input is bad or the run is interrupted; other files in DIR "
+    "are left alone, except a report.pdf of an earlier set when this one has none."
 )
 
 
