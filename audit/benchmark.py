@@ -44,7 +44,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from statsmodels.stats.multitest import multipletests
 
 from . import plots
-from .checks.base import Figure, Finding
+from .checks.base import Finding
+from .figure import Figure
 from .data import Dataset, load_dataset
 from .errors import AuditInputError
 from .labels import metric_label

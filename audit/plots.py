@@ -29,7 +29,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 from matplotlib.textpath import TextToPath
 
-from audit.checks.base import Figure
+from audit.figure import Figure
 from audit.labels import SHORT_METRIC_LABELS, perturbation_label
 
 __all__ = [

@@ -12,8 +12,9 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure as _MplFigure
 
-from audit.checks.base import Figure
+from audit.figure import Figure
 from audit.labels import SHORT_METRIC_LABELS
+from audit.plots import _RC, _REFERENCE_GREY, _REFERENCE_STYLE, _colour, _finite, _fmt, _level, _style, figure_to_svg
 
 #: Differences on the probability scale and on the logit scale get their own panels.
 CALIBRATION_METRICS = ("calibration_intercept", "calibration_slope")
@@ -25,18 +26,6 @@ def gap_figure(gaps: Mapping[str, Mapping[str, Mapping]], confidence: float = 0.
 
     ``gaps`` maps dataset → metric → ``{"difference": estimate, ...}`` (the check's ``gaps``).
     """
-    # imported here, not at the top: ``import audit.plots`` imports audit.checks, which imports this module
-    from audit.plots import (
-        _RC,
-        _REFERENCE_GREY,
-        _REFERENCE_STYLE,
-        _colour,
-        _finite,
-        _level,
-        _style,
-        figure_to_svg,
-    )
-
     names = list(gaps)
     metrics: list[str] = []
     for g in gaps.values():
@@ -83,16 +72,6 @@ def shift_figure(shift: Mapping[str, Mapping], top: int = 10) -> Figure:
 
     ``shift`` maps dataset → ``{"covariate_shift": [...], "domain_classifier": {...}}``.
     """
-    from audit.plots import (  # see gap_figure
-        _RC,
-        _REFERENCE_GREY,
-        _REFERENCE_STYLE,
-        _colour,
-        _finite,
-        _fmt,
-        figure_to_svg,
-    )
-
     names = list(shift)
     described = []
     with matplotlib.rc_context(_RC):
@@ -131,8 +110,6 @@ def shift_figure(shift: Mapping[str, Mapping], top: int = 10) -> Figure:
 
 def risk_distribution_figure(predictions: Mapping[str, Sequence[float]], bins: int = 20) -> Figure:
     """Predicted-risk distributions overlaid: one step histogram (share of patients) per dataset."""
-    from audit.plots import _RC, _colour, _style, figure_to_svg  # see gap_figure
-
     edges = np.linspace(0.0, 1.0, bins + 1)
     described = []
     with matplotlib.rc_context(_RC):

@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from audit.checklist import section_states
-from audit.checks.base import Figure
+from audit.figure import Figure
 from audit.labels import METRIC_LABELS
 from audit.resources import resource_dir
 from audit.result import SEVERITY_ORDER

@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING
 from .errors import AuditInputError
 
 if TYPE_CHECKING:  # checks.base pulls in every check; keep this module light for the command line
-    from .checks.base import Figure, Section
+    from .checks.base import Section
+    from .figure import Figure
 
 SCHEMA = "trustaudit/results/1"
 FIGURES_SCHEMA = "trustaudit/figures/1"
@@ -134,7 +135,7 @@ def figures_to_json(figures: dict[str, dict[str, Figure]]) -> str:
 
 def figures_from_json(payload: object, where: str) -> dict[str, dict[str, Figure]]:
     """The figures of a saved figures.json; a file of another kind is an ``AuditInputError``."""
-    from .checks.base import Figure
+    from .figure import Figure
 
     if not isinstance(payload, dict) or payload.get("schema") != FIGURES_SCHEMA or not isinstance(payload.get("figures"), dict):
         raise AuditInputError(f"{where} is not a trustaudit figures file (schema {FIGURES_SCHEMA}); re-run the audit to recreate it.")

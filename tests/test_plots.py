@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from audit.checks.base import Figure
+from audit.figure import Figure
 from audit.plots import OKABE_ITO, figure_to_svg, forest_figure, pr_figure, roc_figure
 
 SVG_NS = "{http://www.w3.org/2000/svg}"

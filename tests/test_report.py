@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from audit.checks.base import Figure
+from audit.figure import Figure
 from audit.plots import pr_figure, roc_figure
 from audit.report import (
     fmt_estimate,

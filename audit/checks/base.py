@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..figure import Figure
+
 Severity = Literal["info", "warning", "error"]
 Status = Literal["pass", "warning", "fail", "inconclusive", "insufficient evidence", "not run"]
 
@@ -20,15 +22,6 @@ class Finding:
 
     def to_dict(self) -> dict:
         return {"check": self.check, "severity": self.severity, "dataset": self.dataset, "message": self.message}
-
-
-@dataclass(frozen=True)
-class Figure:
-    """An SVG figure with the text a screen reader gets instead."""
-
-    svg: str
-    alt: str
-    title: str
 
 
 @dataclass

@@ -33,7 +33,8 @@ from ..stats.calibration import (
 )
 from ..verdicts import target_criterion, worst
 from . import fairness
-from .base import Figure, Finding, Section
+from ..figure import Figure
+from .base import Finding, Section
 
 NAME = "calibration"
 METRICS = ("calibration_intercept", "calibration_slope", "oe_ratio", "ece", "ece_equal_mass")

@@ -7,7 +7,7 @@ the check (``audit/views/robustness.py`` for the ``robustness`` check) with
   macro ``section(view)``;
 - ``build(section, figures, settings) -> dict``: arranges the section's stored numbers for the
   partial — lookups and ordering only, never a statistic. The dict may carry ``used_figures``
-  (a list of the :class:`~audit.checks.base.Figure` objects the partial places itself), which
+  (a list of the :class:`~audit.figure.Figure` objects the partial places itself), which
   the report then leaves out of the generic figure block, and ``replaces_table: True`` when the
   partial shows the section's numbers itself.
 

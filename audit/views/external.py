@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from audit.checks.base import Figure
+from audit.figure import Figure
 
 TEMPLATE = "_external.html.j2"
 
