@@ -52,7 +52,7 @@ from .labels import metric_label
 from .models import load_model, predictions
 from .provenance import environment, package_versions
 from .result import write_atomically
-from .spec import AuditSpec, _explain, _read_yaml, resolve
+from .spec import AuditSpec, _explain, _read_yaml, problems_error, resolve
 from .stats import PERFORMANCE_METRICS, BinaryMetrics, Estimate, ResamplingEngine, proportion
 from .stats.intervals import IntervalRules, cell_estimates
 from .stats.paired import PAIRED_PROPORTIONS, delong_paired, mcnemar_test, paired_bootstrap, paired_proportion
@@ -184,10 +184,7 @@ def _validate(raw: dict, source: str) -> BenchmarkSpec:
         return BenchmarkSpec.model_validate(raw)
     except ValidationError as exc:
         problems = list(dict.fromkeys(_explain_one(error, source) for error in exc.errors()))
-    if len(problems) == 1:
-        raise AuditInputError(problems[0] if problems[0].endswith(("?", ".")) else problems[0] + ".") from None
-    listing = "\n".join(f"  - {problem}" for problem in problems)
-    raise AuditInputError(f"{source} has {len(problems)} problems; fix each of them:\n{listing}") from None
+    raise problems_error(source, problems) from None
 
 
 def _explain_one(error: dict, source: str) -> str:

@@ -8,6 +8,18 @@ Anything else that escapes is an internal error (exit code 1).
 
 from __future__ import annotations
 
+import re
+
+
+#: numpy's reprs of scalars and dtypes (``np.int64(3)``, ``np.str_('F')``, ``dtype('float64')``), which a message
+#: passing on a library's text could carry; they become the plain value.
+_NUMPY_REPR = re.compile(r"\bnp\.(?:int|uint|float|complex|bool|str|bytes)\w*\((.*?)\)|\bdtype\((['\"]?)(\w+)\2\)")
+
+
+def plain_values(text: str) -> str:
+    """``text`` with numpy reprs replaced by the values they show: ``np.int64(3)`` → ``3``, ``dtype('float64')`` → ``float64``."""
+    return _NUMPY_REPR.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(3), text)
+
 
 #: Longest message: a longer one (a listing gone wild) is cut, keeping its start, which names the problem.
 MAX_MESSAGE = 600
@@ -19,7 +31,7 @@ class AuditInputError(Exception):
     exit_code = 2
 
     def __init__(self, message: object = "") -> None:
-        text = str(message)
+        text = plain_values(str(message))
         if len(text) > MAX_MESSAGE:
             text = text[: MAX_MESSAGE - 1] + "…"
         super().__init__(text)

@@ -294,7 +294,7 @@ class Settings(_StrictModel):
 
     seed: int = Field(0, ge=0, lt=2**32)  # numpy's SeedSequence and MAPIE take 32-bit seeds
     n_resamples: int = Field(2000, ge=50, le=MAX_RESAMPLES)
-    confidence: float = Field(0.95, gt=0, lt=1)
+    confidence: float = Field(0.95, ge=0.5, le=0.999)  # past 0.999 score intervals' root finders lose precision
     threshold: float = Field(0.5, ge=0, le=1)
     ci_method: Literal["bca", "percentile"] = "bca"
     # how the validation data were sampled: a cohort (random sample of the target population,
@@ -655,11 +655,16 @@ def _validate(raw: dict, source: str, model_object: bool) -> AuditSpec:
         return AuditSpec.model_validate(raw, context={MODEL_OBJECT: model_object})
     except ValidationError as exc:
         problems = list(dict.fromkeys(_explain(error, source) for error in _one_per_place(exc.errors())))
+    raise problems_error(source, problems) from None
+
+
+def problems_error(source: str, problems: list[str]) -> AuditInputError:
+    """One message, on one line, for the problems found in ``source``: the first ``MAX_PROBLEMS`` numbered, the rest counted."""
     if len(problems) == 1:
-        raise AuditInputError(problems[0] if problems[0].endswith("?") else problems[0] + ".") from None
-    shown = problems[:MAX_PROBLEMS] + ([f"and {len(problems) - MAX_PROBLEMS} more"] if len(problems) > MAX_PROBLEMS else [])
-    listing = "\n".join(f"  - {problem}" for problem in shown)
-    raise AuditInputError(f"{source} has {len(problems)} problems; fix each of them:\n{listing}") from None
+        return AuditInputError(problems[0] if problems[0].endswith(("?", ".")) else problems[0] + ".")
+    shown = "; ".join(f"({k}) {problem.rstrip('.')}" for k, problem in enumerate(problems[:MAX_PROBLEMS], 1))
+    more = f"; and {len(problems) - MAX_PROBLEMS} more" if len(problems) > MAX_PROBLEMS else ""
+    return AuditInputError(f"{source} has {len(problems)} problems; fix each of them: {shown}{more}.")
 
 
 # --------------------------------------------------------------------------------------------
