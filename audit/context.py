@@ -15,6 +15,7 @@ from .models import ModelAdapter
 from .spec import AuditSpec
 from .stats import ResamplingEngine
 from .stats.resample import SamplingDesign, strata_codes
+from .tasks import Prediction, Target, Task, get_task
 
 Progress = Callable[[str], None]
 
@@ -38,10 +39,22 @@ class StepProgress:
 
 @dataclass(frozen=True)
 class EvaluatedDataset:
-    """One dataset with its labels, the model's predicted probabilities and sensitive attributes."""
+    """One dataset with its target, the model's predictions and sensitive attributes.
+
+    ``target`` and ``prediction`` are what the task seam passes on (``audit.tasks``); ``y`` and ``p``
+    are their arrays as the binary checks read them.
+    """
 
     dataset: Dataset
-    p: np.ndarray  # P(positive) per row, in [0, 1]
+    p: np.ndarray  # the prediction per row (binary: P(positive), in [0, 1])
+
+    @property
+    def target(self) -> Target:
+        return Target(self.dataset.y)
+
+    @property
+    def prediction(self) -> Prediction:
+        return Prediction(self.p)
 
     @property
     def name(self) -> str:
@@ -80,6 +93,11 @@ class AuditContext:
     cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
+    def task(self) -> Task:
+        """The kind of outcome the spec audits (``spec.task``)."""
+        return get_task(self.spec.task)
+
+    @property
     def internal(self) -> EvaluatedDataset:
         return self.datasets["test"]
 
@@ -100,7 +118,7 @@ class AuditContext:
         if data.site is not None:
             keys.append(frame[data.site].astype("string").fillna("(missing)").to_numpy(dtype=object).astype(str))
         if sampling == "case-control":
-            keys.append(ds.y)
+            keys.append(self.task.outcome_strata(ds.target))
         clusters = None
         if data.cluster is not None:
             clusters = frame[data.cluster].astype("string").to_numpy(dtype=object).astype(str)

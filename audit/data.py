@@ -38,6 +38,7 @@ import pandas as pd
 
 from audit.errors import AuditInputError
 from audit.spec import AuditSpec, resolve
+from audit.tasks import get_task
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -450,7 +451,8 @@ def load_dataset(
         frame = read_table(path, label=where, max_bytes=input_limit(spec))
     data = spec.data
     require_column(frame, data.target, "data.target", where)
-    y = binary_labels(frame[data.target], data.target, data.positive_label, where)
+    task = get_task(spec.task)
+    y = task.read_target(frame, data, where).values
     for column in data.sensitive:
         require_column(frame, column, "data.sensitive", where)
     for key in ("id", "site", "cluster"):
@@ -465,7 +467,7 @@ def load_dataset(
         )
     if data.prediction is not None:
         require_column(frame, data.prediction, "data.prediction", where)
-        check_probabilities(frame[data.prediction], data.prediction, where)
+        task.check_prediction_column(frame, data, where)
     reads = None
     if data.readers and (role == "internal" or all(c in frame.columns for c in data.readers)):
         for column in data.readers:

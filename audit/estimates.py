@@ -9,7 +9,7 @@ stream (``AuditContext.stream``) under its sampling design (``AuditContext.desig
 from __future__ import annotations
 
 from .context import AuditContext, EvaluatedDataset
-from .stats import BinaryMetrics, BootstrapResult, Estimate
+from .stats import BootstrapResult, Estimate
 from .stats.intervals import IntervalRules, cell_estimates
 from .stats.metrics import METRICS
 
@@ -43,6 +43,6 @@ def dataset_bootstrap(ctx: AuditContext, ds: EvaluatedDataset) -> BootstrapResul
     (columns in ``METRICS`` order); checks that need replicates (external gaps) read it instead of resampling again."""
     key = ("dataset_bootstrap", ds.name)
     if key not in ctx.cache:
-        kernel = BinaryMetrics(ds.y, ds.p, ctx.spec.settings.threshold, METRICS)
+        kernel = ctx.task.kernel(ds.target, ds.prediction, ctx.spec.settings, METRICS)
         ctx.cache[key] = ctx.engine.bootstrap(kernel, ctx.design(ds), ctx.stream(ds))
     return ctx.cache[key]

@@ -38,14 +38,13 @@ from audit.data import (
 )
 from audit.errors import AuditInputError
 from audit.spec import AuditSpec, resolve
+from audit.tasks import get_task
 
 SKOPS_SUFFIXES = (".skops",)
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 SUPPORTED = ".skops, .joblib, .pkl, .pickle, .onnx, .pt, .pth"
 ONNX_SUFFIXES = (".onnx",)
 TORCH_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript")
-#: Probabilities this far outside [0, 1] (floating-point noise) are clipped instead of rejected.
-TOLERANCE = 1e-9
 
 
 @runtime_checkable
@@ -446,32 +445,7 @@ def predictions(adapter: ModelAdapter | None, dataset: Dataset, spec: AuditSpec)
             f"{where}: the model failed to predict ({type(exc).__name__}: {first_line(exc)}); check that the feature "
             "columns have the names and types the model was trained on."
         ) from None
-    return check_scores(scores, dataset, where)
-
-
-def check_scores(scores: Any, dataset: Dataset, where: str) -> np.ndarray:
-    """Validate a model's P(positive): 1-d, one per row, no NaN, inside [0, 1]."""
-    try:
-        scores = np.asarray(scores, dtype=float)
-    except (TypeError, ValueError):
-        raise AuditInputError(f"{where}: the model returned predictions that are not numbers.") from None
-    scores = scores.reshape(-1) if scores.ndim == 2 and 1 in scores.shape else scores
-    if scores.ndim != 1 or scores.shape[0] != dataset.n:
-        count = scores.shape[0] if scores.ndim == 1 else f"an array of shape {scores.shape} as"
-        raise AuditInputError(
-            f"the model returned {count} predictions for {dataset.n} rows of dataset {dataset.name!r}; "
-            "it must return one probability per row."
-        )
-    missing = int(np.isnan(scores).sum())
-    if missing:
-        raise AuditInputError(f"{where}: the model returned NaN for {missing} of {dataset.n} rows; check those rows' inputs.")
-    outside = (scores < -TOLERANCE) | (scores > 1 + TOLERANCE)
-    if outside.any():
-        raise AuditInputError(
-            f"{where}: the model returned {plural(int(outside.sum()), 'value')} outside [0, 1] "
-            f"(min {scores.min():g}, max {scores.max():g}); its predict_proba must return probabilities."
-        )
-    return np.clip(scores, 0.0, 1.0)
+    return get_task(spec.task).check_prediction(scores, dataset.n, dataset.name, where).values
 
 
 # --------------------------------------------------------------------------------------------

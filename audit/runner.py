@@ -8,7 +8,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .checklist import checklist_results, validate_request
-from .checks import CHECKS, data_profile, not_run
+from .checks import CHECK_TASKS, CHECKS, data_profile, not_run
 from .context import AuditContext, EvaluatedDataset, Progress, StepProgress
 from .data import input_limit, load_dataset, load_datasets, read_table, require_column, sha256_file
 from .errors import AuditInputError
@@ -16,7 +16,8 @@ from .models import load_model, predictions
 from .provenance import provenance
 from .result import AuditResult
 from .spec import EXECUTION_SETTINGS, AuditSpec, load_spec, resolve
-from .stats import ResamplingEngine, proportion
+from .stats import ResamplingEngine
+from .tasks import Task
 
 
 def run(spec: str | os.PathLike | dict | AuditSpec, model: object | None = None, progress: Progress | None = None) -> AuditResult:
@@ -71,7 +72,10 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
         sections.append(data_profile.leakage_only(ctx))
     for name in names:
         say(f"check: {name}")
-        sections.append(CHECKS[name](ctx) if name in CHECKS else not_run(name))
+        if name in CHECKS and ctx.task.name not in CHECK_TASKS[name]:
+            sections.append(not_run(name, f"not defined for {ctx.task.name} outcomes"))
+        else:
+            sections.append(CHECKS[name](ctx) if name in CHECKS else not_run(name))
     mark_backwards_datasets(sections)
     model_file = None
     if model is None and spec.model is not None:
@@ -80,7 +84,7 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
         spec=spec.model_dump(mode="json", exclude={"settings": set(EXECUTION_SETTINGS)}),
         provenance=_with_files(provenance(spec, datasets | ({"calibration": calibration.dataset} if calibration else {}), model_file, adapter),
                                train_file),
-        datasets={name: dataset_summary(d, settings.confidence) for name, d in evaluated.items()},
+        datasets={name: dataset_summary(d, settings.confidence, ctx.task) for name, d in evaluated.items()},
         sections=sections,
         version=_version(),
     )
@@ -152,15 +156,9 @@ def requested_checks(spec: AuditSpec) -> list[str]:
     return list(dict.fromkeys(spec.checks))
 
 
-def dataset_summary(ds: EvaluatedDataset, confidence: float) -> dict:
-    return {
-        "role": ds.role,
-        "path": ds.dataset.path,
-        "sha256": ds.dataset.sha256,
-        "n": ds.n,
-        "n_events": ds.n_events,
-        "prevalence": proportion(ds.n_events, ds.n, confidence).to_dict(),
-    }
+def dataset_summary(ds: EvaluatedDataset, confidence: float, task: Task) -> dict:
+    """results.json's ``datasets.<name>``: where the table came from, then the task's summary of its outcome."""
+    return {"role": ds.role, "path": ds.dataset.path, "sha256": ds.dataset.sha256, **task.summary(ds.target, confidence)}
 
 
 def _version() -> str:

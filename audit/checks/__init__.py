@@ -10,7 +10,10 @@ from __future__ import annotations
 from . import calibration, data_profile, external, fairness, performance, robustness, uncertainty, utility
 from .base import Finding, Section
 
-CHECKS = {performance.NAME: performance.run, fairness.NAME: fairness.run, calibration.NAME: calibration.run, utility.NAME: utility.run, uncertainty.NAME: uncertainty.run, external.NAME: external.run, data_profile.NAME: data_profile.run, robustness.NAME: robustness.run}
+_MODULES = (performance, fairness, calibration, utility, uncertainty, external, data_profile, robustness)
+CHECKS = {module.NAME: module.run for module in _MODULES}
+#: The tasks (``audit.tasks``) each check is defined for; for any other the runner reports it "not run".
+CHECK_TASKS: dict[str, tuple[str, ...]] = {module.NAME: module.TASKS for module in _MODULES}
 
 TITLES = {
     "profile": "Data profile",
@@ -24,9 +27,8 @@ TITLES = {
 }
 
 
-def not_run(name: str) -> Section:
-    """The section for a requested check that this version cannot run yet."""
-    reason = "not implemented in this version of trustaudit"
+def not_run(name: str, reason: str = "not implemented in this version of trustaudit") -> Section:
+    """The section for a requested check that is not run, and why."""
     return Section(
         name=name,
         title=TITLES.get(name, name),

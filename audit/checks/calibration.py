@@ -37,6 +37,8 @@ from ..figure import Figure
 from .base import Finding, Section
 
 NAME = "calibration"
+#: The tasks (``audit.tasks``) this check is defined for.
+TASKS = ("binary",)
 METRICS = ("calibration_intercept", "calibration_slope", "oe_ratio", "ece", "ece_equal_mass")
 CURVE_POINTS = 200
 

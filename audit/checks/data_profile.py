@@ -24,6 +24,8 @@ from ..stats.agreement import ReaderAgreement
 from .base import Finding, Section
 
 NAME = "profile"
+#: The tasks (``audit.tasks``) this check is defined for.
+TASKS = ("binary",)
 MISSING = "(missing)"
 HEAVY_MISSING = 0.20
 #: The name the training table's identifiers go by in the overlap table.

@@ -43,6 +43,8 @@ from ..stats.metrics import METRICS
 from .base import Finding, Section
 
 NAME = "external"
+#: The tasks (``audit.tasks``) this check is defined for.
+TASKS = ("binary",)
 BOOTSTRAP_METRICS = ("auprc", "sensitivity", "specificity", "brier")
 #: Rows per dataset given to the domain classifier at most (seeded subsample beyond).
 DOMAIN_ROWS = 20_000

@@ -55,6 +55,8 @@ from ..verdicts import criterion, target_criterion, worst
 from .base import Finding, Section
 
 NAME = "fairness"
+#: The tasks (``audit.tasks``) this check is defined for.
+TASKS = ("binary",)
 METRICS: tuple[str, ...] = ("auroc", "sensitivity", "specificity", "ppv", "npv", "fnr", "fpr", "selection_rate", "brier")
 #: What the kernel and the per-group estimates compute: the compared metrics and the prevalence.
 GROUP_METRICS: tuple[str, ...] = METRICS + ("prevalence",)

@@ -27,6 +27,8 @@ from ..verdicts import criterion, judge_interval_against, target_criterion, wors
 from .base import Finding, Section
 
 NAME = "performance"
+#: The tasks (``audit.tasks``) this check is defined for.
+TASKS = ("binary",)
 #: Events below which a validation sample is too small to estimate performance precisely
 #: (at least 100, ideally 200 events: Collins, Ogundimu & Altman, Stat Med 2016).
 MIN_EVENTS = 100

@@ -40,6 +40,8 @@ from ..stats import stream_rng
 from .base import Finding, Section
 
 NAME = "robustness"
+#: The tasks (``audit.tasks``) this check is defined for.
+TASKS = ("binary",)
 #: Adjustment of the per-group attack-success comparisons of a dataset (family-wise error; statsmodels).
 MULTIPLICITY = "holm"
 TITLE = "Robustness"

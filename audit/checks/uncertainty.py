@@ -35,6 +35,8 @@ from . import fairness
 from .base import Finding, Section
 
 NAME = "uncertainty"
+#: The tasks (``audit.tasks``) this check is defined for.
+TASKS = ("binary",)
 
 
 class ScoreClassifier(ClassifierMixin, BaseEstimator):

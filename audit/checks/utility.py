@@ -20,6 +20,8 @@ from ..verdicts import criterion, judge_interval_against, worst
 from .base import Finding, Section
 
 NAME = "utility"
+#: The tasks (``audit.tasks``) this check is defined for.
+TASKS = ("binary",)
 
 
 def run(ctx: AuditContext) -> Section:
