@@ -48,7 +48,7 @@ from .checks.base import Finding
 from .figure import Figure
 from .data import Dataset, load_dataset
 from .errors import AuditInputError
-from .labels import metric_label
+from .labels import LOWER_IS_BETTER, metric_label
 from .models import load_model, predictions
 from .provenance import environment, package_versions
 from .result import write_atomically
@@ -62,7 +62,6 @@ TEMPLATE = "benchmark.html.j2"
 STYLESHEET = "style.css"
 MetricName = Literal[PERFORMANCE_METRICS]  # type: ignore[valid-type]
 DEFAULT_METRICS = ["auroc", "auprc", "sensitivity", "specificity", "brier"]
-LOWER_IS_BETTER = frozenset({"brier"})
 #: Events (or non-events) below which a dataset is flagged as thin evidence (Collins et al. 2016).
 MIN_EVENTS = 100
 

@@ -1,45 +1,98 @@
-"""Human-readable names of metrics: one vocabulary for checks' findings, figures and the report."""
+"""The one metric vocabulary, and human-readable names: read by checks' findings, verdicts, figures, the report,
+the summary and the benchmark.
 
-METRIC_LABELS = {
-    "auroc": "AUROC",
-    "auprc": "AUPRC",
-    "sensitivity": "Sensitivity (recall)",
-    "specificity": "Specificity",
-    "ppv": "PPV (precision)",
-    "npv": "NPV",
-    "accuracy": "Accuracy",
-    "balanced_accuracy": "Balanced accuracy",
-    "f1": "F1 score",
-    "brier": "Brier score",
-    "calibration_intercept": "Calibration intercept",
-    "calibration_slope": "Calibration slope",
-    "ece": "Expected calibration error",
-    "coverage": "Coverage",
-    "mean_set_size": "Mean prediction-set size",
-    "fnr": "FNR (underdiagnosis)",
-    "fpr": "FPR (overdiagnosis)",
-    "selection_rate": "Selection rate",
-    "prevalence": "Prevalence",
-    "oe_ratio": "Observed / expected events (O:E)",
-    "ece_equal_mass": "ECE, equal-mass bins",
-}
+Each metric is declared once, as a :class:`Metric` row of ``METRIC_TABLE``: its name, its label (and a
+shorter one for figure panels), which way is better, the equivalence margin its fairness gaps are judged
+by, how its interval is made by default, and the tasks it is defined for. Every other table here
+(``METRIC_LABELS``, ``METRIC_DIRECTION``, ``EQUIVALENCE_MARGINS``, ...) is derived from it, in the
+order it has always had, so results.json does not change. Add a metric by adding one row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Intervals, by family (the exact rule is ``audit.stats.intervals``; the method of each estimate is in results.json).
+SCORE_OR_EXACT = "Wilson score; Clopper-Pearson within 3 of 0 or n"
+AUROC_RULE = "Newcombe score below 50 events or non-events, logit-DeLong above"
+BOOTSTRAP = "bootstrap, resampled as the data were sampled"
+MODEL_BASED = "Wald interval of a logistic recalibration model"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric, declared once."""
+
+    name: str
+    label: str
+    #: Which way is better: "higher", "lower", "closer to 0", "closer to 1", or None (described, not ranked).
+    better: str | None = None
+    short: str | None = None  # for figure panels and finding sentences (default: ``label``)
+    margin: float | None = None  # equivalence margin of a fairness gap (absolute difference); None: not judged
+    interval: str | None = None  # how its interval is made by default
+    tasks: tuple[str, ...] = ("binary",)
+
+    @property
+    def direction(self) -> str | None:
+        """"higher" or "lower" when one way is simply better (targets, worst groups), else None."""
+        return self.better if self.better in ("higher", "lower") else None
+
+
+METRIC_TABLE: tuple[Metric, ...] = (
+    Metric("auroc", "AUROC", "higher", margin=0.05, interval=AUROC_RULE),
+    Metric("auprc", "AUPRC", "higher", interval=BOOTSTRAP),
+    Metric("sensitivity", "Sensitivity (recall)", "higher", short="Sensitivity", margin=0.05, interval=SCORE_OR_EXACT),
+    Metric("specificity", "Specificity", "higher", margin=0.05, interval=SCORE_OR_EXACT),
+    Metric("ppv", "PPV (precision)", "higher", margin=0.05, interval=SCORE_OR_EXACT),
+    Metric("npv", "NPV", "higher", margin=0.05, interval=SCORE_OR_EXACT),
+    Metric("accuracy", "Accuracy", "higher", interval=SCORE_OR_EXACT),
+    Metric("balanced_accuracy", "Balanced accuracy", "higher", interval=BOOTSTRAP),
+    Metric("f1", "F1 score", "higher", interval=BOOTSTRAP),
+    Metric("brier", "Brier score", "lower", margin=0.02, interval=BOOTSTRAP),
+    Metric("calibration_intercept", "Calibration intercept", "closer to 0", interval=MODEL_BASED),
+    Metric("calibration_slope", "Calibration slope", "closer to 1", interval=MODEL_BASED),
+    Metric("ece", "Expected calibration error", "lower", interval=BOOTSTRAP),
+    Metric("coverage", "Coverage", "higher", interval=SCORE_OR_EXACT),
+    Metric("mean_set_size", "Mean prediction-set size", "lower", interval="normal approximation"),
+    Metric("fnr", "FNR (underdiagnosis)", "lower", margin=0.05, interval=SCORE_OR_EXACT),
+    Metric("fpr", "FPR (overdiagnosis)", "lower", margin=0.05, interval=SCORE_OR_EXACT),
+    Metric("selection_rate", "Selection rate", interval=SCORE_OR_EXACT),
+    Metric("prevalence", "Prevalence", interval=SCORE_OR_EXACT),
+    Metric("oe_ratio", "Observed / expected events (O:E)", "closer to 1", interval="Poisson (log scale)"),
+    Metric("ece_equal_mass", "ECE, equal-mass bins", "lower", interval=BOOTSTRAP),
+)
+
+#: name → :class:`Metric`.
+METRICS_BY_NAME: dict[str, Metric] = {m.name: m for m in METRIC_TABLE}
+
+
+def _ordered(names: tuple[str, ...], value) -> dict:
+    """``{name: value(metric)}`` in the order ``names`` gives, for every metric with a value."""
+    return {n: value(METRICS_BY_NAME[n]) for n in names if value(METRICS_BY_NAME[n]) is not None}
+
 
 #: Which direction is better, for targets and worst groups: "higher" or "lower" (metrics not listed have none).
-METRIC_DIRECTION = {
-    **dict.fromkeys(("auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "accuracy", "balanced_accuracy", "f1", "coverage"), "higher"),
-    **dict.fromkeys(("brier", "fnr", "fpr", "ece", "ece_equal_mass", "mean_set_size"), "lower"),
-}
+#: (This order, higher first, is the one results.json and messages have always shown.)
+METRIC_DIRECTION = _ordered(
+    ("auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "accuracy", "balanced_accuracy", "f1", "coverage",
+     "brier", "fnr", "fpr", "ece", "ece_equal_mass", "mean_set_size"), lambda m: m.direction)
 
 #: Equivalence margins for fairness gaps (absolute differences between groups): a gap whose simultaneous
 #: interval lies inside (-m, m) is "within margin". Metrics without a margin are described, not judged
 #: (the selection rate differs with prevalence by design). ``settings.fairness_margins`` overrides.
-EQUIVALENCE_MARGINS = {
-    **dict.fromkeys(("auroc", "sensitivity", "specificity", "ppv", "npv", "fnr", "fpr"), 0.05),
-    "brier": 0.02,
-}
+EQUIVALENCE_MARGINS = _ordered(("auroc", "sensitivity", "specificity", "ppv", "npv", "fnr", "fpr", "brier"), lambda m: m.margin)
+
+#: Which way is better, as the report's "better" column says it (metrics not listed show nothing).
+METRIC_BETTER = {m.name: m.better for m in METRIC_TABLE if m.better is not None}
+
+METRIC_LABELS = {m.name: m.label for m in METRIC_TABLE}
 
 #: Shorter names for figure panels and finding sentences.
-SHORT_METRIC_LABELS: dict[str, str] = {**METRIC_LABELS, "sensitivity": "Sensitivity"}
+SHORT_METRIC_LABELS: dict[str, str] = {m.name: m.short or m.label for m in METRIC_TABLE}
+
+#: Metrics for which a higher or a lower value is simply better.
+HIGHER_IS_BETTER = frozenset(n for n, d in METRIC_DIRECTION.items() if d == "higher")
+LOWER_IS_BETTER = frozenset(n for n, d in METRIC_DIRECTION.items() if d == "lower")
 
 
 def metric_label(name: str, short: bool = False) -> str:

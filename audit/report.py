@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from audit.checklist import section_states
 from audit.figure import Figure
-from audit.labels import METRIC_LABELS
+from audit.labels import METRIC_BETTER, METRIC_LABELS
 from audit.resources import resource_dir
 from audit.result import SEVERITY_ORDER
 from audit.views import section_view
@@ -55,29 +55,6 @@ DASH = "—"
 
 
 STATUSES = ("pass", "warning", "fail", "inconclusive", "insufficient evidence", "not run")
-
-
-#: Which direction is better, for the "better" column; metrics not listed show nothing.
-METRIC_BETTER = {
-    "auroc": "higher",
-    "auprc": "higher",
-    "sensitivity": "higher",
-    "specificity": "higher",
-    "ppv": "higher",
-    "npv": "higher",
-    "accuracy": "higher",
-    "balanced_accuracy": "higher",
-    "f1": "higher",
-    "brier": "lower",
-    "calibration_intercept": "closer to 0",
-    "calibration_slope": "closer to 1",
-    "ece": "lower",
-    "ece_equal_mass": "lower",
-    "oe_ratio": "closer to 1",
-    "mean_set_size": "lower",
-    "fnr": "lower",
-    "fpr": "lower",
-}
 
 METHOD_LABELS = {
     "delong": "DeLong's method for the variance of the AUROC (DeLong et al., 1988)",

@@ -54,3 +54,30 @@ def test_a_check_not_defined_for_the_task_is_not_run_with_the_reason(tmp_path, m
     assert result.sections["performance"]["status"] != "not run"
     assert result.sections["utility"]["status"] == "not run"
     assert result.sections["utility"]["reason"] == "not defined for binary outcomes"
+
+
+# ------------------------------------------------------------------------------ the one metric vocabulary
+
+
+def test_every_metric_is_declared_once_and_every_table_is_read_from_that_declaration():
+    from audit import labels
+    from audit.stats.metrics import METRICS, PERFORMANCE_METRICS
+
+    names = [m.name for m in labels.METRIC_TABLE]
+    assert len(names) == len(set(names))
+    assert set(METRICS) | set(PERFORMANCE_METRICS) <= set(names)  # every metric a kernel computes is declared
+    for m in labels.METRIC_TABLE:
+        assert labels.METRIC_LABELS[m.name] == m.label and labels.SHORT_METRIC_LABELS[m.name] == (m.short or m.label)
+        assert labels.METRIC_DIRECTION.get(m.name) == m.direction
+        assert labels.EQUIVALENCE_MARGINS.get(m.name) == m.margin
+        assert labels.METRIC_BETTER.get(m.name) == m.better
+        assert m.interval and set(m.tasks) <= set(TASKS)
+    assert labels.HIGHER_IS_BETTER.isdisjoint(labels.LOWER_IS_BETTER)
+
+
+def test_checks_report_and_benchmark_read_the_vocabulary_instead_of_their_own_tables():
+    from audit import benchmark, labels, report
+    from audit.checks import fairness
+
+    assert fairness.HIGHER_IS_BETTER is labels.HIGHER_IS_BETTER and fairness.LOWER_IS_BETTER is labels.LOWER_IS_BETTER
+    assert benchmark.LOWER_IS_BETTER is labels.LOWER_IS_BETTER and report.METRIC_BETTER is labels.METRIC_BETTER

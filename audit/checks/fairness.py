@@ -44,7 +44,7 @@ from ..context import AuditContext, EvaluatedDataset
 from ..errors import AuditInputError
 from ..estimates import dataset_estimates
 from ..evidence import SHOWN, THIN
-from ..labels import EQUIVALENCE_MARGINS, metric_label
+from ..labels import EQUIVALENCE_MARGINS, HIGHER_IS_BETTER, LOWER_IS_BETTER, metric_label
 from ..stats import Estimate
 from ..stats.auroc import auroc_score_se
 from ..stats.intervals import PREVALENCE_DEPENDENT, PROPORTIONS, IntervalRules, cell_estimates, counts
@@ -60,8 +60,6 @@ TASKS = ("binary",)
 METRICS: tuple[str, ...] = ("auroc", "sensitivity", "specificity", "ppv", "npv", "fnr", "fpr", "selection_rate", "brier")
 #: What the kernel and the per-group estimates compute: the compared metrics and the prevalence.
 GROUP_METRICS: tuple[str, ...] = METRICS + ("prevalence",)
-HIGHER_IS_BETTER = frozenset({"auroc", "sensitivity", "specificity", "ppv", "npv"})
-LOWER_IS_BETTER = frozenset({"fnr", "fpr", "brier"})
 #: fnr and fpr mirror sensitivity and specificity (same gap, opposite sign): tested once, via the mirror.
 MIRRORS = {"fnr": "sensitivity", "fpr": "specificity"}
 MISSING = "(missing)"
