@@ -17,6 +17,8 @@ from fairlearn.metrics import (
 )
 from sklearn import metrics as skm
 
+from audit import groups
+from audit.groups import MISSING
 from audit.checks import fairness
 from audit.context import AuditContext, EvaluatedDataset
 from audit.data import Dataset
@@ -38,7 +40,7 @@ def context(frame: pd.DataFrame, p, sensitive, n_resamples=300, **settings):
 
 def analyse(ctx):
     ds = ctx.datasets["test"]
-    parts = fairness.build_partitions(ds, list(ctx.spec.data.sensitive), None, ctx.spec.settings.intersectional)
+    parts = groups.build_partitions(ds, list(ctx.spec.data.sensitive), None, ctx.spec.settings.intersectional)
     return fairness.analyse(ds, parts, ctx)
 
 
@@ -74,7 +76,7 @@ def test_group_estimates_equal_fairlearn_metricframe_and_disparities_equal_fairl
     data, _ = analyse(context(frame, p, ["sex", "band"]))
     pred = (p >= 0.5).astype(int)
     for part in data["partitions"]:
-        labels = fairness.build_partitions(
+        labels = groups.build_partitions(
             EvaluatedDataset(Dataset("test", "internal", "m", "", frame, frame["y"].to_numpy()), p), ["sex", "band"], None, True
         )
         sf = next(x for x in labels if x.name == part["name"]).labels
@@ -139,7 +141,7 @@ def test_tiny_group_one_class_group_and_missing_attribute_do_not_crash_and_are_m
     assert groups["tiny"]["status"] == "insufficient evidence" and "n = 3" in groups["tiny"]["reason"]
     assert groups["oneclass"]["status"] == "insufficient evidence" and groups["oneclass"]["metrics"]["auroc"]["value"] is None
     assert groups["oneclass"]["metrics"]["sensitivity"]["value"] is None
-    assert fairness.MISSING in groups and groups[fairness.MISSING]["n"] == 20
+    assert MISSING in groups and groups[MISSING]["n"] == 20
     assert groups["tiny"]["metrics"]["specificity"]["method"] == "clopper-pearson"
     assert data["partitions"][0]["reference"] not in ("tiny", "oneclass")
     assert any("tiny" in f.message for f in findings)

@@ -15,6 +15,7 @@ import pytest
 from scipy.stats import fisher_exact
 from statsmodels.stats.proportion import proportion_confint
 
+from audit import groups
 from audit.checks import calibration, fairness, performance
 from audit.context import AuditContext, EvaluatedDataset
 from audit.data import Dataset
@@ -247,7 +248,7 @@ def test_a_small_group_with_all_five_events_flagged_is_not_a_significant_gap_fis
     assert 0.04 < fisher_p < 0.1
     frame = pd.DataFrame({"y": y, "p": p, "g": group})
     ctx = context(frame, p, ["g"])
-    data, findings = fairness.analyse(ctx.internal, fairness.build_partitions(ctx.internal, ["g"], None, False), ctx)
+    data, findings = fairness.analyse(ctx.internal, groups.build_partitions(ctx.internal, ["g"], None, False), ctx)
     row = data["partitions"][0]["gaps"]["sensitivity"]["comparisons"][0]
     assert row["group"] == "small" and row["difference"]["value"] == pytest.approx(1 - 33 / 60)
     assert not row["significant"] and row["p_adjusted"] > 0.05
@@ -265,7 +266,7 @@ def test_simultaneous_interval_excludes_zero_exactly_when_the_adjusted_p_is_belo
         p = np.clip(0.25 + 0.35 * frame["y"] - boost * frame["y"] + rng.normal(0, 0.15, len(frame)), 0.01, 0.99)
         frame["p"] = p
         ctx = context(frame, p, ["s", "t"])
-        data, _ = fairness.analyse(ctx.internal, fairness.build_partitions(ctx.internal, ["s", "t"], None, True), ctx)
+        data, _ = fairness.analyse(ctx.internal, groups.build_partitions(ctx.internal, ["s", "t"], None, True), ctx)
         for part in data["partitions"]:
             for m in fairness.METRICS:
                 for c in part["gaps"][m]["comparisons"]:
@@ -284,7 +285,7 @@ def test_random_sex_label_gives_no_fairness_warning_in_90_percent_of_studies():
         y, p = calibrated_cohort(rng, 500)
         frame = pd.DataFrame({"y": y, "p": p, "sex": rng.choice(["F", "M"], y.size)})
         ctx = context(frame, p, ["sex"], n_resamples=200, seed=k, threshold=0.1)
-        _, findings = fairness.analyse(ctx.internal, fairness.build_partitions(ctx.internal, ["sex"], None, False), ctx)
+        _, findings = fairness.analyse(ctx.internal, groups.build_partitions(ctx.internal, ["sex"], None, False), ctx)
         warned += any(f.severity == "warning" for f in findings)
     assert warned / studies <= 0.10
 
@@ -296,7 +297,7 @@ def test_max_min_gap_and_disparities_are_point_estimates_with_one_sided_upper_bo
     p = np.clip(0.3 + 0.3 * frame["y"] + rng.normal(0, 0.15, n), 0.01, 0.99)
     frame["p"] = p
     ctx = context(frame, p, ["band"])
-    data, _ = fairness.analyse(ctx.internal, fairness.build_partitions(ctx.internal, ["band"], None, False), ctx)
+    data, _ = fairness.analyse(ctx.internal, groups.build_partitions(ctx.internal, ["band"], None, False), ctx)
     part = data["partitions"][0]
     for m in ("sensitivity", "selection_rate"):
         spread = part["gaps"][m]["max_min"]
@@ -320,7 +321,7 @@ def test_max_min_upper_bound_covers_a_true_spread_of_zero_in_at_least_90_percent
         p = np.clip(0.3 + 0.3 * y + rng.normal(0, 0.15, n), 0.01, 0.99)
         frame["p"] = p
         ctx = context(frame, p, ["band"], n_resamples=200, seed=k)
-        data, _ = fairness.analyse(ctx.internal, fairness.build_partitions(ctx.internal, ["band"], None, False), ctx)
+        data, _ = fairness.analyse(ctx.internal, groups.build_partitions(ctx.internal, ["band"], None, False), ctx)
         # the true spread is 0 for every metric, so the bound covers whenever it is >= 0: it must also not be trivially
         # large, so count coverage of the *estimate's* truth by requiring the bound below 0.5 as well
         bound = data["partitions"][0]["gaps"]["sensitivity"]["max_min"]["ci"][1]

@@ -81,3 +81,23 @@ def test_checks_report_and_benchmark_read_the_vocabulary_instead_of_their_own_ta
 
     assert fairness.HIGHER_IS_BETTER is labels.HIGHER_IS_BETTER and fairness.LOWER_IS_BETTER is labels.LOWER_IS_BETTER
     assert benchmark.LOWER_IS_BETTER is labels.LOWER_IS_BETTER and report.METRIC_BETTER is labels.METRIC_BETTER
+
+
+# ------------------------------------------------------------------------------ one subgroup module
+
+
+def test_every_check_reads_its_groups_from_the_one_subgroup_module():
+    """No check builds partitions, labels groups or judges their size itself, and none imports checks.fairness for it."""
+    import inspect
+    import re
+
+    from audit import groups
+    from audit.checks import calibration, fairness, robustness, uncertainty, utility
+
+    for module in (calibration, fairness, robustness, uncertainty, utility):
+        source = inspect.getsource(module)
+        assert "from . import fairness" not in source and "from .fairness import" not in source, module.__name__
+        assert not re.search(r"[<>]=?\s*settings\.min_group_(size|events)", source), module.__name__  # the rule is groups.too_small
+        assert 'fillna("(missing)")' not in source, module.__name__
+    assert groups.too_small(29, 10, type("S", (), {"min_group_size": 30, "min_group_events": 5})()) == ["n = 29 < 30"]
+    assert groups.too_small(40, 4, type("S", (), {"min_group_size": 30, "min_group_events": 5})()) == ["4 with the outcome < 5"]

@@ -32,8 +32,8 @@ from ..stats.calibration import (
     spline_calibration_curve,
 )
 from ..verdicts import target_criterion, worst
-from . import fairness
 from ..figure import Figure
+from ..groups import build_partitions, too_small
 from .base import Finding, Section
 
 NAME = "calibration"
@@ -102,13 +102,12 @@ def subgroup_figures(ctx: AuditContext) -> dict:
     settings = ctx.spec.settings
     out = {}
     for ds in ctx.datasets.values():
-        for part in fairness.build_partitions(ds, list(ctx.spec.data.sensitive), None, False):
+        for part in build_partitions(ds, list(ctx.spec.data.sensitive), None, False):
             curves = {}
             for label in np.unique(part.labels):
                 rows = part.labels == label
                 y, p = ds.y[rows], ds.p[rows]
-                events = int(y.sum())
-                if rows.sum() < settings.min_group_size or min(events, rows.sum() - events) < settings.min_group_events:
+                if too_small(int(rows.sum()), int(y.sum()), settings):
                     continue
                 smooth = smoothed_calibration(y, p)
                 keep = np.unique(np.linspace(0, smooth.p_sorted.size - 1, CURVE_POINTS).round().astype(int))
@@ -204,8 +203,8 @@ def subgroup_calibration(ds: EvaluatedDataset, ctx: AuditContext) -> list[dict]:
     method, and ``p_adjusted`` is what the findings judge.
     """
     settings = ctx.spec.settings
-    partitions = fairness.build_partitions(ds, list(ctx.spec.data.sensitive), ctx.spec.data.site, settings.intersectional,
-                                           settings.max_groups)
+    partitions = build_partitions(ds, list(ctx.spec.data.sensitive), ctx.spec.data.site, settings.intersectional,
+                                  settings.max_groups)
     out, seen = [], {}
     clusters = ctx.design(ds).clusters
     rng = stream_rng(settings.seed, f"{NAME}/expected/{ds.name}")
@@ -214,7 +213,7 @@ def subgroup_calibration(ds: EvaluatedDataset, ctx: AuditContext) -> list[dict]:
             rows = part.labels == label
             y, p = ds.y[rows], ds.p[rows]
             n, events = int(rows.sum()), int(y.sum())
-            small = n < settings.min_group_size or min(events, n - events) < settings.min_group_events
+            small = bool(too_small(n, events, settings))
             entry = {"partition": part.name, "group": str(label), "n": n, "n_events": events,
                      "status": "insufficient evidence" if small else "ok",
                      "prevalence": proportion(events, n, settings.confidence).to_dict(), "metrics": {}}

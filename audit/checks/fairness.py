@@ -36,14 +36,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from scipy.stats import chi2
 
 from .. import plots
 from ..context import AuditContext, EvaluatedDataset
-from ..errors import AuditInputError
 from ..estimates import dataset_estimates
 from ..evidence import SHOWN, THIN
+from ..groups import Partition, build_partitions, intersection_size, reference_group, too_small
 from ..labels import EQUIVALENCE_MARGINS, HIGHER_IS_BETTER, LOWER_IS_BETTER, metric_label
 from ..stats import Estimate
 from ..stats.auroc import auroc_score_se
@@ -62,21 +61,7 @@ METRICS: tuple[str, ...] = ("auroc", "sensitivity", "specificity", "ppv", "npv",
 GROUP_METRICS: tuple[str, ...] = METRICS + ("prevalence",)
 #: fnr and fpr mirror sensitivity and specificity (same gap, opposite sign): tested once, via the mirror.
 MIRRORS = {"fnr": "sensitivity", "fpr": "specificity"}
-MISSING = "(missing)"
 DISPARITIES = ("demographic_parity_difference", "equalized_odds_difference", "equal_opportunity_difference")
-
-
-@dataclass(frozen=True)
-class Partition:
-    """One way of splitting the patients: an attribute, the site, or the intersection of attributes."""
-
-    name: str
-    kind: str  # "attribute" | "site" | "intersection"
-    attributes: tuple[str, ...]
-    labels: np.ndarray  # one group label (str) per row
-
-    def display(self, label: str) -> str:
-        return label if self.kind == "intersection" else f"{self.name}={label}"
 
 
 def run(ctx: AuditContext) -> Section:
@@ -151,37 +136,11 @@ def fairness_evidence(partitions: list[dict]) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------
 
 
-def group_labels(column: pd.Series) -> np.ndarray:
-    """String labels of an attribute; missing values become their own group, ``(missing)``."""
-    labels = column.astype("string").fillna(MISSING).to_numpy(dtype=object)
-    return labels.astype(str)
-
-
-def build_partitions(ds: EvaluatedDataset, attributes: list[str], site: str | None, intersectional: bool,
-                     max_groups: int | None = None) -> list[Partition]:
-    """The partitions of ``ds``: each attribute, the site, and (``intersectional``) the intersection of the
-    attributes unless it has more than ``max_groups`` groups (the runner already refused an attribute or
-    site with more; :func:`intersection_too_large` says why one was left out)."""
-    frame = ds.dataset.frame
-    parts = [Partition(a, "attribute", (a,), group_labels(frame[a])) for a in attributes]
-    if site is not None and site not in attributes:
-        parts.append(Partition(site, "site", (site,), group_labels(frame[site])))
-    if intersectional and len(attributes) >= 2:
-        combined = np.array(
-            [" & ".join(f"{a}={v}" for a, v in zip(attributes, row)) for row in zip(*(p.labels for p in parts[: len(attributes)]))],
-            dtype=object,
-        ).astype(str)
-        if max_groups is None or np.unique(combined).size <= max_groups:
-            parts.append(Partition(" × ".join(attributes), "intersection", tuple(attributes), combined))
-    return parts
-
-
 def intersection_too_large(ds: EvaluatedDataset, attributes: list[str], max_groups: int) -> Finding | None:
     """A finding when the intersection of ``attributes`` on ``ds`` has more groups than ``max_groups``."""
     if len(attributes) < 2:
         return None
-    frame = ds.dataset.frame
-    count = len(frame[attributes].astype("string").fillna(MISSING).drop_duplicates())
+    count = intersection_size(ds.dataset.frame, attributes)
     if count <= max_groups:
         return None
     return Finding(NAME, "info", f"The intersection of {', '.join(attributes)} on {ds.name} has {count} groups, more than "
@@ -260,13 +219,7 @@ def group_cell(ds, part: Partition, label: str, code: int, boot, column, rules: 
     rows = part.labels == label
     y, p = ds.y[rows], ds.p[rows]
     n, events = int(rows.sum()), int(y.sum())
-    reasons = []
-    if n < settings.min_group_size:
-        reasons.append(f"n = {n} < {settings.min_group_size}")
-    if events < settings.min_group_events:
-        reasons.append(f"{events} with the outcome < {settings.min_group_events}")
-    if n - events < settings.min_group_events:
-        reasons.append(f"{n - events} without the outcome < {settings.min_group_events}")
+    reasons = too_small(n, events, settings)
     estimates = cell_estimates(
         y, p, settings.threshold, GROUP_METRICS, lambda m: boot.estimate_at(column[(part.name, code, m)], n), rules,
         None if clusters is None else np.asarray(clusters)[rows],
@@ -303,20 +256,6 @@ def comparable(metric: str, cell: GroupCell, rules: IntervalRules) -> bool:
     if cell.status != "ok" or not np.isfinite(cell.estimates[metric].value):
         return False
     return not (rules.sampling == "case-control" and metric in PREVALENCE_DEPENDENT)
-
-
-def reference_group(part: Partition, groups: list[dict], configured: dict[str, str]) -> str:
-    labels = [g["label"] for g in groups]
-    if part.name in configured:
-        wanted = str(configured[part.name])
-        if wanted not in labels:
-            raise AuditInputError(
-                f"settings.reference_groups names {wanted!r} for {part.name!r}, which has the groups "
-                f"{', '.join(repr(x) for x in labels)}; choose one of them."
-            )
-        return wanted
-    ok = [g for g in groups if g["status"] == "ok"] or groups
-    return max(ok, key=lambda g: g["n"])["label"]  # first largest: groups are in sorted order
 
 
 @dataclass

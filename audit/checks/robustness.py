@@ -30,6 +30,7 @@ from .. import plots
 from ..context import AuditContext, EvaluatedDataset
 from ..errors import AuditInputError
 from ..evidence import SHOWN, shown
+from ..groups import Partition, partitions_of, reference_group, too_small
 from ..labels import perturbation_label
 from ..models import _table_array, _table_columns
 from ..robustness import attacks as attack_lib
@@ -383,33 +384,32 @@ def perturbation_findings(name: str, data: dict, settings) -> list[Finding]:
 
 
 def _partitions(ctx: AuditContext, ds: EvaluatedDataset, rows: np.ndarray) -> list[tuple[str, str, np.ndarray]]:
-    from .fairness import group_labels
-
+    """(name, kind, labels) of each attribute and the site, over the attacked rows (``audit.groups``)."""
     frame = ds.dataset.frame.iloc[rows]
-    parts = [(a, "attribute", group_labels(frame[a])) for a in ctx.spec.data.sensitive]
-    site = ctx.spec.data.site
-    if site is not None and site not in ctx.spec.data.sensitive:
-        parts.append((site, "site", group_labels(frame[site])))
-    return parts
+    return [(p.name, p.kind, p.labels) for p in partitions_of(frame, list(ctx.spec.data.sensitive), ctx.spec.data.site, False)]
 
 
 def subgroup_dataset(ctx, name, partitions, y, p0, adv_flags: dict, pert_flags: dict):
     """Per group of each partition: robustness metrics, and success-rate gaps against the largest group."""
     settings = ctx.spec.settings
-    t, conf, min_size = settings.threshold, settings.confidence, settings.min_group_size
+    t, conf = settings.threshold, settings.confidence
     strongest = {}
     for (kind, severity) in pert_flags:
         strongest[kind] = max(strongest.get(kind, 0.0), severity)
     out, comparisons = [], []
     for part_name, part_kind, labels in partitions:
         groups = []
-        uniques, counts = np.unique(labels, return_counts=True)
-        reference = str(uniques[int(np.argmax(counts))])
+        uniques = np.unique(labels)
+        sizes = [{"label": str(u), "n": int((labels == u).sum()),
+                  "status": "ok" if not too_small(int((labels == u).sum()), int(y[labels == u].sum()), settings) else "small"}
+                 for u in uniques]
+        reference = reference_group(Partition(part_name, part_kind, (part_name,), labels), sizes, settings.reference_groups)
         for label in uniques:
             m = labels == label
             n = int(m.sum())
-            small = n < min_size
-            group = {"label": str(label), "n": n, "small": small,
+            reasons = too_small(n, int(y[m].sum()), settings)
+            small = bool(reasons)
+            group = {"label": str(label), "n": n, "small": small, "reason": "; ".join(reasons) or None,
                      "clean": clean_point(y[m], p0[m], t, conf, exact=small, auroc=False),
                      "adversarial": {}, "perturbation": {}}
             for (attack, eps), p1 in adv_flags.items():
@@ -456,6 +456,6 @@ def subgroup_dataset(ctx, name, partitions, y, p0, adv_flags: dict, pert_flags: 
     for part in out:
         for group in part["groups"]:
             if group["small"]:
-                findings.append(Finding(NAME, "info", f"{part['name']}={group['label']} on {name} has only {group['n']} patients "
-                                        f"(< {min_size}); its robustness is shown with exact intervals but not compared.", name))
+                findings.append(Finding(NAME, "info", f"{part['name']}={group['label']} on {name} is too small to compare "
+                                        f"({group['reason']}); its robustness is shown with exact intervals but not compared.", name))
     return {"partitions": out}, findings

@@ -29,9 +29,9 @@ from sklearn.model_selection import train_test_split
 from .. import plots
 from ..context import AuditContext, EvaluatedDataset
 from ..evidence import THIN, shown
+from ..groups import build_partitions, too_small
 from ..stats import Estimate, proportion
 from ..verdicts import criterion, judge_interval_against, worst
-from . import fairness
 from .base import Finding, Section
 
 NAME = "uncertainty"
@@ -195,8 +195,8 @@ def group_coverage(ctx, ds: EvaluatedDataset, rows, sets, cal_ds: EvaluatedDatas
     attributes, site = list(ctx.spec.data.sensitive), ctx.spec.data.site
     if not attributes and site is None:
         return []
-    eval_parts = fairness.build_partitions(ds, attributes, site, False)
-    cal_parts = {p.name: p for p in fairness.build_partitions(cal_ds, attributes, site, False)}
+    eval_parts = build_partitions(ds, attributes, site, False)
+    cal_parts = {p.name: p for p in build_partitions(cal_ds, attributes, site, False)}
     out = []
     y = ds.y[rows]
     for part in eval_parts:
@@ -205,7 +205,7 @@ def group_coverage(ctx, ds: EvaluatedDataset, rows, sets, cal_ds: EvaluatedDatas
         for label in np.unique(labels):
             g = labels == label
             entry = {"partition": part.name, "group": str(label), "n": int(g.sum()),
-                     "small": bool(g.sum() < settings.min_group_size),
+                     "small": bool(too_small(int(g.sum()), int(y[g].sum()), settings)),
                      "marginal": set_summary(sets[g], y[g], settings.confidence), "mondrian": None}
             in_cal = cal_labels == label
             short = calibration_shortfall(int(in_cal.sum()), level)

@@ -15,6 +15,7 @@ from .. import plots
 from ..context import AuditContext
 from ..errors import AuditInputError
 from ..evidence import shown
+from ..groups import build_partitions, too_small
 from ..stats.net_benefit import DEFAULT_THRESHOLDS, TIE, check_thresholds, decision_curve
 from ..verdicts import criterion, judge_interval_against, worst
 from .base import Finding, Section
@@ -127,17 +128,15 @@ def useful_range(name: str, curve: dict) -> Finding:
 
 def subgroup_curves(ds, ctx: AuditContext, thresholds) -> list[dict]:
     """Decision curves per group of each sensitive attribute (groups too small to judge are listed, not drawn)."""
-    from . import fairness
-
     settings = ctx.spec.settings
     out = []
-    for part in fairness.build_partitions(ds, list(ctx.spec.data.sensitive), None, False):
+    for part in build_partitions(ds, list(ctx.spec.data.sensitive), None, False):
         for label in np.unique(part.labels):
             rows = part.labels == label
             y, p = ds.y[rows], ds.p[rows]
             n, events = int(rows.sum()), int(y.sum())
             entry = {"partition": part.name, "group": str(label), "n": n, "n_events": events}
-            if n >= settings.min_group_size and min(events, n - events) >= settings.min_group_events:
+            if not too_small(n, events, settings):
                 design = ctx.design(ds).subset(rows)
                 entry.update(decision_curve(y, p, thresholds, ctx.engine, f"{NAME}/{ds.name}/{part.name}/{label}", design))
                 entry["status"] = "ok"
