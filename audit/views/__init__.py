@@ -5,11 +5,16 @@ the check (``audit/views/robustness.py`` for the ``robustness`` check) with
 
 - ``TEMPLATE``: the partial in ``reports/`` (e.g. ``"_robustness.html.j2"``) that defines a
   macro ``section(view)``;
-- ``build(section, figures, settings) -> dict``: arranges the section's stored numbers for the
-  partial — lookups and ordering only, never a statistic. The dict may carry ``used_figures``
-  (a list of the :class:`~audit.figure.Figure` objects the partial places itself), which
-  the report then leaves out of the generic figure block, and ``replaces_table: True`` when the
-  partial shows the section's numbers itself.
+- ``build(section, figures, settings, context) -> dict``: arranges the section's stored numbers for
+  the partial — lookups and ordering only, never a statistic. ``context`` (:class:`ViewContext`)
+  gives the section's name, the report's unique-anchor maker and results.json's ``datasets``. The
+  dict may carry ``used_figures`` (a list of the :class:`~audit.figure.Figure` objects the partial
+  places itself), which the report then leaves out of the generic figure block; ``replaces_table:
+  True`` when the partial shows the section's numbers itself; ``table_metrics`` (the metrics the
+  threshold note speaks of); ``wide: True`` for landscape pages; ``findings_first: True`` when the
+  findings lead the section.
+
+This is the one way a section gets a view: every check with a partial has its module here.
 
 ``section_view(name, ...)`` returns ``None`` for a check without such a module.
 """
@@ -19,7 +24,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -35,10 +41,21 @@ def view_module(name: str):
     return importlib.import_module(module_name)
 
 
-def section_view(name: str, section: Mapping, figures: Mapping, settings: Mapping) -> dict | None:
+@dataclass(frozen=True)
+class ViewContext:
+    """What a view may need besides its section: the section's name, the report's maker of unique anchors
+    (``anchors(text) -> id``), and results.json's ``datasets`` block."""
+
+    name: str
+    anchors: Callable[[str], str] = field(default=lambda text: text)
+    datasets: Mapping = field(default_factory=dict)
+
+
+def section_view(name: str, section: Mapping, figures: Mapping, settings: Mapping,
+                 context: ViewContext | None = None) -> dict | None:
     """``{"template": ..., "view": ...}`` for the section's partial, or ``None``."""
     module = view_module(name)
     if module is None:
         return None
-    view: dict[str, Any] = module.build(section, figures, settings)
+    view: dict[str, Any] = module.build(section, figures, settings, context or ViewContext(name))
     return {"template": module.TEMPLATE, "view": view}

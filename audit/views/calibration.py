@@ -30,7 +30,7 @@ def _row(g: Mapping) -> dict:
     }
 
 
-def build(section: Mapping, figures: Mapping, settings: Mapping) -> dict:
+def build(section: Mapping, figures: Mapping, settings: Mapping, context=None) -> dict:
     datasets = [{"name": name, "rows": [_row(_map(g)) for g in _map(d).get("subgroups") or []]}
                 for name, d in _map(section.get("datasets")).items()]
     return {"datasets": [d for d in datasets if d["rows"]], "confidence": section.get("confidence")}

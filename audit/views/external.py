@@ -73,7 +73,7 @@ def _dataset(name: str, entry: Mapping) -> dict:
     }
 
 
-def build(section: Mapping, figures: Mapping, settings: Mapping) -> dict:
+def build(section: Mapping, figures: Mapping, settings: Mapping, context=None) -> dict:
     meta = section.get("meta_analysis")
     meta = meta if isinstance(meta, Mapping) else None
     pooled = []

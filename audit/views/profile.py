@@ -18,7 +18,7 @@ def _map(value: Any) -> Mapping:
     return value if isinstance(value, Mapping) else {}
 
 
-def build(section: Mapping, figures: Mapping, settings: Mapping) -> dict:
+def build(section: Mapping, figures: Mapping, settings: Mapping, context=None) -> dict:
     per_dataset = {name: _map(d) for name, d in _map(section.get("datasets")).items()}
     names = list(per_dataset)
 

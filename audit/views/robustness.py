@@ -78,7 +78,7 @@ def _subgroups(entry: Mapping) -> list[dict]:
     return partitions
 
 
-def build(section: Mapping, figures: Mapping, settings: Mapping) -> dict:
+def build(section: Mapping, figures: Mapping, settings: Mapping, context=None) -> dict:
     """Arrange the robustness section's numbers and figures for ``_robustness.html.j2``."""
     adversarial = _mapping(_mapping(section.get("adversarial")).get("datasets"))
     perturbation = _mapping(_mapping(section.get("perturbation")).get("datasets"))
