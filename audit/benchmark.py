@@ -52,7 +52,7 @@ from .labels import LOWER_IS_BETTER, metric_label
 from .models import load_model, predictions
 from .provenance import environment, package_versions
 from .result import write_atomically
-from .spec import AuditSpec, _explain, _read_yaml, problems_error, resolve
+from .spec import AuditSpec, explain_error, read_yaml, problems_error, resolve
 from .stats import PERFORMANCE_METRICS, BinaryMetrics, Estimate, ResamplingEngine, proportion
 from .stats.intervals import IntervalRules, cell_estimates
 from .stats.paired import PAIRED_PROPORTIONS, delong_paired, mcnemar_test, paired_bootstrap, paired_proportion
@@ -174,7 +174,7 @@ def load_benchmark_spec(source: str | os.PathLike | dict | BenchmarkSpec) -> tup
     if isinstance(source, dict):
         return _validate(source, "the benchmark spec"), Path.cwd()
     path = Path(source).expanduser()
-    raw = _read_yaml(path)
+    raw = read_yaml(path)
     return _validate(raw, path.name), path.resolve().parent
 
 
@@ -189,7 +189,7 @@ def _validate(raw: dict, source: str) -> BenchmarkSpec:
 def _explain_one(error: dict, source: str) -> str:
     loc = tuple(error["loc"])
     if error["type"] != "extra_forbidden":
-        return _explain(error, source)
+        return explain_error(error, source)
     where = ".".join(str(p) for p in loc)
     valid = _valid_keys(loc[:-1])
     close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
@@ -245,7 +245,7 @@ def _cell_spec(spec: BenchmarkSpec, model: BenchmarkModel, table: str) -> AuditS
     try:
         return AuditSpec.model_validate(raw)
     except ValidationError as exc:  # already checked in the benchmark spec; kept as a plain message
-        raise AuditInputError(_explain(exc.errors()[0], "the benchmark spec")) from None
+        raise AuditInputError(explain_error(exc.errors()[0], "the benchmark spec")) from None
 
 
 def load_cells(spec: BenchmarkSpec, base_dir: Path, say: Progress) -> dict[str, dict[str, Cell]]:

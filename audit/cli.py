@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from contextlib import contextmanager
 
 from .errors import AuditInputError
 
@@ -96,23 +95,6 @@ def _dispatch(argv: list[str] | None) -> int:
             file=sys.stderr,
         )
         return 1
-
-
-@contextmanager
-def progress_display(enabled: bool):
-    """Yield a ``progress(step)`` callable showing a spinner per step on stderr, or a no-op."""
-    if not enabled:
-        yield lambda step: None
-        return
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-        console=Console(stderr=True), transient=True,
-    ) as bar:
-        task = bar.add_task("starting", total=None)
-        yield lambda step: bar.update(task, description=step)
 
 
 if __name__ == "__main__":  # pragma: no cover

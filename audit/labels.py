@@ -95,6 +95,10 @@ HIGHER_IS_BETTER = frozenset(n for n, d in METRIC_DIRECTION.items() if d == "hig
 LOWER_IS_BETTER = frozenset(n for n, d in METRIC_DIRECTION.items() if d == "lower")
 
 
+#: How much a finding matters, most first: the order of findings in results.json and the report.
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
 def metric_label(name: str, short: bool = False) -> str:
     labels = SHORT_METRIC_LABELS if short else METRIC_LABELS
     return labels.get(name, str(name).replace("_", " ").capitalize())

@@ -453,7 +453,7 @@ def predictions(adapter: ModelAdapter | None, dataset: Dataset, spec: AuditSpec)
 # --------------------------------------------------------------------------------------------
 
 
-def _table_columns(features: list[str] | None, exclude: tuple[str, ...], frame: pd.DataFrame) -> list[str]:
+def table_columns(features: list[str] | None, exclude: tuple[str, ...], frame: pd.DataFrame) -> list[str]:
     """Input columns of a table for an array model: ``data.features``, else every column not excluded."""
     if features is None:
         return [column for column in frame.columns if column not in exclude]
@@ -466,7 +466,7 @@ def _table_columns(features: list[str] | None, exclude: tuple[str, ...], frame: 
     return list(features)
 
 
-def _table_array(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+def table_array(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """The feature columns as a float32 array (an array model takes numbers only)."""
     inputs = frame[columns]
     text = [column for column in columns if not pd.api.types.is_numeric_dtype(inputs[column])]
@@ -556,7 +556,7 @@ class TorchAdapter:
         return {"torch", type(self.module).__module__.split(".")[0]}
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.predict_array(_table_array(frame, _table_columns(self.features, self.exclude, frame)))
+        return self.predict_array(table_array(frame, table_columns(self.features, self.exclude, frame)))
 
     def predict_array(self, x: np.ndarray) -> np.ndarray:
         """P(positive) per row, computed in batches of ``batch_size`` without gradients."""
@@ -840,7 +840,7 @@ class OnnxAdapter:
         return {"onnxruntime"}
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.predict_array(_table_array(frame, _table_columns(self.features, self.exclude, frame)))
+        return self.predict_array(table_array(frame, table_columns(self.features, self.exclude, frame)))
 
     def predict_array(self, x: np.ndarray) -> np.ndarray:
         out = np.empty(x.shape[0], dtype=np.float64)

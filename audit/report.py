@@ -24,9 +24,8 @@ from markupsafe import Markup
 
 from audit.checklist import section_states
 from audit.figure import Figure
-from audit.labels import METRIC_BETTER, METRIC_LABELS
+from audit.labels import METRIC_BETTER, METRIC_LABELS, SEVERITY_ORDER
 from audit.resources import resource_dir
-from audit.result import SEVERITY_ORDER
 from audit.views import ViewContext, section_view
 from audit.views.checklists import build_checklists
 from audit.views.summary import TOP_FINDINGS, key_numbers

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import AuditInputError
+from .labels import SEVERITY_ORDER
 
 if TYPE_CHECKING:  # checks.base pulls in every check; keep this module light for the command line
     from .checks.base import Section
@@ -47,7 +48,6 @@ MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "trustaudit/manifest/1"
 #: The files a report set may hold, in the order they are written; ``manifest.json`` comes last.
 SET_FILES = ("results.json", "figures.json", "report.html", "report.pdf")
-SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
 @dataclass

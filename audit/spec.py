@@ -502,7 +502,7 @@ def load_spec(
         return _validate(_plain(source), "the spec", model_object), Path.cwd()
     if isinstance(source, (str, os.PathLike)):
         path = Path(source).expanduser()
-        raw = _read_yaml(path)
+        raw = read_yaml(path)
         check_structure(raw, path.name)
         return _validate(raw, path.name, model_object), path.resolve().parent
     raise AuditInputError(
@@ -609,7 +609,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _read_yaml(path: Path) -> dict:
+def read_yaml(path: Path) -> dict:
     """Read a YAML file that must hold a mapping; every failure becomes an ``AuditInputError``."""
     if not path.exists():
         raise AuditInputError(f"spec file {str(path)!r} does not exist; check the path.")
@@ -654,7 +654,7 @@ def _validate(raw: dict, source: str, model_object: bool) -> AuditSpec:
     try:
         return AuditSpec.model_validate(raw, context={MODEL_OBJECT: model_object})
     except ValidationError as exc:
-        problems = list(dict.fromkeys(_explain(error, source) for error in _one_per_place(exc.errors())))
+        problems = list(dict.fromkeys(explain_error(error, source) for error in _one_per_place(exc.errors())))
     raise problems_error(source, problems) from None
 
 
@@ -702,7 +702,7 @@ def _one_per_place(errors: list[dict]) -> list[dict]:
     return out
 
 
-def _explain(error: dict, source: str) -> str:
+def explain_error(error: dict, source: str) -> str:
     """One sentence (no final full stop) for one pydantic error dict."""
     loc = tuple(error["loc"])
     kind = error["type"]

@@ -32,7 +32,7 @@ from ..errors import AuditInputError
 from ..evidence import SHOWN, shown
 from ..groups import Partition, partitions_of, reference_group, too_small
 from ..labels import perturbation_label
-from ..models import _table_array, _table_columns
+from ..models import table_array, table_columns
 from ..robustness import attacks as attack_lib
 from ..robustness import corruptions, perturbations
 from ..robustness.evaluate import adjust, clean_point, compare_success, stress_point, success_counts
@@ -154,12 +154,12 @@ def model_inputs(ctx: AuditContext, ds: EvaluatedDataset, rows: np.ndarray) -> d
 def _input_columns(adapter, frame: pd.DataFrame) -> list[str]:
     if hasattr(adapter, "columns"):
         return adapter.columns(frame)
-    return _table_columns(getattr(adapter, "features", None), getattr(adapter, "exclude", ()), frame)
+    return table_columns(getattr(adapter, "features", None), getattr(adapter, "exclude", ()), frame)
 
 
 def _attack_array(inputs: dict) -> np.ndarray:
     if inputs["kind"] == "table":
-        return _table_array(inputs["frame"], list(inputs["frame"].columns))
+        return table_array(inputs["frame"], list(inputs["frame"].columns))
     return inputs["x"]
 
 

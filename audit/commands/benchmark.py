@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ..benchmark import run_benchmark
-    from ..cli import progress_display
+    from ..progress import progress_display
 
     with progress_display(enabled=not args.quiet and sys.stderr.isatty()) as progress:
         result = run_benchmark(args.spec, progress=progress)

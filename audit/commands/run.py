@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..cli import progress_display
+    from ..progress import progress_display
     from ..runner import run_loaded
     from ..spec import load_spec
 

@@ -156,7 +156,7 @@ class _Cell:
         return out
 
 
-def _check_names(names) -> tuple[str, ...]:
+def check_names(names) -> tuple[str, ...]:
     names = tuple(names)
     unknown = set(names) - set(METRICS)
     if unknown:
@@ -175,7 +175,7 @@ class BinaryMetrics:
     def __init__(self, y, p, threshold: float = 0.5, names=PERFORMANCE_METRICS):
         y = np.asarray(y).astype(bool)
         p = np.asarray(p, dtype=np.float64)
-        self.names = _check_names(names)
+        self.names = check_names(names)
         self.threshold = float(threshold)
         self.layout = np.lexsort((p, y))
         n_neg = int((~y).sum())
@@ -227,7 +227,7 @@ class GroupedBinaryMetrics:
         if not isinstance(partitions, dict):
             partitions = {"group": np.asarray(partitions)}
         self.partitions = {k: np.asarray(v) for k, v in partitions.items()}
-        self.names = _check_names(names)
+        self.names = check_names(names)
         self.threshold = float(threshold)
         self.n = int(y.size)
         finest = _finest(list(self.partitions.values()))

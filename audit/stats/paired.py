@@ -40,7 +40,7 @@ from scipy.stats import binom
 from .bootstrap import BootstrapResult, ResamplingEngine, bootstrap_p_value
 from .delong import placements
 from .estimate import Estimate
-from .metrics import PERFORMANCE_METRICS, BinaryMetrics, _check_names
+from .metrics import PERFORMANCE_METRICS, BinaryMetrics, check_names
 
 __all__ = [
     "McNemarResult",
@@ -136,7 +136,7 @@ class PairedMetrics:
 
     def __init__(self, y, scores_a, scores_b, threshold: float = 0.5, names=PERFORMANCE_METRICS):
         y, a, b = _paired_inputs(y, scores_a, scores_b)
-        self.names = _check_names(names)
+        self.names = check_names(names)
         self.threshold = float(threshold)
         self.n = int(y.size)
         self._a = BinaryMetrics(y, a, threshold, self.names)
