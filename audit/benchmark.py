@@ -48,8 +48,9 @@ from .checks.base import Finding
 from .figure import Figure
 from .data import Dataset, load_dataset
 from .errors import AuditInputError
-from .labels import LOWER_IS_BETTER, metric_label
+from .labels import LOWER_IS_BETTER, SHORT_METRIC_LABELS, metric_label
 from .models import load_model, predictions
+from .plots.style import RC
 from .provenance import environment, package_versions
 from .result import write_atomically
 from .spec import AuditSpec, explain_error, read_yaml, problems_error, resolve
@@ -527,7 +528,7 @@ def difference_forest(comparisons: dict, metrics: list[str], confidence: float) 
     ncols = min(len(metrics), 3)
     nrows = math.ceil(len(metrics) / ncols)
     panel_w, row_h, label_w = 2.4, 0.32, 2.2
-    with matplotlib.rc_context(plots._RC):
+    with matplotlib.rc_context(RC):
         width, height = label_w + ncols * (panel_w + 0.3), nrows * (n_rows * row_h + 0.9) + 0.7
         fig = _MplFigure(figsize=(width, height))
         grid = fig.add_gridspec(nrows, ncols, left=label_w / width, right=0.98, top=1 - 0.75 / height, bottom=0.45 / height,
@@ -547,7 +548,7 @@ def difference_forest(comparisons: dict, metrics: list[str], confidence: float) 
                     ax.plot(est["ci"], [y_pos, y_pos], color=colour, linewidth=1.4)
                 ax.plot([est["value"]], [y_pos], marker="o" if row["significant"] else "s", color=colour, markersize=4.5)
             ax.set_ylim(-(n_rows - 1) - 0.6, 0.6)
-            ax.set_title(f"{plots.SHORT_METRIC_LABELS.get(metric, metric)}", fontsize=9)
+            ax.set_title(f"{SHORT_METRIC_LABELS.get(metric, metric)}", fontsize=9)
             ax.set_yticks([-i for i in range(len(labels))])
             if k % ncols == 0:
                 ax.set_yticklabels([f"{d}: {m} − {comparisons[d]['reference']}" for d, m in labels])

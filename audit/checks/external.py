@@ -31,7 +31,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit, logit, ndtri
 
-from .. import plots, plots_external as external_plots
+from .. import plots
 from ..context import AuditContext, EvaluatedDataset
 from ..estimates import dataset_bootstrap, dataset_estimates
 from ..evidence import SHOWN, shown
@@ -79,9 +79,9 @@ def run(ctx: AuditContext) -> Section:
     figures = {}
     if per_dataset:
         figures = {
-            "gaps": external_plots.gap_figure({name: e["gaps"] for name, e in per_dataset.items()}, ctx.engine.confidence),
-            "risk": external_plots.risk_distribution_figure({d.name: d.p for d in ctx.datasets.values()}),
-            "shift": external_plots.shift_figure(per_dataset),
+            "gaps": plots.gap_figure({name: e["gaps"] for name, e in per_dataset.items()}, ctx.engine.confidence),
+            "risk": plots.risk_distribution_figure({d.name: d.p for d in ctx.datasets.values()}),
+            "shift": plots.shift_figure(per_dataset),
         }
     evidence = shown("external.validation", "external.gap", "external.shift") if ctx.external else {}
     if meta is not None:
