@@ -11,6 +11,7 @@ import pandas as pd
 
 from .data import Dataset
 from .errors import AuditInputError
+from .groups import group_labels
 from .models import ModelAdapter
 from .spec import AuditSpec
 from .stats import ResamplingEngine
@@ -116,7 +117,7 @@ class AuditContext:
         frame = ds.dataset.frame
         keys = []
         if data.site is not None:
-            keys.append(frame[data.site].astype("string").fillna("(missing)").to_numpy(dtype=object).astype(str))
+            keys.append(group_labels(frame[data.site]))
         if sampling == "case-control":
             keys.append(self.task.outcome_strata(ds.target))
         clusters = None

@@ -7,11 +7,14 @@ import os
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
+
 from .checklist import checklist_results, validate_request
 from .checks import CHECK_TASKS, CHECKS, data_profile, not_run
 from .context import AuditContext, EvaluatedDataset, Progress, StepProgress
 from .data import input_limit, load_dataset, load_datasets, read_table, require_column, sha256_file
 from .errors import AuditInputError
+from .groups import group_labels
 from .models import load_model, predictions
 from .provenance import provenance
 from .result import AuditResult
@@ -131,7 +134,7 @@ def check_group_counts(spec: AuditSpec, datasets: dict) -> None:
         for column, key in columns:
             if column not in ds.frame.columns:
                 continue  # the loader names a missing column; nothing to count here
-            count = int(ds.frame[column].astype("string").fillna("(missing)").nunique())
+            count = int(np.unique(group_labels(ds.frame[column])).size)
             if count > limit:
                 raise AuditInputError(
                     f"{key} column {column!r} has {count} groups in dataset {name!r}, more than settings.max_groups ({limit}); "

@@ -35,6 +35,7 @@ from .. import plots
 from ..context import AuditContext, EvaluatedDataset
 from ..estimates import dataset_bootstrap, dataset_estimates
 from ..evidence import SHOWN, shown
+from ..groups import group_labels
 from ..stats import Estimate, placements, proportion
 from ..stats.auroc import auroc_interval
 from ..stats.calibration import calibration_intercept, calibration_slope
@@ -348,7 +349,7 @@ def sites(ctx: AuditContext) -> list[tuple[str, np.ndarray, np.ndarray]]:
             if ds.role == "external" or ctx.spec.settings.pool_internal:
                 out.append((ds.name, ds.y, ds.p))
             continue
-        labels = ds.dataset.frame[column].astype("string").fillna("(missing)").to_numpy(dtype=object).astype(str)
+        labels = group_labels(ds.dataset.frame[column])
         out += [(f"{ds.name}: {lab}", ds.y[labels == lab], ds.p[labels == lab]) for lab in np.unique(labels)]
     return out
 
