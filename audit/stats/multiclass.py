@@ -1,0 +1,167 @@
+"""Multiclass and ordinal metrics computed from weights, for the multiclass task (issue 18, Part 2).
+
+Like :mod:`audit.stats.metrics`, every metric is a function of weighted sums, so a whole block of
+bootstrap replicates ``W`` (shape ``(B, n)``: how often each row was drawn) is evaluated at once; the
+point estimate is the same function at ``w = 1``. ``y`` holds class codes ``0 .. K-1`` (the order of
+``data.classes``; for ordinal outcomes the grades in order) and ``P`` the predicted probabilities,
+shape ``(n, K)``. The decision is the arg-max class, ties to the first class.
+
+Definitions (``C`` is the weighted confusion matrix, rows the true class, columns the decision; ``w``
+the weights; ``1[.]`` an indicator):
+
+- ``accuracy = trace(C) / sum(C)``; ``balanced_accuracy`` = the mean over the classes present of
+  ``C_kk / sum_j C_kj`` (``sklearn.metrics.balanced_accuracy_score``); ``macro_f1`` = the mean over
+  classes present of ``2 C_kk / (sum_j C_kj + sum_j C_jk)`` (``f1_score(average="macro")``).
+- ``top2_accuracy``: the share whose true class is among the two most probable.
+- ``auroc_hand_till``: Hand & Till (Machine Learning 2001), ``2 / (K (K - 1)) sum_{i<j} (A(i|j) +
+  A(j|i)) / 2``, where ``A(i|j)`` is the AUROC of ``P[:, i]`` separating class ``i`` from class ``j``
+  on the rows of those two classes (pROC's ``multiclass.roc``; ``roc_auc_score(multi_class="ovo")``);
+  pairs with a class absent are left out (the average runs over the available pairs).
+- ``auroc_ovr_macro`` / ``auroc_ovr_weighted``: each class's one-vs-rest AUROC of ``P[:, k]``, averaged
+  equally or by the classes' weighted prevalence (``roc_auc_score(multi_class="ovr")``).
+- ``brier = sum_i w_i sum_k (P_ik - 1[y_i = k])^2 / sum_i w_i``: the multiclass Brier score, summed
+  over the classes (Brier 1950; between 0 and 2), not divided by K.
+- ``log_loss = -sum_i w_i log P_{i, y_i} / sum_i w_i`` (infinite when a patient's true class has
+  probability 0; the check reports that as not estimable, with the count).
+- Ordinal: ``kappa_quadratic`` and ``kappa_linear``, Cohen's weighted kappa of the decision against the
+  grade (``cohen_kappa_score(weights=...)``); ``rps``, the ranked probability score ``sum_{k<K}
+  (F_ik - O_ik)^2 / (K - 1)`` averaged over patients, with ``F`` and ``O`` the predicted and observed
+  cumulative distributions over the grades (Epstein, J Appl Meteor 1969); ``mae_grade``, the mean
+  absolute difference between the decided and the true grade.
+
+Every AUROC comes from the binary kernel (:class:`audit.stats.metrics.BinaryMetrics`) run on the rows
+it concerns, so ties count one half exactly as in the binary task.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .metrics import BinaryMetrics
+
+MULTICLASS_METRICS: tuple[str, ...] = (
+    "accuracy", "balanced_accuracy", "macro_f1", "top2_accuracy",
+    "auroc_hand_till", "auroc_ovr_macro", "auroc_ovr_weighted", "brier", "log_loss",
+)
+ORDINAL_METRICS: tuple[str, ...] = ("kappa_quadratic", "kappa_linear", "rps", "mae_grade")
+
+
+def decisions(P: np.ndarray) -> np.ndarray:
+    """The arg-max class of every row, ties to the first class (``numpy.argmax``)."""
+    return np.argmax(np.asarray(P, dtype=np.float64), axis=1)
+
+
+class MulticlassMetrics:
+    """Weighted multiclass (and ordinal) metrics of class codes ``y`` and probabilities ``P`` on blocks of replicates.
+
+    ``__call__(W)`` takes a block in row order and returns shape ``(B, len(names))``.
+    """
+
+    def __init__(self, y, P, names=MULTICLASS_METRICS):
+        P = np.asarray(P, dtype=np.float64)
+        y = np.asarray(y, dtype=np.int64)
+        if P.ndim != 2 or P.shape[0] != y.size:
+            raise ValueError(f"P must have shape (n, K) with n = {y.size}, not {P.shape}")
+        unknown = [m for m in names if m not in MULTICLASS_METRICS + ORDINAL_METRICS]
+        if unknown:
+            raise ValueError(f"unknown multiclass metrics {unknown}; known: {MULTICLASS_METRICS + ORDINAL_METRICS}")
+        self.names = tuple(names)
+        self.n, self.k = y.size, P.shape[1]
+        self.y, self.P = y, P
+        self.decision = decisions(P)
+        onehot = np.eye(self.k)[y]
+        self._cell = y * self.k + self.decision  # confusion-matrix cell of every row
+        self._squared = ((P - onehot) ** 2).sum(axis=1)
+        with np.errstate(divide="ignore"):
+            self._neg_log = -np.log(P[np.arange(self.n), y])
+        top2 = np.argsort(-P, axis=1, kind="stable")[:, :2]
+        self._in_top2 = (top2 == y[:, None]).any(axis=1).astype(np.float64)
+        cdf_pred, cdf_obs = np.cumsum(P, axis=1)[:, :-1], np.cumsum(onehot, axis=1)[:, :-1]
+        self._rps = ((cdf_pred - cdf_obs) ** 2).sum(axis=1) / max(self.k - 1, 1)
+        self._grade_error = np.abs(self.decision - y).astype(np.float64)
+        self._ovr = [self._binary(y == k, P[:, k], np.ones(self.n, bool)) for k in range(self.k)]
+        self._pairs = {(i, j): self._binary(y == i, P[:, i], (y == i) | (y == j))
+                       for i in range(self.k) for j in range(self.k) if i != j}
+
+    @staticmethod
+    def _binary(positive: np.ndarray, score: np.ndarray, rows: np.ndarray):
+        """(rows, AUROC kernel) for ``score`` separating ``positive`` on ``rows``; None when a side is empty."""
+        if not positive[rows].any() or positive[rows].all():
+            return None
+        return rows, BinaryMetrics(positive[rows], score[rows], 0.5, ("auroc",))
+
+    @staticmethod
+    def _auroc(entry, W: np.ndarray) -> np.ndarray:
+        if entry is None:
+            return np.full(W.shape[0], np.nan)
+        rows, kernel = entry
+        return kernel(W[:, rows])[:, 0]
+
+    def confusion(self, W: np.ndarray) -> np.ndarray:
+        """The weighted confusion matrices, shape ``(B, K, K)`` (true class × decision)."""
+        W = np.atleast_2d(np.asarray(W, dtype=np.float64))
+        cells = np.zeros((W.shape[0], self.k * self.k))
+        for code in np.unique(self._cell):
+            cells[:, code] = W[:, self._cell == code].sum(axis=1)
+        return cells.reshape(-1, self.k, self.k)
+
+    def __call__(self, W: np.ndarray) -> np.ndarray:
+        W = np.atleast_2d(np.asarray(W, dtype=np.float64))
+        total = W.sum(axis=1)
+        C = self.confusion(W)
+        row, col, diag = C.sum(axis=2), C.sum(axis=1), np.diagonal(C, axis1=1, axis2=2)
+        present = row > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            recall = np.where(present, diag / row, np.nan)
+            f1 = np.where(present, 2 * diag / (row + col), np.nan)
+            out = {
+                "accuracy": diag.sum(axis=1) / total,
+                "balanced_accuracy": np.nanmean(recall, axis=1),
+                "macro_f1": np.nanmean(f1, axis=1),
+                "top2_accuracy": W @ self._in_top2 / total,
+                "brier": W @ self._squared / total,
+                "log_loss": _weighted_mean(W, self._neg_log, total),
+                "rps": W @ self._rps / total,
+                "mae_grade": W @ self._grade_error / total,
+            }
+        needed = set(self.names)
+        if needed & {"auroc_ovr_macro", "auroc_ovr_weighted"}:
+            ovr = np.column_stack([self._auroc(e, W) for e in self._ovr])
+            prevalence = row / total[:, None]
+            with np.errstate(invalid="ignore"):
+                out["auroc_ovr_macro"] = np.nanmean(ovr, axis=1)
+                usable = np.isfinite(ovr)
+                out["auroc_ovr_weighted"] = (np.where(usable, ovr, 0) * prevalence).sum(axis=1) / (prevalence * usable).sum(axis=1)
+        if "auroc_hand_till" in needed:
+            pair = {key: self._auroc(e, W) for key, e in self._pairs.items()}
+            means = [(pair[(i, j)] + pair[(j, i)]) / 2 for i in range(self.k) for j in range(i + 1, self.k)]
+            with np.errstate(invalid="ignore"):
+                out["auroc_hand_till"] = np.nanmean(np.column_stack(means), axis=1) if means else np.full(W.shape[0], np.nan)
+        for name, power in (("kappa_quadratic", 2), ("kappa_linear", 1)):
+            if name in needed:
+                out[name] = weighted_kappa(C, power)
+        return np.column_stack([out[m] for m in self.names])
+
+    def point(self) -> np.ndarray:
+        """The metrics on the data as observed (all weights one), shape ``(len(names),)``."""
+        return self(np.ones((1, self.n)))[0]
+
+
+def _weighted_mean(W: np.ndarray, values: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """``W @ values / total``, infinite where a row with infinite value has positive weight (0 x inf is 0 here)."""
+    finite = np.isfinite(values)
+    out = W[:, finite] @ values[finite] / total
+    return np.where((W[:, ~finite] > 0).any(axis=1), np.inf, out)
+
+
+def weighted_kappa(C: np.ndarray, power: int) -> np.ndarray:
+    """Cohen's weighted kappa of confusion matrices ``C`` (shape ``(B, K, K)``), disagreement weights
+    ``|i - j| ** power / (K - 1) ** power``: ``1 - sum(v * C) / sum(v * E)`` with ``E`` the expected
+    matrix under independence (Cohen, Psychol Bull 1968)."""
+    k = C.shape[1]
+    grades = np.arange(k)
+    v = np.abs(grades[:, None] - grades[None, :]) ** power / max(k - 1, 1) ** power
+    total = C.sum(axis=(1, 2))
+    expected = C.sum(axis=2)[:, :, None] * C.sum(axis=1)[:, None, :] / total[:, None, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 1 - (v * C).sum(axis=(1, 2)) / (v * expected).sum(axis=(1, 2))
