@@ -35,3 +35,8 @@ class AuditInputError(Exception):
         if len(text) > MAX_MESSAGE:
             text = text[: MAX_MESSAGE - 1] + "…"
         super().__init__(text)
+
+
+class TrustRequired(AuditInputError):
+    """Loading the input would run code (a pickle, untrusted skops types, ``model.architecture``) and the user
+    has not consented with ``trust``: a plain input error that callers can tell apart (``reproduce`` rewords it)."""

@@ -36,7 +36,7 @@ from audit.data import (
     matching_label,
     plural,
 )
-from audit.errors import AuditInputError
+from audit.errors import AuditInputError, TrustRequired
 from audit.spec import AuditSpec, resolve
 from audit.tasks import get_task
 
@@ -173,7 +173,7 @@ def require_trusted_architecture(target: str, written: str | None, trust: bool) 
     if trust:
         return
     where = f"path: {written}, " if written else ""
-    raise AuditInputError(
+    raise TrustRequired(
         f"model.architecture {target!r} is Python code that would be imported and run to build the network, and "
         "code runs only with your consent; if it comes from a trusted source, add trust: true to the model block "
         f"(model: {{{where}architecture: {target!r}, trust: true}})."
@@ -263,7 +263,7 @@ def _load_skops(path: Path, written: str, trust: bool) -> Any:
     if untrusted and not trust:
         shown = ", ".join(name if len(name) <= 100 else name[:97] + "..." for name in untrusted[:4])
         shown += f" and {len(untrusted) - 4} more" if len(untrusted) > 4 else ""
-        raise AuditInputError(
+        raise TrustRequired(
             f"model file {written!r} contains types that skops does not trust by default ({shown}); "
             f"only if the file comes from a trusted source, set model: {{path: {written}, trust: true}} in the spec."
         )
@@ -279,7 +279,7 @@ def _load_skops(path: Path, written: str, trust: bool) -> Any:
 def _load_pickle(path: Path, written: str, trust: bool) -> Any:
     """Load a joblib/pickle file, but only with ``trust``: unpickling runs arbitrary code."""
     if not trust:
-        raise AuditInputError(
+        raise TrustRequired(
             f"model file {written!r} is a pickle, and loading a pickle runs arbitrary code; if the file comes from "
             f"a trusted source, set model: {{path: {written}, trust: true}} in the spec, or better, save the model "
             "with skops.io.dump as a .skops file."
@@ -738,7 +738,7 @@ def _load_torch_pickle(path: Path, written: str, trust: bool, jit_error: BaseExc
         state = None
         if not trust:
             if zipfile_like(path):
-                raise AuditInputError(
+                raise TrustRequired(
                     f"model file {written!r} is neither TorchScript nor a weights-only file: loading it would unpickle "
                     "Python objects, which runs code. Save the model with torch.jit.script(model).save(path), or its "
                     f"state dict with model.architecture; only for a trusted file, set model: {{path: {written}, trust: true}}."

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .data import sha256_file
-from .errors import AuditInputError
+from .errors import AuditInputError, TrustRequired
 from .render import load_saved
 from .spec import EXECUTION_SETTINGS, AuditSpec, load_spec
 
@@ -132,8 +132,8 @@ def reproduce(results_path: str | Path, base_dir: str | Path, tolerance: float =
             changed.append({"input": key, "path": entry.get("path"), "recorded": entry.get("sha256"), "now": digest})
     try:
         new = run_loaded(spec, base).results
-    except AuditInputError as exc:
-        if trust or "trust: true" not in str(exc):
+    except TrustRequired:
+        if trust:
             raise
         model = spec.model.path if spec.model is not None else None
         raise AuditInputError(
