@@ -24,6 +24,7 @@ from markupsafe import Markup
 
 from audit.checklist import section_states
 from audit.figure import Figure
+from audit.numbers import finite_or_none
 from audit.labels import METRIC_BETTER, METRIC_LABELS, SEVERITY_ORDER
 from audit.resources import resource_dir
 from audit.views import ViewContext, section_view
@@ -172,37 +173,27 @@ _FOOTNOTE_MARKS = "abcdefghijklmnopqrstuvwxyz"
 # ------------------------------------------------------------------------------ filters
 
 
-def _finite(x: Any) -> float | None:
-    if x is None or isinstance(x, bool):
-        return None
-    try:
-        value = float(x)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
 def fmt_num(x: Any, digits: int = 3) -> str:
     """``0.71234`` → ``"0.712"``; ``None``/NaN → ``"—"``."""
-    value = _finite(x)
+    value = finite_or_none(x)
     return DASH if value is None else f"{value:.{digits}f}"
 
 
 def fmt_pct(x: Any, digits: int = 1) -> str:
     """A proportion as a percentage: ``0.42`` → ``"42.0%"``; ``None`` → ``"—"``."""
-    value = _finite(x)
+    value = finite_or_none(x)
     return DASH if value is None else f"{value * 100:.{digits}f}%"
 
 
 def fmt_level(x: Any) -> str:
     """A confidence level without needless digits: ``0.95`` → ``"95%"``, ``0.975`` → ``"97.5%"``."""
-    value = _finite(x)
+    value = finite_or_none(x)
     return DASH if value is None else f"{round(value * 100, 6):g}%"
 
 
 def fmt_int(x: Any) -> str:
     """A count with thousands separators: ``1234`` → ``"1,234"``."""
-    value = _finite(x)
+    value = finite_or_none(x)
     return DASH if value is None else f"{int(round(value)):,}"
 
 
@@ -219,7 +210,7 @@ def _ci(estimate: Mapping) -> tuple[float, float] | None:
     ci = estimate.get("ci")
     if not ci or len(ci) != 2:
         return None
-    lo, hi = _finite(ci[0]), _finite(ci[1])
+    lo, hi = finite_or_none(ci[0]), finite_or_none(ci[1])
     return None if lo is None or hi is None else (lo, hi)
 
 
@@ -233,16 +224,16 @@ def fmt_estimate(estimate: Any, digits: int = 3, pct: bool = False) -> str:
     Plain numbers are accepted and shown without an interval.
     """
     if isinstance(estimate, Mapping):
-        value, ci = _finite(estimate.get("value")), _ci(estimate)
+        value, ci = finite_or_none(estimate.get("value")), _ci(estimate)
         sides = estimate.get("sides")
         if value is not None and sides in ("lower", "upper"):
-            bound = _finite((estimate.get("ci") or [None, None])[0 if sides == "lower" else 1])
+            bound = finite_or_none((estimate.get("ci") or [None, None])[0 if sides == "lower" else 1])
             if bound is not None:
                 sign = "≥" if sides == "lower" else "≤"
                 shown = fmt_pct(bound, digits) if pct else fmt_num(bound, digits)
                 return f"{fmt_pct(value, digits) if pct else fmt_num(value, digits)} ({sign} {shown})"
     else:
-        value, ci = _finite(estimate), None
+        value, ci = finite_or_none(estimate), None
         if value is not None:
             return fmt_pct(value, digits) if pct else fmt_num(value, digits)
     if value is None:
@@ -268,7 +259,7 @@ def estimate_parts(estimate: Any, digits: int = 3, pct: bool = False) -> tuple[s
 
 def fmt_p(x: Any) -> str:
     """A p-value: ``0.0312`` → ``"0.031"``, ``0.0004`` → ``"<0.001"``; ``None`` → ``"—"``."""
-    value = _finite(x)
+    value = finite_or_none(x)
     if value is None:
         return DASH
     return "<0.001" if value < 0.001 else f"{value:.3f}"

@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 import matplotlib
 from matplotlib.figure import Figure as _MplFigure
 
+from ..numbers import finite_or_none
+
 #: Okabe & Ito (2008), "Color Universal Design", without yellow (too pale on white paper).
 OKABE_ITO: tuple[str, ...] = (
     "#0072B2",  # blue
@@ -112,14 +114,6 @@ def _strip_external_identifiers(svg: str) -> str:
 
 
 # ----------------------------------------------------------------------------- numbers and series
-
-
-def finite_or_none(x: object) -> float | None:
-    try:
-        value = float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
 
 
 def format_number(x: object, digits: int = 3) -> str:

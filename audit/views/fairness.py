@@ -6,11 +6,11 @@ partial (``reports/_fairness.html.j2``) shows the section's findings first and i
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from audit.figure import Figure
+from audit.numbers import finite_or_none
 from audit.labels import METRIC_BETTER, metric_label
 from audit.views import ViewContext
 
@@ -145,7 +145,7 @@ def build(section: Mapping, section_figures: Mapping, settings: Mapping, context
 def _cell(estimate: Any, what: str | None = None, used=None) -> dict:
     is_estimate = isinstance(estimate, Mapping)
     method = estimate.get("method") if is_estimate else None
-    if used is not None and what is not None and is_estimate and _finite(estimate.get("value")) is not None:
+    if used is not None and what is not None and is_estimate and finite_or_none(estimate.get("value")) is not None:
         used(method, what)
     return {"estimate": estimate, "n": estimate.get("n") if is_estimate else None, "method": method}
 
@@ -232,13 +232,3 @@ def _partition_view(partition: Mapping, metrics: list[str], anchors, prefix: str
         "gaps": gaps,
         "disparities": disparities,
     }
-
-
-def _finite(x: Any) -> float | None:
-    if x is None or isinstance(x, bool):
-        return None
-    try:
-        value = float(x)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
