@@ -465,8 +465,9 @@ def load_dataset(
             f"{where}: data.cluster column {data.cluster!r} is empty in {plural(missing, 'row')}; every row needs the "
             "identifier of the patient (or other unit) it belongs to, so that its rows are resampled together."
         )
+    for column in data.prediction_columns:
+        require_column(frame, column, "data.prediction", where)
     if data.prediction is not None:
-        require_column(frame, data.prediction, "data.prediction", where)
         task.check_prediction_column(frame, data, where)
     reads = None
     if data.readers and (role == "internal" or all(c in frame.columns for c in data.readers)):

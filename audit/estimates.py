@@ -8,6 +8,8 @@ stream (``AuditContext.stream``) under its sampling design (``AuditContext.desig
 
 from __future__ import annotations
 
+import numpy as np
+
 from .context import AuditContext, EvaluatedDataset
 from .stats import BootstrapResult, Estimate
 from .stats.intervals import IntervalRules, cell_estimates
@@ -44,5 +46,111 @@ def dataset_bootstrap(ctx: AuditContext, ds: EvaluatedDataset) -> BootstrapResul
     key = ("dataset_bootstrap", ds.name)
     if key not in ctx.cache:
         kernel = ctx.task.kernel(ds.target, ds.prediction, ctx.spec.settings, METRICS)
+        ctx.cache[key] = ctx.engine.bootstrap(kernel, ctx.design(ds), ctx.stream(ds))
+    return ctx.cache[key]
+
+
+#: Multiclass metrics that depend on the classes' prevalence in the sample: not estimable under case-control sampling.
+MULTICLASS_PREVALENCE_DEPENDENT = frozenset({
+    "accuracy", "top2_accuracy", "macro_f1", "auroc_ovr_weighted", "brier", "log_loss", "kappa_quadratic",
+    "kappa_linear", "rps", "mae_grade", "ppv", "npv", "auroc_cumulative",
+})
+#: Multiclass metrics that are a count over the patients: Wilson or exact intervals (unclustered data).
+MULTICLASS_PROPORTIONS = frozenset({"accuracy", "top2_accuracy"})
+
+
+def multiclass_estimates(ctx: AuditContext, ds: EvaluatedDataset, one_sided: bool = False) -> dict:
+    """Every multiclass metric of ``ds`` with its interval, cached on the context: ``{"metrics": {name: Estimate},
+    "per_class": {k: {metric: Estimate}}, "cumulative": {k: Estimate}}`` (class codes ``k``; cumulative splits
+    grade >= k for ordinal outcomes).
+
+    Intervals follow the binary rules (``stats.intervals``): accuracy and top-2 accuracy and each class's
+    one-vs-rest sensitivity, specificity, PPV and NPV are proportions (Wilson, exact near 0 or n); each
+    class's AUROC and each cumulative split's AUROC the AUROC rule; the rest the bootstrap of the dataset's
+    one resample stream; every interval the cluster bootstrap under ``data.cluster``.
+    """
+    from .stats.estimate import not_estimable
+    from .stats.intervals import auroc_estimate, cell_estimates, proportion_estimate
+    from .stats.multiclass import LOG_LOSS_CLIP, PER_CLASS_METRICS, decisions, per_class_name
+
+    key = ("multiclass_estimates", ds.name, one_sided)
+    if key in ctx.cache:
+        return ctx.cache[key]
+    rules = IntervalRules.from_settings(ctx.spec.settings)
+    if one_sided:
+        rules = rules.one_sided()
+    boot = multiclass_bootstrap(ctx, ds)
+    if rules.confidence != boot.confidence:
+        boot = boot.at_confidence(rules.confidence)
+    names, column = multiclass_columns(ctx), {}
+    column = {m: j for j, m in enumerate(names)}
+    clusters = ctx.design(ds).clusters
+    case_control = rules.sampling == "case-control"
+    y, P = np.asarray(ds.y), ds.p
+    decided = decisions(P)
+    n = ds.n
+
+    def booted(name: str) -> Estimate:
+        est = boot.estimate_at(column[name], n)
+        return est if clusters is None else Estimate(est.value, est.ci, f"cluster-{est.method}", est.n, reason=est.reason)
+
+    prevalence_why = "not estimable under case-control sampling: it depends on the classes' prevalence, which the design fixed"
+    metrics: dict[str, Estimate] = {}
+    for name in ctx.task.metric_names(ctx.spec.data):
+        if case_control and name in MULTICLASS_PREVALENCE_DEPENDENT:
+            metrics[name] = not_estimable(prevalence_why, "case-control", n)
+        elif name in MULTICLASS_PROPORTIONS and clusters is None:
+            hits = int((decided == y).sum()) if name == "accuracy" else int(round(boot.estimate[column[name]] * n))
+            metrics[name] = proportion_estimate(hits, n, rules)
+        elif name == "log_loss" and not np.isfinite(boot.estimate[column[name]]):
+            zero = int((P[np.arange(n), y] <= 0).sum())
+            metrics[name] = not_estimable(
+                f"infinite: {zero} patient{'s' if zero != 1 else ''} got probability 0 for their true class; "
+                f"the log loss with probabilities clipped at {LOG_LOSS_CLIP:g} is given beside it", "bootstrap", n)
+            metrics["log_loss_clipped"] = booted("log_loss_clipped")
+        else:
+            metrics[name] = booted(name)
+    labels = ctx.task.classes(ctx.spec.data)
+    per_class: dict[int, dict[str, Estimate]] = {}
+    for k in range(len(labels)):
+        positive = y == k
+        if not positive.any():
+            why = "not estimable: the class is absent from these data"
+            per_class[k] = {m: not_estimable(why, "none", n) for m in PER_CLASS_METRICS}
+            continue
+        cell = cell_estimates(positive, (decided == k).astype(float), 0.5, ("sensitivity", "specificity", "ppv", "npv"),
+                              lambda m, k=k: booted(per_class_name(m, k)), rules, clusters)
+        if case_control:
+            cell.update({m: not_estimable(prevalence_why, "case-control", n) for m in ("ppv", "npv")})
+        cell["auroc"] = auroc_estimate(positive, P[:, k], lambda m, k=k: booted(per_class_name("auroc", k)), rules, clusters)
+        per_class[k] = {m: cell[m] for m in PER_CLASS_METRICS}
+    cumulative: dict[int, Estimate] = {}
+    if ctx.spec.data.ordinal:
+        for k in range(1, len(labels)):
+            if case_control:
+                cumulative[k] = not_estimable(prevalence_why, "case-control", n)
+                continue
+            cumulative[k] = auroc_estimate(y >= k, P[:, k:].sum(axis=1), lambda m, k=k: booted(f"auroc_cumulative[{k}]"), rules, clusters)
+    ctx.cache[key] = {"metrics": metrics, "per_class": per_class, "cumulative": cumulative}
+    return ctx.cache[key]
+
+
+def multiclass_columns(ctx: AuditContext) -> tuple[str, ...]:
+    """The multiclass kernel's columns: the task's metrics, the clipped log loss, each class's one-vs-rest metrics
+    and (ordinal) each cumulative split's AUROC."""
+    from .stats.multiclass import PER_CLASS_METRICS, per_class_name
+
+    data = ctx.spec.data
+    k = len(ctx.task.classes(data))
+    per_class = tuple(per_class_name(m, c) for c in range(k) for m in PER_CLASS_METRICS)
+    cumulative = tuple(f"auroc_cumulative[{c}]" for c in range(1, k)) if data.ordinal else ()
+    return ctx.task.metric_names(data) + ("log_loss_clipped",) + per_class + cumulative
+
+
+def multiclass_bootstrap(ctx: AuditContext, ds: EvaluatedDataset) -> BootstrapResult:
+    """The bootstrap of every multiclass column on ``ds``'s one resample stream, computed once."""
+    key = ("multiclass_bootstrap", ds.name)
+    if key not in ctx.cache:
+        kernel = ctx.task.kernel(ds.target, ds.prediction, ctx.spec.settings, multiclass_columns(ctx))
         ctx.cache[key] = ctx.engine.bootstrap(kernel, ctx.design(ds), ctx.stream(ds))
     return ctx.cache[key]

@@ -19,6 +19,10 @@ BOOTSTRAP = "bootstrap, resampled as the data were sampled"
 MODEL_BASED = "Wald interval of a logistic recalibration model"
 
 
+BOTH = ("binary", "multiclass")
+MULTICLASS = ("multiclass",)
+
+
 @dataclass(frozen=True)
 class Metric:
     """One metric, declared once."""
@@ -45,10 +49,10 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("specificity", "Specificity", "higher", margin=0.05, interval=SCORE_OR_EXACT),
     Metric("ppv", "PPV (precision)", "higher", margin=0.05, interval=SCORE_OR_EXACT),
     Metric("npv", "NPV", "higher", margin=0.05, interval=SCORE_OR_EXACT),
-    Metric("accuracy", "Accuracy", "higher", interval=SCORE_OR_EXACT),
-    Metric("balanced_accuracy", "Balanced accuracy", "higher", interval=BOOTSTRAP),
+    Metric("accuracy", "Accuracy", "higher", interval=SCORE_OR_EXACT, tasks=BOTH),
+    Metric("balanced_accuracy", "Balanced accuracy", "higher", interval=BOOTSTRAP, tasks=BOTH),
     Metric("f1", "F1 score", "higher", interval=BOOTSTRAP),
-    Metric("brier", "Brier score", "lower", margin=0.02, interval=BOOTSTRAP),
+    Metric("brier", "Brier score", "lower", margin=0.02, interval=BOOTSTRAP, tasks=BOTH),
     Metric("calibration_intercept", "Calibration intercept", "closer to 0", interval=MODEL_BASED),
     Metric("calibration_slope", "Calibration slope", "closer to 1", interval=MODEL_BASED),
     Metric("ece", "Expected calibration error", "lower", interval=BOOTSTRAP),
@@ -60,6 +64,18 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("prevalence", "Prevalence", interval=SCORE_OR_EXACT),
     Metric("oe_ratio", "Observed / expected events (O:E)", "closer to 1", interval="Poisson (log scale)"),
     Metric("ece_equal_mass", "ECE, equal-mass bins", "lower", interval=BOOTSTRAP),
+    # multiclass and ordinal (audit.stats.multiclass)
+    Metric("macro_f1", "Macro-F1", "higher", interval=BOOTSTRAP, tasks=MULTICLASS),
+    Metric("top2_accuracy", "Top-2 accuracy", "higher", interval=SCORE_OR_EXACT, tasks=MULTICLASS),
+    Metric("auroc_hand_till", "AUROC (Hand–Till, all pairs of classes)", "higher", short="AUROC (Hand–Till)", interval=BOOTSTRAP, tasks=MULTICLASS),
+    Metric("auroc_ovr_macro", "AUROC, one-vs-rest (macro)", "higher", short="AUROC OvR macro", interval=BOOTSTRAP, tasks=MULTICLASS),
+    Metric("auroc_ovr_weighted", "AUROC, one-vs-rest (prevalence-weighted)", "higher", short="AUROC OvR weighted", interval=BOOTSTRAP, tasks=MULTICLASS),
+    Metric("log_loss", "Log loss", "lower", interval=BOOTSTRAP, tasks=MULTICLASS),
+    Metric("log_loss_clipped", "Log loss (probabilities clipped at 1e-15)", "lower", short="Log loss (clipped)", interval=BOOTSTRAP, tasks=MULTICLASS),
+    Metric("kappa_quadratic", "Quadratic-weighted kappa", "higher", short="Kappa (quadratic)", interval=BOOTSTRAP, tasks=MULTICLASS),
+    Metric("kappa_linear", "Linear-weighted kappa", "higher", short="Kappa (linear)", interval=BOOTSTRAP, tasks=MULTICLASS),
+    Metric("rps", "Ranked probability score", "lower", short="RPS", interval=BOOTSTRAP, tasks=MULTICLASS),
+    Metric("mae_grade", "Mean absolute grade error", "lower", short="Grade error", interval=BOOTSTRAP, tasks=MULTICLASS),
 )
 
 #: name → :class:`Metric`.
@@ -75,7 +91,9 @@ def _ordered(names: tuple[str, ...], value) -> dict:
 #: (This order, higher first, is the one results.json and messages have always shown.)
 METRIC_DIRECTION = _ordered(
     ("auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "accuracy", "balanced_accuracy", "f1", "coverage",
-     "brier", "fnr", "fpr", "ece", "ece_equal_mass", "mean_set_size"), lambda m: m.direction)
+     "brier", "fnr", "fpr", "ece", "ece_equal_mass", "mean_set_size",
+     "macro_f1", "top2_accuracy", "auroc_hand_till", "auroc_ovr_macro", "auroc_ovr_weighted", "kappa_quadratic",
+     "kappa_linear", "log_loss", "log_loss_clipped", "rps", "mae_grade"), lambda m: m.direction)
 
 #: Equivalence margins for fairness gaps (absolute differences between groups): a gap whose simultaneous
 #: interval lies inside (-m, m) is "within margin". Metrics without a margin are described, not judged

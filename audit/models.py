@@ -39,6 +39,7 @@ from audit.data import (
 from audit.errors import AuditInputError, TrustRequired
 from audit.spec import AuditSpec, resolve
 from audit.tasks import get_task
+from audit.tasks.multiclass import class_labels
 
 SKOPS_SUFFIXES = (".skops",)
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
@@ -76,6 +77,8 @@ class EstimatorAdapter:
     features: list[str] | None
     exclude: tuple[str, ...] = ()
     as_array: bool = False
+    #: multiclass: the column of ``predict_proba`` of each class of ``data.classes``, in that order (else None)
+    class_order: tuple[int, ...] | None = None
 
     def columns(self, frame: pd.DataFrame) -> list[str]:
         """The input columns for ``frame``, in the model's order; error if any is missing."""
@@ -105,6 +108,11 @@ class EstimatorAdapter:
         inputs = frame[self.columns(frame)]
         with running_user_code("the model's predict_proba"):
             output = np.asarray(self.estimator.predict_proba(inputs.to_numpy() if self.as_array else inputs))
+        if self.class_order is not None:
+            if output.ndim != 2 or output.shape[1] <= max(self.class_order):
+                raise AuditInputError(f"the model's predict_proba returned an array of shape {output.shape}; a multiclass "
+                                      f"classifier must return one column per class (shape (n, {len(self.class_order)})).")
+            return output[:, list(self.class_order)].astype(float)
         if output.ndim == 1:
             return output.astype(float)
         if output.ndim != 2 or output.shape[1] <= self.positive_index:
@@ -322,11 +330,13 @@ def _wrap_estimator(estimator: Any, spec: AuditSpec, source: str) -> EstimatorAd
         )
     features = feature_columns(estimator, spec)
     data = spec.data
-    exclude = tuple(column for column in (data.target, data.prediction, data.id, data.site) if column is not None)
+    exclude = tuple(column for column in (data.target, *data.prediction_columns, data.id, data.site) if column is not None)
+    multiclass = spec.task == "multiclass"
     return EstimatorAdapter(
         estimator=estimator,
         description=f"{describe_estimator(estimator)} {source}",
-        positive_index=positive_index(estimator, data.positive_label),
+        positive_index=0 if multiclass else positive_index(estimator, data.positive_label),
+        class_order=class_order(estimator, data) if multiclass else None,
         features=features,
         exclude=exclude,
         as_array=hasattr(estimator, "n_features_in_") and not hasattr(estimator, "feature_names_in_"),
@@ -358,6 +368,26 @@ def positive_index(estimator: Any, positive_label: Any) -> int:
         return classes.index(match)
     match = matching_label(classes, 1)
     return classes.index(match) if match is not None and not isinstance(match, str) else 1
+
+
+def class_order(estimator: Any, data: Any) -> tuple[int, ...]:
+    """The column of ``predict_proba`` of each class of ``data.classes``, matched by label (as text) to ``classes_``."""
+    from .tasks.multiclass import class_labels, label_text
+
+    wanted = [label_text(c) for c in class_labels(data)]
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        return tuple(range(len(wanted)))  # no classes_: its columns are taken to be in data.classes order
+    have = [label_text(c) for c in np.asarray(classes).tolist()]
+    missing = [c for c in wanted if c not in have]
+    extra = [c for c in have if c not in wanted]
+    if missing or extra:
+        raise AuditInputError(
+            f"the model's classes ({_names(have)}) and data.classes ({_names(wanted)}) differ"
+            + (f": the model has no class {missing[0]!r}" if missing else f": data.classes lacks the model's class {extra[0]!r}")
+            + "; list exactly the model's classes in data.classes (in any order: they are matched by label)."
+        )
+    return tuple(have.index(c) for c in wanted)
 
 
 def feature_columns(estimator: Any, spec: AuditSpec) -> list[str] | None:
@@ -426,7 +456,7 @@ def predictions(adapter: ModelAdapter | None, dataset: Dataset, spec: AuditSpec)
     if adapter is None:
         if spec.data.prediction is None:
             raise AuditInputError("there is no model and no data.prediction column; give one of them in the spec.")
-        return dataset.frame[spec.data.prediction].to_numpy(dtype=float)
+        return get_task(spec.task).read_prediction(dataset.frame, spec.data)
     try:
         if dataset.x is not None:
             predict_array = getattr(adapter, "predict_array", None)
@@ -551,6 +581,8 @@ class TorchAdapter:
     device: str = "cpu"
     features: list[str] | None = None
     exclude: tuple[str, ...] = ()
+    #: multiclass: the number of classes (the model returns one score per class), else None
+    n_classes: int | None = None
 
     def modules(self) -> set[str]:
         return {"torch", type(self.module).__module__.split(".")[0]}
@@ -559,9 +591,17 @@ class TorchAdapter:
         return self.predict_array(table_array(frame, table_columns(self.features, self.exclude, frame)))
 
     def predict_array(self, x: np.ndarray) -> np.ndarray:
-        """P(positive) per row, computed in batches of ``batch_size`` without gradients."""
+        """P(positive) per row (multiclass: the K class probabilities), in batches of ``batch_size`` without gradients."""
         import torch
 
+        if self.n_classes is not None:
+            scorer = self.class_module()
+            out = np.empty((x.shape[0], self.n_classes), dtype=np.float64)
+            with torch.no_grad():
+                for rows in _batches(x.shape[0], self.batch_size):
+                    batch = torch.from_numpy(np.array(x[rows], dtype=np.float32)).to(self.device)
+                    out[rows] = class_probabilities(scorer(batch).double().cpu().numpy(), "logits", self.n_classes)
+            return out
         scorer = self.attack_module(0.5)
         out = np.empty(x.shape[0], dtype=np.float64)
         with torch.no_grad():
@@ -571,8 +611,15 @@ class TorchAdapter:
         return out
 
     def attack_module(self, threshold: float = 0.5):
-        """The model as torchattacks sees it: [0, 1] inputs → two logits, shifted by the threshold."""
+        """The model as torchattacks sees it: [0, 1] inputs → two logits, shifted by the threshold
+        (multiclass: the K class logits, attacked as a K-class model)."""
+        if self.n_classes is not None:
+            return self.class_module()
         return _binary_head_class()(self.module, self.mean, self.std, self.output, self.output_index, threshold).to(self.device).eval()
+
+    def class_module(self):
+        """[0, 1] inputs → K class logits (log-probabilities for a model that outputs probabilities)."""
+        return _class_head_class()(self.module, self.mean, self.std, self.output, self.n_classes).to(self.device).eval()
 
 
 _HEAD_CLASS = None
@@ -642,6 +689,58 @@ def _binary_head_class():
     return BinaryHead
 
 
+_CLASS_HEAD = None
+
+
+def _class_head_class():
+    """``ClassHead(nn.Module)``: normalise, run a K-class model, return K logits (defined on first use: no torch import)."""
+    global _CLASS_HEAD
+    if _CLASS_HEAD is not None:
+        return _CLASS_HEAD
+    import torch
+    from torch import nn
+
+    class ClassHead(nn.Module):
+        def __init__(self, model, mean, std, output, n_classes):
+            super().__init__()
+            self.model = model
+            self.probabilities = output == "probabilities"
+            self.n_classes = n_classes
+            if mean is not None:
+                self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
+                self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
+            else:
+                self.mean = self.std = None
+
+        def forward(self, x):
+            if self.mean is not None:
+                shape = (1, -1) + (1,) * (x.dim() - 2)
+                x = (x - self.mean.view(shape)) / self.std.view(shape)
+            with running_user_code("the model's forward"):
+                out = self.model(x)
+            if isinstance(out, (tuple, list)):
+                out = out[0]
+            if out.dim() != 2 or out.shape[1] != self.n_classes:
+                raise AuditInputError(f"the model returned an output of shape {tuple(out.shape)}, but data.classes lists "
+                                      f"{self.n_classes} classes; a multiclass model returns one score per class (shape (n, {self.n_classes})).")
+            return torch.log(out.clamp_min(1e-12)) if self.probabilities else out
+
+    _CLASS_HEAD = ClassHead
+    return ClassHead
+
+
+def class_probabilities(output: np.ndarray, kind: str, n_classes: int) -> np.ndarray:
+    """The K class probabilities from a model's raw output: a softmax of logits, or the probabilities as given."""
+    output = np.asarray(output, dtype=np.float64)
+    if output.ndim != 2 or output.shape[1] != n_classes:
+        raise AuditInputError(f"the model returned an array of shape {output.shape}, but data.classes lists {n_classes} classes; "
+                              f"a multiclass model returns one score per class (shape (n, {n_classes})).")
+    if kind == "probabilities":
+        return output
+    shifted = np.exp(output - output.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
 def _device(spec_device: str) -> str:
     import torch
 
@@ -663,7 +762,8 @@ def _array_settings(spec: AuditSpec) -> dict:
         "std": tuple(normalize.std) if normalize is not None else None,
         "batch_size": model.batch_size if model is not None else 256,
         "features": list(data.features) if data.features is not None else None,
-        "exclude": tuple(c for c in (data.target, data.prediction, data.id, data.site, *data.sensitive) if c is not None),
+        "exclude": tuple(c for c in (data.target, *data.prediction_columns, data.id, data.site, *data.sensitive) if c is not None),
+        "n_classes": len(class_labels(data)) if spec.task == "multiclass" else None,
     }
 
 
@@ -835,6 +935,7 @@ class OnnxAdapter:
     batch_size: int = 256
     features: list[str] | None = None
     exclude: tuple[str, ...] = ()
+    n_classes: int | None = None  # multiclass: the number of classes, else None
 
     def modules(self) -> set[str]:
         return {"onnxruntime"}
@@ -843,13 +944,16 @@ class OnnxAdapter:
         return self.predict_array(table_array(frame, table_columns(self.features, self.exclude, frame)))
 
     def predict_array(self, x: np.ndarray) -> np.ndarray:
-        out = np.empty(x.shape[0], dtype=np.float64)
+        out = np.empty(x.shape[0] if self.n_classes is None else (x.shape[0], self.n_classes), dtype=np.float64)
         for rows in _batches(x.shape[0], self.batch_size):
             batch = np.asarray(x[rows], dtype=np.float32)
             if self.mean is not None:
                 shape = (1, -1) + (1,) * (batch.ndim - 2)
                 batch = (batch - np.asarray(self.mean, np.float32).reshape(shape)) / np.asarray(self.std, np.float32).reshape(shape)
             raw = self.session.run([self.output_name], {self.input_name: batch.astype(self.input_dtype)})[0]
+            if self.n_classes is not None:
+                out[rows] = class_probabilities(_onnx_matrix(raw), self._kind(raw), self.n_classes)
+                continue
             out[rows] = _sigmoid(log_odds_from_output(_onnx_matrix(raw), self._kind(raw), self.output_index))
         return out
 

@@ -87,7 +87,7 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
         spec=spec.model_dump(mode="json", exclude={"settings": set(EXECUTION_SETTINGS)}),
         provenance=_with_files(provenance(spec, datasets | ({"calibration": calibration.dataset} if calibration else {}), model_file, adapter),
                                train_file),
-        datasets={name: dataset_summary(d, settings.confidence, ctx.task) for name, d in evaluated.items()},
+        datasets={name: dataset_summary(d, settings.confidence, ctx.task, spec.data) for name, d in evaluated.items()},
         sections=sections,
         version=_version(),
     )
@@ -159,9 +159,9 @@ def requested_checks(spec: AuditSpec) -> list[str]:
     return list(dict.fromkeys(spec.checks))
 
 
-def dataset_summary(ds: EvaluatedDataset, confidence: float, task: Task) -> dict:
+def dataset_summary(ds: EvaluatedDataset, confidence: float, task: Task, data) -> dict:
     """results.json's ``datasets.<name>``: where the table came from, then the task's summary of its outcome."""
-    return {"role": ds.role, "path": ds.dataset.path, "sha256": ds.dataset.sha256, **task.summary(ds.target, confidence)}
+    return {"role": ds.role, "path": ds.dataset.path, "sha256": ds.dataset.sha256, **task.summary(ds.target, confidence, data)}
 
 
 def _version() -> str:

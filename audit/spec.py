@@ -38,6 +38,8 @@ MAX_DEPTH = 20
 MAX_NODES = 100_000
 #: Problems listed in one message; the rest are counted.
 MAX_PROBLEMS = 3
+#: Most classes a multiclass audit may have.
+MAX_CLASSES = 1000
 
 
 def _no_duplicates(values: list[str] | None, key: str) -> list[str] | None:
@@ -180,8 +182,14 @@ class DataSpec(_StrictModel):
     calibration: str | None = None  # conformal calibration set (same columns as test); default: a split of test
     train: str | None = None  # the model's training table: only its data.id column is read, for the leakage check
     target: str
-    prediction: str | None = None
+    #: binary: the column of P(positive); multiclass: one probability column per class, as a list of columns named
+    #: like the classes (``str(label)``) or a mapping class -> column
+    prediction: str | list[str] | dict[str | int | bool, str] | None = None
     positive_label: str | int | bool | None = None
+    #: multiclass: the class labels in order (the order of a torch or ONNX model's outputs; the grades in order when
+    #: ``ordinal``); default: the order of the prediction columns
+    classes: list[str | int | bool] | None = None
+    ordinal: bool = False  # multiclass: the classes are ordered grades, in ``classes`` order
     sensitive: list[str] = Field(default_factory=list)
     features: list[str] | None = None
     id: str | None = None
@@ -202,6 +210,41 @@ class DataSpec(_StrictModel):
         if len(set(value)) != len(value):
             raise ValueError("data.readers names a column twice; list each reader's column once")
         return value
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _class_labels(cls, value: Any) -> Any:
+        """Whole-number floats (``1.0``) become ints; labels are unique as text, since columns are named ``str(label)``."""
+        if value is None:
+            return value
+        if not isinstance(value, list):
+            raise ValueError(f"data.classes is {_show(value)}, but it should be a list of class labels such as [1, 2, 3, 4]")
+        labels = [int(v) if isinstance(v, float) and v.is_integer() else v for v in value]
+        if len(labels) < 2:
+            raise ValueError("data.classes lists fewer than two classes; a multiclass audit needs at least two")
+        if len(labels) > MAX_CLASSES:
+            raise ValueError(f"data.classes lists {len(labels)} classes, more than {MAX_CLASSES}; that many classes is not a classification audit")
+        _no_duplicates([str(v) for v in labels], "data.classes")
+        return labels
+
+    @field_validator("prediction", mode="before")
+    @classmethod
+    def _prediction_columns(cls, value: Any) -> Any:
+        """A mapping's whole-number float keys become ints; a list names each column once."""
+        if isinstance(value, dict):
+            return {int(k) if isinstance(k, float) and k.is_integer() else k: v for k, v in value.items()}
+        if isinstance(value, list):
+            _no_duplicates([str(v) for v in value], "data.prediction")
+        return value
+
+    @property
+    def prediction_columns(self) -> list[str]:
+        """Every column ``data.prediction`` names (one for a binary audit, one per class for a multiclass one)."""
+        if self.prediction is None:
+            return []
+        if isinstance(self.prediction, str):
+            return [self.prediction]
+        return list(self.prediction.values()) if isinstance(self.prediction, dict) else list(self.prediction)
 
     @field_validator("positive_label", mode="before")
     @classmethod
@@ -237,10 +280,10 @@ class DataSpec(_StrictModel):
     @model_validator(mode="after")
     def _roles_do_not_clash(self) -> DataSpec:
         """The target cannot also be a model input or the prediction column."""
-        if self.prediction is not None and self.prediction == self.target:
+        if self.target in self.prediction_columns:
             raise ValueError(
-                f"data.prediction and data.target are both {self.target!r}; "
-                "the prediction column must hold P(positive), not the labels"
+                f"data.prediction and data.target both name {self.target!r}; "
+                "the prediction columns must hold predicted probabilities, not the labels"
             )
         if self.features is not None and self.target in self.features:
             raise ValueError(
@@ -252,6 +295,28 @@ class DataSpec(_StrictModel):
             raise ValueError("data.train is compared with the test data by identifier, but data.id_scope: dataset says identifiers "
                              "are only unique within a file; remove data.train, or use identifiers shared across files (id_scope: global)")
         return self
+
+
+class BinaryView(_StrictModel):
+    """A clinically used dichotomy of a multiclass outcome (e.g. referable retinopathy = grades 2-4): P(view) is the sum
+    of its classes' probabilities, audited with the whole binary machinery at ``threshold``."""
+
+    classes: list[str | int | bool]
+    threshold: float = Field(0.5, gt=0, lt=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _list_shorthand(cls, value: Any) -> Any:
+        """``referable: [2, 3, 4]`` is short for ``referable: {classes: [2, 3, 4]}``."""
+        return {"classes": value} if isinstance(value, list) else value
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _labels(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            value = [int(v) if isinstance(v, float) and v.is_integer() else v for v in value]
+            _no_duplicates([str(v) for v in value], "a binary view's classes")
+        return value
 
 
 class Settings(_StrictModel):
@@ -334,6 +399,8 @@ class Settings(_StrictModel):
     # share of the test set that calibrates the conformal sets when no data.calibration is given
     conformal_calibration_share: float = Field(0.5, ge=0.1, le=0.9)
     mondrian: bool = True
+    #: multiclass: clinically used dichotomies, each audited as a binary outcome, e.g. {referable: [2, 3, 4]}
+    binary_views: dict[str, BinaryView] = Field(default_factory=dict)
     #: Where resampling runs; never changes a number, so left out of results.json.
     n_jobs: int = Field(1, ge=-64, le=1024)
     scheduler: str | None = None
@@ -407,7 +474,7 @@ class AuditSpec(_StrictModel):
     """A whole audit: what is audited, on which data, with which checks, reported how."""
 
     name: str
-    task: Literal["binary"] = "binary"
+    task: Literal["binary", "multiclass"] = "binary"
     description: str | None = None
     intended_use: str | None = None
     model: ModelSpec | None = None
@@ -446,6 +513,24 @@ class AuditSpec(_StrictModel):
                 if a.text is None and a.na is None:
                     raise ValueError(f"{where} is empty; write what was done (text: ..., source: ...), or na: <reason> when the item does not apply")
         return {guideline: items or {} for guideline, items in value.items()}
+
+    @model_validator(mode="after")
+    def _task_keys(self) -> AuditSpec:
+        """The keys of one task are not given to another (a binary audit has no classes; a multiclass one no threshold)."""
+        data, settings = self.data, self.settings
+        if self.task == "binary":
+            for key, given in (("data.classes", data.classes is not None), ("data.ordinal", data.ordinal),
+                               ("settings.binary_views", bool(settings.binary_views))):
+                if given:
+                    raise ValueError(f"{key} is only used by a multiclass audit; add task: multiclass, or remove {key}")
+            if data.prediction is not None and not isinstance(data.prediction, str):
+                raise ValueError("a binary audit reads one prediction column, P(positive); give data.prediction: <column>, "
+                                 "or add task: multiclass to audit one probability column per class")
+            return self
+        from .tasks.multiclass import check_class_spec
+
+        check_class_spec(self)
+        return self
 
     @model_validator(mode="after")
     def _sites_within_limit(self) -> AuditSpec:

@@ -28,7 +28,7 @@ from .base import Finding, Section
 
 NAME = "performance"
 #: The tasks (``audit.tasks``) this check is defined for.
-TASKS = ("binary",)
+TASKS = ("binary", "multiclass")
 #: Events below which a validation sample is too small to estimate performance precisely
 #: (at least 100, ideally 200 events: Collins, Ogundimu & Altman, Stat Med 2016).
 MIN_EVENTS = 100
@@ -40,6 +40,10 @@ CURVE_POINTS = 300
 
 def run(ctx: AuditContext) -> Section:
     """Compute the performance section for every dataset of the context."""
+    if ctx.task.name == "multiclass":
+        from . import performance_multiclass
+
+        return performance_multiclass.run(ctx)
     threshold = ctx.spec.settings.threshold
     per_dataset, findings = {}, []
     for ds in ctx.datasets.values():

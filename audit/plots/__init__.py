@@ -18,7 +18,7 @@ from __future__ import annotations
 from .calibration import reliability_figure
 from .external import gap_figure, risk_distribution_figure, shift_figure
 from .fairness import FOREST_METRIC_LABELS, forest_figure
-from .performance import pr_figure, roc_figure
+from .performance import confusion_figure, pr_figure, roc_figure
 from .robustness import adversarial_grid_figure, robust_accuracy_figure, severity_figure
 from .style import LINE_STYLES, OKABE_ITO, figure_to_svg
 from .uncertainty import coverage_figure
@@ -30,6 +30,7 @@ __all__ = [
     "FOREST_METRIC_LABELS",
     "figure_to_svg",
     "roc_figure",
+    "confusion_figure",
     "pr_figure",
     "forest_figure",
     "reliability_figure",

@@ -122,3 +122,45 @@ def _legend(ax) -> None:
     if handles:
         ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=1,
                   frameon=False, handlelength=3.2)
+
+
+def confusion_figure(matrices: Mapping[str, Mapping]) -> Figure:
+    """Row-normalised confusion matrices (true class × decided class), one panel per dataset, each cell
+    annotated with its share of the row and its count.
+
+    ``matrices`` maps dataset name → ``{"labels": [...], "counts": [[...]], "row_normalised": [[...]]}``.
+    """
+    import numpy as np
+
+    names = list(matrices)
+    k = len(next(iter(matrices.values()))["labels"]) if names else 0
+    side = min(max(2.6, 0.42 * k + 1.0), 6.0)
+    with matplotlib.rc_context(RC):
+        fig = _MplFigure(figsize=(side * max(len(names), 1) + 0.4, side + 0.7))
+        axes = fig.subplots(1, max(len(names), 1), squeeze=False)[0]
+        described = []
+        for ax, name in zip(axes, names):
+            m = matrices[name]
+            labels = [str(label) for label in m["labels"]]
+            shares = np.array([[np.nan if v is None else v for v in row] for row in m["row_normalised"]], dtype=float)
+            counts = np.asarray(m["counts"])
+            ax.imshow(np.nan_to_num(shares, nan=0.0), cmap="Blues", vmin=0.0, vmax=1.0)
+            if k <= 12:
+                for i in range(k):
+                    for j in range(k):
+                        share = shares[i, j]
+                        text = "–" if not np.isfinite(share) else f"{share:.2f}\n{counts[i, j]}"
+                        ax.text(j, i, text, ha="center", va="center", fontsize=6.5,
+                                color="white" if np.isfinite(share) and share > 0.6 else "#222222")
+            ax.set_xticks(range(k), labels, fontsize=7, rotation=90 if k > 6 else 0)
+            ax.set_yticks(range(k), labels, fontsize=7)
+            ax.set_xlabel("Decided class (most probable)")
+            ax.set_ylabel("True class")
+            ax.set_title(name)
+            diagonal = [f"{labels[i]} {format_number(shares[i, i], 2)}" for i in range(k) if np.isfinite(shares[i, i])]
+            described.append(f"{name}: share of each true class decided correctly: {', '.join(diagonal) or 'none'}")
+        fig.subplots_adjust(left=0.12, right=0.98, bottom=0.2, top=0.9, wspace=0.35)
+        svg = figure_to_svg(fig)
+    alt = ("Confusion matrices, rows the true class and columns the decided (most probable) class, each cell the share "
+           f"of its row with the count below it, for {dataset_count(len(names))}. " + "; ".join(described) + ".")
+    return Figure(svg=svg, alt=alt, title="Confusion matrix")

@@ -145,7 +145,7 @@ def cell_estimates(
             else:
                 out[name] = _clustered_proportion(name, bootstrapped(name), k, m, y, p, clusters, threshold, rules)
         elif name == "auroc":
-            out[name] = _auroc(y, p, bootstrapped, rules, clusters)
+            out[name] = auroc_estimate(y, p, bootstrapped, rules, clusters)
         else:
             est = bootstrapped(name)
             out[name] = est if clusters is None else Estimate(est.value, est.ci, f"cluster-{est.method}", est.n, reason=est.reason)
@@ -163,7 +163,8 @@ def _case_control(name: str, table: dict[str, int], rules: IntervalRules, n: int
     return not_estimable(why, "case-control", n)
 
 
-def _auroc(y: np.ndarray, p: np.ndarray, bootstrapped, rules: IntervalRules, clusters) -> Estimate:
+def auroc_estimate(y: np.ndarray, p: np.ndarray, bootstrapped, rules: IntervalRules, clusters) -> Estimate:
+    """The AUROC of scores ``p`` for 0/1 ``y`` with the rules' interval (``bootstrapped('auroc')`` under clustering)."""
     plain = auroc_interval(y, p, rules.confidence)
     if clusters is None or plain.ci is None:
         return plain
@@ -179,4 +180,4 @@ def _auroc(y: np.ndarray, p: np.ndarray, bootstrapped, rules: IntervalRules, clu
     return Estimate(plain.value, boot.ci, f"cluster-{boot.method}", plain.n)
 
 
-__all__ = ["IntervalRules", "MIN_CLASS", "PREVALENCE_DEPENDENT", "PROPORTIONS", "cell_estimates", "counts", "proportion_estimate"]
+__all__ = ["IntervalRules", "MIN_CLASS", "auroc_estimate", "PREVALENCE_DEPENDENT", "PROPORTIONS", "cell_estimates", "counts", "proportion_estimate"]

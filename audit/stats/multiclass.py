@@ -29,11 +29,20 @@ the weights; ``1[.]`` an indicator):
   cumulative distributions over the grades (Epstein, J Appl Meteor 1969); ``mae_grade``, the mean
   absolute difference between the decided and the true grade.
 
+Per-class columns are named ``metric[k]`` for class code ``k``: the one-vs-rest ``sensitivity``,
+``specificity``, ``ppv`` and ``npv`` of the decision "class k" (from the confusion matrix), ``auroc`` of
+``P[:, k]`` for class ``k`` against the rest, and, for ordered grades, ``auroc_cumulative[k]``: the
+AUROC of ``P[:, k:].sum(axis=1)`` for grade ``>= k`` against grade ``< k`` (k = 1 .. K-1). A class absent
+from a resample makes its columns NaN there. ``log_loss_clipped`` is the log loss with each true-class
+probability clipped below at ``LOG_LOSS_CLIP``, reported beside an infinite log loss.
+
 Every AUROC comes from the binary kernel (:class:`audit.stats.metrics.BinaryMetrics`) run on the rows
 it concerns, so ties count one half exactly as in the binary task.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -44,6 +53,16 @@ MULTICLASS_METRICS: tuple[str, ...] = (
     "auroc_hand_till", "auroc_ovr_macro", "auroc_ovr_weighted", "brier", "log_loss",
 )
 ORDINAL_METRICS: tuple[str, ...] = ("kappa_quadratic", "kappa_linear", "rps", "mae_grade")
+#: Per-class one-vs-rest metrics, named ``metric[k]``.
+PER_CLASS_METRICS: tuple[str, ...] = ("auroc", "sensitivity", "specificity", "ppv", "npv")
+#: The smallest true-class probability ``log_loss_clipped`` uses (a probability of 0 makes the log loss infinite).
+LOG_LOSS_CLIP = 1e-15
+_INDEXED = re.compile(r"(auroc|sensitivity|specificity|ppv|npv|auroc_cumulative)\[(\d+)\]")
+
+
+def per_class_name(metric: str, k: int) -> str:
+    """The kernel's column name of ``metric`` for class code ``k``."""
+    return f"{metric}[{k}]"
 
 
 def decisions(P: np.ndarray) -> np.ndarray:
@@ -62,9 +81,10 @@ class MulticlassMetrics:
         y = np.asarray(y, dtype=np.int64)
         if P.ndim != 2 or P.shape[0] != y.size:
             raise ValueError(f"P must have shape (n, K) with n = {y.size}, not {P.shape}")
-        unknown = [m for m in names if m not in MULTICLASS_METRICS + ORDINAL_METRICS]
+        known = MULTICLASS_METRICS + ORDINAL_METRICS + ("log_loss_clipped",)
+        unknown = [m for m in names if m not in known and not _valid_indexed(m, P.shape[1])]
         if unknown:
-            raise ValueError(f"unknown multiclass metrics {unknown}; known: {MULTICLASS_METRICS + ORDINAL_METRICS}")
+            raise ValueError(f"unknown multiclass metrics {unknown}; known: {known} and metric[k] for {PER_CLASS_METRICS}, auroc_cumulative")
         self.names = tuple(names)
         self.n, self.k = y.size, P.shape[1]
         self.y, self.P = y, P
@@ -72,16 +92,27 @@ class MulticlassMetrics:
         onehot = np.eye(self.k)[y]
         self._cell = y * self.k + self.decision  # confusion-matrix cell of every row
         self._squared = ((P - onehot) ** 2).sum(axis=1)
+        true_p = P[np.arange(self.n), y]
         with np.errstate(divide="ignore"):
-            self._neg_log = -np.log(P[np.arange(self.n), y])
+            self._neg_log = -np.log(true_p)
+        self._neg_log_clipped = -np.log(np.maximum(true_p, LOG_LOSS_CLIP))
         top2 = np.argsort(-P, axis=1, kind="stable")[:, :2]
         self._in_top2 = (top2 == y[:, None]).any(axis=1).astype(np.float64)
         cdf_pred, cdf_obs = np.cumsum(P, axis=1)[:, :-1], np.cumsum(onehot, axis=1)[:, :-1]
         self._rps = ((cdf_pred - cdf_obs) ** 2).sum(axis=1) / max(self.k - 1, 1)
         self._grade_error = np.abs(self.decision - y).astype(np.float64)
         self._ovr = [self._binary(y == k, P[:, k], np.ones(self.n, bool)) for k in range(self.k)]
-        self._pairs = {(i, j): self._binary(y == i, P[:, i], (y == i) | (y == j))
-                       for i in range(self.k) for j in range(self.k) if i != j}
+        needed = set(self.names)
+        self._pairs = {}
+        if "auroc_hand_till" in needed:
+            self._pairs = {(i, j): self._binary(y == i, P[:, i], (y == i) | (y == j))
+                           for i in range(self.k) for j in range(self.k) if i != j}
+        self._cumulative = {}
+        for name in self.names:
+            match = _INDEXED.fullmatch(name)
+            if match and match.group(1) == "auroc_cumulative":
+                k = int(match.group(2))
+                self._cumulative[k] = self._binary(y >= k, P[:, k:].sum(axis=1), np.ones(self.n, bool))
 
     @staticmethod
     def _binary(positive: np.ndarray, score: np.ndarray, rows: np.ndarray):
@@ -121,11 +152,13 @@ class MulticlassMetrics:
                 "top2_accuracy": W @ self._in_top2 / total,
                 "brier": W @ self._squared / total,
                 "log_loss": _weighted_mean(W, self._neg_log, total),
+                "log_loss_clipped": W @ self._neg_log_clipped / total,
                 "rps": W @ self._rps / total,
                 "mae_grade": W @ self._grade_error / total,
             }
         needed = set(self.names)
-        if needed & {"auroc_ovr_macro", "auroc_ovr_weighted"}:
+        ovr = None
+        if needed & {"auroc_ovr_macro", "auroc_ovr_weighted"} or any(n.startswith("auroc[") for n in needed):
             ovr = np.column_stack([self._auroc(e, W) for e in self._ovr])
             prevalence = row / total[:, None]
             with np.errstate(invalid="ignore"):
@@ -140,11 +173,36 @@ class MulticlassMetrics:
         for name, power in (("kappa_quadratic", 2), ("kappa_linear", 1)):
             if name in needed:
                 out[name] = weighted_kappa(C, power)
+        for name in self.names:
+            match = _INDEXED.fullmatch(name)
+            if match:
+                out[name] = self._per_class(match.group(1), int(match.group(2)), W, row, col, diag, total, ovr)
         return np.column_stack([out[m] for m in self.names])
+
+    def _per_class(self, metric, k, W, row, col, diag, total, ovr) -> np.ndarray:
+        """One per-class column: one-vs-rest proportions from the confusion matrix, or an AUROC."""
+        if metric == "auroc":
+            return ovr[:, k]
+        if metric == "auroc_cumulative":
+            return self._auroc(self._cumulative[k], W)
+        tp, pos, flagged = diag[:, k], row[:, k], col[:, k]
+        tn = total - pos - flagged + tp
+        num, den = {"sensitivity": (tp, pos), "specificity": (tn, total - pos),
+                    "ppv": (tp, flagged), "npv": (tn, total - flagged)}[metric]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(den > 0, num / den, np.nan)
 
     def point(self) -> np.ndarray:
         """The metrics on the data as observed (all weights one), shape ``(len(names),)``."""
         return self(np.ones((1, self.n)))[0]
+
+
+def _valid_indexed(name: str, k: int) -> bool:
+    match = _INDEXED.fullmatch(name)
+    if not match:
+        return False
+    index = int(match.group(2))
+    return 1 <= index < k if match.group(1) == "auroc_cumulative" else index < k
 
 
 def _weighted_mean(W: np.ndarray, values: np.ndarray, total: np.ndarray) -> np.ndarray:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from .base import Prediction, Target, Task
 from .binary import BinaryTask
+from .multiclass import MulticlassTask
 
-TASKS: dict[str, Task] = {task.name: task for task in (BinaryTask(),)}
+TASKS: dict[str, Task] = {task.name: task for task in (BinaryTask(), MulticlassTask())}
 
 
 def get_task(name: str) -> Task:
@@ -16,4 +17,4 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
-__all__ = ["TASKS", "BinaryTask", "Prediction", "Target", "Task", "get_task"]
+__all__ = ["TASKS", "BinaryTask", "MulticlassTask", "Prediction", "Target", "Task", "get_task"]

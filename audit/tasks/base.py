@@ -47,6 +47,10 @@ class Task(ABC):
         """The target of every row of ``frame`` (``data`` is the spec's ``data`` block); ``AuditInputError`` otherwise."""
 
     @abstractmethod
+    def read_prediction(self, frame: pd.DataFrame, data: Any) -> np.ndarray:
+        """The predictions held in the table's ``data.prediction`` column(s), already checked by ``check_prediction_column``."""
+
+    @abstractmethod
     def check_prediction_column(self, frame: pd.DataFrame, data: Any, where: str) -> None:
         """Refuse a prediction column (``data.prediction``) that cannot hold this task's predictions."""
 
@@ -63,5 +67,5 @@ class Task(ABC):
         """The statistic the resampling engine runs for ``metrics`` (a subset of ``self.metrics``)."""
 
     @abstractmethod
-    def summary(self, target: Target, confidence: float) -> dict:
+    def summary(self, target: Target, confidence: float, data: Any) -> dict:
         """The dataset's size and outcome make-up for results.json's ``datasets`` block."""

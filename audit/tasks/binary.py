@@ -28,6 +28,9 @@ class BinaryTask(Task):
 
         return Target(binary_labels(frame[data.target], data.target, data.positive_label, where))
 
+    def read_prediction(self, frame: pd.DataFrame, data: Any) -> np.ndarray:
+        return frame[data.prediction].to_numpy(dtype=float)
+
     def check_prediction_column(self, frame: pd.DataFrame, data: Any, where: str) -> None:
         from ..data import check_probabilities
 
@@ -65,6 +68,6 @@ class BinaryTask(Task):
     def kernel(self, target: Target, prediction: Prediction, settings: Any, metrics: tuple[str, ...]) -> BinaryMetrics:
         return BinaryMetrics(target.values, prediction.values, settings.threshold, metrics)
 
-    def summary(self, target: Target, confidence: float) -> dict:
+    def summary(self, target: Target, confidence: float, data: Any = None) -> dict:
         n, events = int(target.values.size), int(target.values.sum())
         return {"n": n, "n_events": events, "prevalence": proportion(events, n, confidence).to_dict()}
