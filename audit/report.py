@@ -486,6 +486,7 @@ def _dataset_view(name: str, ds: Mapping) -> dict:
         "n": ds.get("n"),
         "n_events": ds.get("n_events"),
         "prevalence": ds.get("prevalence"),
+        "classes": ds.get("classes"),
     }
 
 

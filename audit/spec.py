@@ -282,7 +282,7 @@ class DataSpec(_StrictModel):
         """The target cannot also be a model input or the prediction column."""
         if self.target in self.prediction_columns:
             raise ValueError(
-                f"data.prediction and data.target both name {self.target!r}; "
+                f"data.prediction and data.target are both {self.target!r}; "
                 "the prediction columns must hold predicted probabilities, not the labels"
             )
         if self.features is not None and self.target in self.features:

@@ -120,7 +120,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, logit, ndtri
+from scipy.special import expit, logit, ndtri, softmax
 from scipy.stats import beta as beta_dist
 from scipy.stats import norm
 
@@ -130,10 +130,12 @@ from audit.checks.uncertainty import conformal_sets, set_summary
 from audit.context import AuditContext, EvaluatedDataset
 from audit.data import Dataset
 from audit.spec import load_spec
-from audit.stats import BinaryMetrics, ResamplingEngine
+from audit.stats import BinaryMetrics, ResamplingEngine, proportion
+from audit.stats.auroc import auroc_interval
 from audit.stats.calibration import oe_ratio
 from audit.stats.intervals import IntervalRules, cell_estimates
 from audit.stats.metrics import METRICS
+from audit.stats.multiclass import MulticlassMetrics, decisions
 from audit.stats.net_benefit import decision_curve
 from audit.stats.resample import SamplingDesign
 
@@ -674,6 +676,171 @@ def conformal(key: str, studies: int, rng, n_cal: int = 250, n_eval: int = 250, 
     return t
 
 
+# --- multiclass and ordinal ----------------------------------------------------------------
+
+#: The metrics the multiclass task gives bootstrap (BCa) intervals, and the ordinal ones besides.
+MC_BOOT = ("balanced_accuracy", "macro_f1", "auroc_hand_till", "auroc_ovr_macro", "auroc_ovr_weighted", "brier", "log_loss")
+MC_BOOT_ORDINAL = ("kappa_quadratic", "kappa_linear", "rps", "mae_grade")
+#: Patients in the large sample that gives a multiclass population's truths, and the blocks of its Monte-Carlo SE.
+MC_TRUTH_ROWS, MC_TRUTH_BLOCKS = 2_000_000, 20
+ORDINAL_CUTS, ORDINAL_BETA = np.array([-1.0, 0.8, 2.4]), 2.0
+
+
+def _ordinal_probabilities(eta: np.ndarray) -> np.ndarray:
+    """``P(grade = k | eta)`` of the cumulative logit model ``P(grade > k) = expit(eta - c_k)``, shape ``(n, K)``."""
+    above = expit(eta[:, None] - ORDINAL_CUTS[None, :])  # P(grade > k), k = 0 .. K-2
+    return np.column_stack([1 - above[:, 0], above[:, :-1] - above[:, 1:], above[:, -1]])
+
+
+@dataclass(frozen=True)
+class ClassPopulation:
+    """Patients with K classes: ``draw(rng, n)`` gives the true class probabilities ``pi`` and the model's ``P``."""
+
+    name: str
+    ordinal: bool
+    draw: callable
+
+    @classmethod
+    def ordinal_grades(cls, miscalibrated: bool = False) -> ClassPopulation:
+        """Latent ``z = 2 x + logistic noise``, ``x ~ N(0, 1)``, cut at -1, 0.8, 2.4: grades 0-3 (35/27/20/18%).
+
+        The model predicts the true ``P(grade | x)``, or (miscalibrated) that of ``1.3 eta + 0.3``: too
+        extreme and shifted toward higher grades."""
+        def draw(rng, n):
+            eta = ORDINAL_BETA * rng.normal(size=n)
+            pi = _ordinal_probabilities(eta)
+            return pi, (_ordinal_probabilities(1.3 * eta + 0.3) if miscalibrated else pi)
+
+        label = "4 ordered grades (latent logistic), " + ("miscalibrated model" if miscalibrated else "calibrated model")
+        return cls(label, True, draw)
+
+    @classmethod
+    def nominal_rare(cls) -> ClassPopulation:
+        """3 classes, ``x ~ N(0, I_2)``, logits ``(0, 0.4 + 1.2 x1, -3.8 + 0.5 x1 + 3 x2)``: class 2 rare (8%);
+        the model predicts ``softmax(1.25 logits)`` (over-confident)."""
+        def draw(rng, n):
+            x = rng.normal(size=(n, 2))
+            logits = np.column_stack([np.zeros(n), 0.4 + 1.2 * x[:, 0], -3.8 + 0.5 * x[:, 0] + 3.0 * x[:, 1]])
+            return softmax(logits, axis=1), softmax(1.25 * logits, axis=1)
+
+        return cls("3 nominal classes, class 2 rare (8%), over-confident model", False, draw)
+
+    def sample(self, rng, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(y, P)`` of n patients: class codes drawn from the true probabilities, and the model's predictions."""
+        pi, P = self.draw(rng, n)
+        y = (rng.random(n)[:, None] > np.cumsum(pi, axis=1)[:, :-1]).sum(axis=1)
+        return y, P
+
+    def truths(self) -> tuple[dict[str, float], dict[str, float]]:
+        """Population values of every metric and their Monte-Carlo SE, computed once (cached).
+
+        ``MC_TRUTH_ROWS`` patients are drawn (a fixed seed per population); their outcomes are *not* drawn:
+        each patient counts in class ``k`` with weight ``pi_k`` (its true probability), so the only
+        Monte-Carlo error is that of the features. The SE is ``sd / sqrt(20)`` of the values on 20 blocks.
+        """
+        if self.name not in _CLASS_TRUTHS:
+            rng = np.random.default_rng(np.random.SeedSequence([SEED, zlib.crc32(self.name.encode())]))
+            pi, P = self.draw(rng, MC_TRUTH_ROWS)
+            truth = class_truths(pi, P, self.ordinal)
+            blocks = [class_truths(a, b, self.ordinal) for a, b in zip(np.array_split(pi, MC_TRUTH_BLOCKS), np.array_split(P, MC_TRUTH_BLOCKS))]
+            se = {m: float(np.std([b[m] for b in blocks], ddof=1) / math.sqrt(MC_TRUTH_BLOCKS)) for m in truth}
+            _CLASS_TRUTHS[self.name] = (truth, se)
+        return _CLASS_TRUTHS[self.name]
+
+
+_CLASS_TRUTHS: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
+
+
+def _weighted_auroc(score: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> float:
+    """AUROC of ``score`` when each row counts ``pos`` as an event and ``neg`` as a non-event (ties count one half)."""
+    order = np.argsort(score, kind="stable")
+    s = score[order]
+    start = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # tie groups
+    a, b = np.add.reduceat(pos[order], start), np.add.reduceat(neg[order], start)
+    below = np.cumsum(b) - b
+    return float(np.sum(a * (below + 0.5 * b)) / (a.sum() * b.sum()))
+
+
+def class_truths(pi: np.ndarray, P: np.ndarray, ordinal: bool) -> dict[str, float]:
+    """Every multiclass metric of predictions ``P`` when row i is in class k with probability ``pi[i, k]``.
+
+    Written out from the definitions in ``audit.stats.multiclass`` (independently of its code): the expected
+    confusion matrix ``C_kj = mean(pi_k 1[decision = j])`` gives accuracy, balanced accuracy, macro-F1, the
+    kappas, the mean absolute grade error and the one-vs-rest proportions; expected scores give the top-2
+    accuracy, Brier (``sum_k P_k^2 - 2 P_k pi_k + pi_k``), log loss (``-sum_k pi_k log P_k``) and RPS
+    (``sum_k (F_k - G_k)^2 + G_k (1 - G_k)`` over cumulative ``F`` predicted, ``G`` true); AUROCs weight each
+    row as an event by ``pi`` of the positive class and as a non-event by ``pi`` of the others.
+    """
+    n, K = pi.shape
+    d = decisions(P)
+    C = np.column_stack([pi[d == j].sum(axis=0) for j in range(K)]) / n  # true class x decision
+    row, col, diag = C.sum(axis=1), C.sum(axis=0), np.diag(C)
+    top2 = np.argsort(-P, axis=1, kind="stable")[:, :2]
+    out = {
+        "accuracy": diag.sum(), "balanced_accuracy": np.mean(diag / row), "macro_f1": np.mean(2 * diag / (row + col)),
+        "top2_accuracy": np.take_along_axis(pi, top2, axis=1).sum(axis=1).mean(),
+        "brier": np.mean(np.sum(P * P - 2 * P * pi + pi, axis=1)),
+        "log_loss": np.mean(-np.sum(pi * np.log(P), axis=1)),
+    }
+    ovr = np.array([_weighted_auroc(P[:, k], pi[:, k], 1 - pi[:, k]) for k in range(K)])
+    out["auroc_ovr_macro"], out["auroc_ovr_weighted"] = ovr.mean(), np.sum(ovr * row) / row.sum()
+    pair = {(i, j): _weighted_auroc(P[:, i], pi[:, i], pi[:, j]) for i in range(K) for j in range(K) if i != j}
+    out["auroc_hand_till"] = np.mean([(pair[i, j] + pair[j, i]) / 2 for i in range(K) for j in range(i + 1, K)])
+    for k in range(K):
+        tn = 1 - row[k] - col[k] + diag[k]
+        out |= {f"sensitivity_{k}": diag[k] / row[k], f"specificity_{k}": tn / (1 - row[k]), f"ppv_{k}": diag[k] / col[k],
+                f"npv_{k}": tn / (1 - col[k]), f"auroc_{k}": ovr[k]}
+    if ordinal:
+        gap = np.abs(np.arange(K)[:, None] - np.arange(K)[None, :])
+        for name, power in (("kappa_quadratic", 2), ("kappa_linear", 1)):
+            v = gap**power / (K - 1) ** power
+            out[name] = 1 - np.sum(v * C) / np.sum(v * np.outer(row, col))
+        F, G = np.cumsum(P, axis=1)[:, :-1], np.cumsum(pi, axis=1)[:, :-1]
+        out["rps"] = np.mean(np.sum((F - G) ** 2 + G * (1 - G), axis=1)) / (K - 1)
+        out["mae_grade"] = np.sum(C * gap)
+        for k in range(1, K):
+            out[f"auroc_split_{k}"] = _weighted_auroc(P[:, k:].sum(axis=1), pi[:, k:].sum(axis=1), pi[:, :k].sum(axis=1))
+    return {m: float(v) for m, v in out.items()}
+
+
+def multiclass_study(key: str, pop: ClassPopulation, n: int, studies: int, rng) -> Tallies:
+    """Cohort sampling of K-class patients: every interval the multiclass task gives, as the audit forms it.
+
+    ``MulticlassMetrics`` in the ``ResamplingEngine`` (BCa, no design: patients resampled) for the
+    bootstrapped metrics; ``proportion`` (Wilson, Clopper–Pearson within 3 of 0 or n) for accuracy, top-2
+    accuracy and each class's one-vs-rest sensitivity, specificity, PPV and NPV (the decision is the arg-max
+    class); ``auroc_interval`` for each class's one-vs-rest AUROC (score ``P[:, k]``) and, for grades, each
+    cumulative split ``grade >= k`` (score ``P(grade >= k)``, the sum of the predicted probabilities).
+    """
+    truth, _ = pop.truths()
+    names = MC_BOOT + (MC_BOOT_ORDINAL if pop.ordinal else ())
+    bca = engine("bca")
+    t = Tallies(f"{key}: {pop.name}, n={n}")
+    for i in range(studies):
+        y, P = pop.sample(rng, n)
+        K = P.shape[1]
+        boot = bca.bootstrap(MulticlassMetrics(y, P, names), None, f"{key}/{i}")
+        for j, m in enumerate(names):
+            t(f"{m} — bootstrap BCa").estimate(boot.estimate_at(j, n), truth[m])
+        d = decisions(P)
+        top2 = (np.argsort(-P, axis=1, kind="stable")[:, :2] == y[:, None]).any(axis=1)
+        t("accuracy — Wilson/CP auto").estimate(proportion(int(np.sum(d == y)), n, CONFIDENCE), truth["accuracy"])
+        t("top2_accuracy — Wilson/CP auto").estimate(proportion(int(top2.sum()), n, CONFIDENCE), truth["top2_accuracy"])
+        for k in range(K):
+            pos, flag = y == k, d == k
+            tp, tn = int(np.sum(pos & flag)), int(np.sum(~pos & ~flag))
+            for m, hits, of in (("sensitivity", tp, pos.sum()), ("specificity", tn, (~pos).sum()), ("ppv", tp, flag.sum()),
+                                ("npv", tn, (~flag).sum())):
+                t(f"{m}, class {k} vs rest — Wilson/CP auto").estimate(proportion(hits, int(of), CONFIDENCE), truth[f"{m}_{k}"])
+        for k in range(K):
+            t(f"auroc, class {k} vs rest — auroc_interval").estimate(auroc_interval(y == k, P[:, k], CONFIDENCE), truth[f"auroc_{k}"])
+        if pop.ordinal:
+            for k in range(1, K):
+                t(f"auroc, grade >= {k} — auroc_interval").estimate(auroc_interval(y >= k, P[:, k:].sum(axis=1), CONFIDENCE),
+                                                                     truth[f"auroc_split_{k}"])
+    return t
+
+
 # --------------------------------------------------------------------------------------------
 # Running and printing
 # --------------------------------------------------------------------------------------------
@@ -783,6 +950,11 @@ def scenarios(studies: int):
     for events in (30, 200):
         key = f"targets-e{events}"
         out.append(("targets", key, lambda rng, events=events, key=key: target_bounds(key, 0.8, events, studies, rng)))
+    for kind, pop in (("ordinal", ClassPopulation.ordinal_grades()), ("ordinal-miscal", ClassPopulation.ordinal_grades(True)),
+                      ("nominal", ClassPopulation.nominal_rare())):
+        for n in (200, 1000):
+            key = f"multiclass-{kind}-n{n}"
+            out.append(("multiclass", key, lambda rng, pop=pop, n=n, key=key: multiclass_study(key, pop, n, studies, rng)))
     return out
 
 
@@ -795,6 +967,7 @@ FAMILY_TITLES = {
     "sites": "Site meta-analysis: pooled AUROC and prediction interval",
     "casecontrol": "Case-control sampling: PPV and NPV from a stated prevalence",
     "targets": "One-sided bounds against pre-specified targets",
+    "multiclass": "Multiclass and ordinal outcomes: bootstrap, proportion and AUROC intervals",
 }
 
 

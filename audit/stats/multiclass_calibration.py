@@ -287,8 +287,9 @@ def multinomial_calibration(y, P, reference: int = 0, confidence: float = 0.95, 
     skip = lambda why: not_estimable(f"not estimable: {why}", METHOD, n)  # noqa: E731
 
     if counts[reference] == 0 or counts[others].sum() == 0:
-        absent = f"no patient is in the reference class {reference}; choose another reference" if counts[reference] == 0 else (
-            f"every patient is in the reference class {reference}")
+        absent = ("there are no patients" if n == 0 else
+                  f"no patient is in the reference class {reference}; choose another reference" if counts[reference] == 0 else
+                  f"every patient is in the reference class {reference}")
         return MultinomialCalibration(reference, {k: skip(absent) for k in others}, {k: skip(absent) for k in others}, clip, confidence, n)
 
     LP = linear_predictors(P, reference, clip)
@@ -401,7 +402,29 @@ class ClasswiseCalibration:
 
 def _estimator(frac: float) -> str:
     return (f"lowess of the outcome on the prediction (statsmodels), span {frac:g}, no robustness iterations; "
-            "linear interpolation between predictions within 0.5% of their range when n > 5000")
+            "linear interpolation between predictions within 0.5% of their range when n > 5000; at a prediction value "
+            "shared by at least a span's worth of patients, their observed rate")
+
+
+def _smoothed(outcome: np.ndarray, p: np.ndarray, frac: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Sorted predictions, their lowess smooth and the ICI, from :func:`smoothed_calibration`.
+
+    Where one prediction value is shared by at least a span's worth of patients (``int(frac n)``; a
+    class given probability 0 to most patients, say) the lowess neighbourhood has zero width and
+    statsmodels returns a single patient's outcome there; the smooth at that value is set to those
+    patients' observed rate, the limit of the local fit, and the ICI recomputed.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):  # the zero-width neighbourhoods
+        smooth = smoothed_calibration(outcome, p, frac=frac)
+    k = min(max(int(frac * p.size + 1e-10), 2), p.size)
+    _, first, count = np.unique(smooth.p_sorted, return_index=True, return_counts=True)
+    if not np.any(count >= k):
+        return smooth.p_sorted, smooth.smoothed, smooth.ici
+    fitted = smooth.smoothed.copy()
+    y_sorted = outcome[np.argsort(p, kind="stable")]
+    for s, c in zip(first[count >= k], count[count >= k]):
+        fitted[s : s + c] = y_sorted[s : s + c].mean()
+    return smooth.p_sorted, fitted, float(np.mean(np.abs(fitted - smooth.p_sorted)))
 
 
 def _calibration_error(outcome, p, n_bins: int, frac: float, confidence: float, curve_points: int) -> CalibrationError:
@@ -410,11 +433,11 @@ def _calibration_error(outcome, p, n_bins: int, frac: float, confidence: float, 
     bins = f"{n_bins} equal-width bins of [0, 1]"
     if outcome.size == 0:
         return CalibrationError(np.nan, np.nan, _estimator(frac), bins, (), {"predicted": [], "observed": []}, 0, 0, np.nan)
-    smooth = smoothed_calibration(outcome, p, frac=frac)
+    p_sorted, fitted, ici = _smoothed(outcome, p, frac)
     at = np.unique(np.linspace(0, p.size - 1, min(curve_points, p.size)).round().astype(int))
-    curve = {"predicted": smooth.p_sorted[at].tolist(), "observed": smooth.smoothed[at].tolist()}
+    curve = {"predicted": p_sorted[at].tolist(), "observed": fitted[at].tolist()}
     points = tuple(binned_points(outcome, p, n_bins, "uniform", confidence))
-    return CalibrationError(smooth.ici, ece(outcome, p, n_bins, "uniform"), _estimator(frac), bins, points, curve,
+    return CalibrationError(ici, ece(outcome, p, n_bins, "uniform"), _estimator(frac), bins, points, curve,
                             outcome.size, int(outcome.sum()), float(np.mean(p)))
 
 

@@ -1,0 +1,34 @@
+"""The performance section's view: nothing beyond the generic metrics table for a binary audit; for a multiclass
+audit, the notes on how to read its metrics, each dataset's per-class one-vs-rest table and the cumulative
+splits of ordered grades. Lookups and ordering only."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+TEMPLATE = "_performance.html.j2"
+PER_CLASS_COLUMNS = ("auroc", "sensitivity", "specificity", "ppv", "npv")
+
+
+def build(section: Mapping, figures: Mapping, settings: Mapping, context=None) -> dict:
+    if section.get("task") != "multiclass":
+        return {"multiclass": False}
+    datasets = section.get("datasets") or {}
+    return {
+        "multiclass": True,
+        "confidence": section.get("confidence"),
+        "decision": section.get("decision"),
+        "notes": list(section.get("notes") or []),
+        "columns": list(PER_CLASS_COLUMNS),
+        "per_class": [
+            {"dataset": name, "present": d.get("classes_present") or [],
+             "rows": [{"class": label, "n": cell.get("n"), "cells": [cell.get(m) for m in PER_CLASS_COLUMNS]}
+                      for label, cell in (d.get("per_class") or {}).items()]}
+            for name, d in datasets.items()
+        ],
+        "cumulative": {
+            "datasets": list(datasets),
+            "rows": [{"split": split, "cells": [(datasets[n].get("cumulative") or {}).get(split) for n in datasets]}
+                     for split in next((d.get("cumulative") for d in datasets.values() if d.get("cumulative")), {})],
+        },
+    }
