@@ -411,7 +411,7 @@ def build_view(results: Mapping, figures: Mapping[str, Mapping[str, Figure]]) ->
                 "status_class": s["status_class"],
                 "n_findings": len(s["findings"]),
                 "reason": s["reason"],
-                "key_numbers": key_numbers(s["name"], (results.get("sections") or {}).get(s["name"]) or {}, results),
+                "key_numbers": key_numbers(s["check"], (results.get("sections") or {}).get(s["name"]) or {}, results),
             }
             for s in sections + not_run
         ],
@@ -494,14 +494,15 @@ def _section_view(name, section, section_figures, findings, settings, anchors, d
     status = str(section.get("status") or "not run")
     title = section.get("title") or str(name).replace("_", " ").capitalize()
     confidence = section.get("confidence", settings.get("confidence"))
-    intro = SECTION_INTROS.get(name)
+    check = str(section.get("check") or name)  # a binary view's section ("performance:referable") is its check's
+    intro = SECTION_INTROS.get(check)
     if intro:
         intro = intro.format(level=fmt_level(confidence) if confidence is not None else "")
     table = _metrics_table(section)
     threshold = section.get("threshold")
     threshold_metrics = [m for m in THRESHOLD_METRICS if table and m in table["metrics"]]
     figure_list = [fig for fig in section_figures.values() if isinstance(fig, Figure)]
-    custom = section_view(name, section, section_figures, settings, ViewContext(name, anchors, datasets_meta or {}))
+    custom = section_view(check, section, section_figures, settings, ViewContext(name, anchors, datasets_meta or {}))
     wide = findings_first = False
     if custom is not None:
         view = custom["view"]
@@ -514,6 +515,7 @@ def _section_view(name, section, section_figures, findings, settings, anchors, d
         wide, findings_first = bool(view.get("wide")), bool(view.get("findings_first"))
     return {
         "name": name,
+        "check": check,
         "title": title,
         "anchor": anchors(name),
         "status": status,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .binary_views import NOT_PER_VIEW, view_sections
 from .checklist import checklist_results, validate_request
 from .checks import CHECK_TASKS, CHECKS, data_profile, not_run
 from .context import AuditContext, EvaluatedDataset, Progress, StepProgress
@@ -76,9 +77,11 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
     for name in names:
         say(f"check: {name}")
         if name in CHECKS and ctx.task.name not in CHECK_TASKS[name]:
-            sections.append(not_run(name, f"not defined for {ctx.task.name} outcomes"))
+            sections.append(not_run(name, not_defined_reason(name, spec)))
         else:
             sections.append(CHECKS[name](ctx) if name in CHECKS else not_run(name))
+    if spec.settings.binary_views:
+        sections += view_sections(ctx, names)
     mark_backwards_datasets(sections)
     model_file = None
     if model is None and spec.model is not None:
@@ -96,6 +99,16 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
         result.results["checklists"] = checklist_results(spec.checklists, result.results, spec.attestations)
     null_non_finite(result.results)
     return result
+
+
+def not_defined_reason(check: str, spec: AuditSpec) -> str:
+    """Why a check the spec asks for is not run for this task."""
+    reason = f"not defined for {spec.task} outcomes"
+    if spec.task == "multiclass" and "binary" in CHECK_TASKS[check] and check not in NOT_PER_VIEW:
+        views = ", ".join(spec.settings.binary_views)
+        reason += (f"; it is run on each binary view ({views}) below" if views else
+                   "; name a clinically used dichotomy in settings.binary_views (e.g. {referable: [2, 3, 4]}) to audit it")
+    return reason
 
 
 def null_non_finite(results: dict) -> None:

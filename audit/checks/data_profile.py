@@ -1,6 +1,6 @@
 """The data profile: what every dataset holds, and whether the same patients appear in two of them.
 
-Per dataset: n, events and prevalence (Wilson), missingness per column, the distribution of each
+Per dataset: n, events and prevalence (Wilson; per class for a multiclass outcome), missingness per column, the distribution of each
 sensitive attribute (missing values as their own category), and numeric summaries. When
 ``data.id`` names a patient identifier, an identifier found in more than one dataset is an
 error-level finding (the same patients must not validate a model twice, or validate it at all
@@ -19,13 +19,12 @@ import pandas as pd
 
 from ..context import AuditContext, EvaluatedDataset
 from ..evidence import CONTRADICTED, SHOWN, shown
-from ..stats import proportion
 from ..stats.agreement import ReaderAgreement
 from .base import Finding, Section
 
 NAME = "profile"
 #: The tasks (``audit.tasks``) this check is defined for.
-TASKS = ("binary",)
+TASKS = ("binary", "multiclass")
 MISSING = "(missing)"
 HEAVY_MISSING = 0.20
 #: The name the training table's identifiers go by in the overlap table.
@@ -40,9 +39,7 @@ def run(ctx: AuditContext) -> Section:
         frame = ds.dataset.frame
         missing = frame.isna().sum()
         entry = {
-            "n": ds.n,
-            "n_events": ds.n_events,
-            "prevalence": proportion(ds.n_events, ds.n, ctx.engine.confidence).to_dict(),
+            **ctx.task.summary(ds.target, ctx.engine.confidence, ctx.spec.data),  # n, and events or classes
             "missing": [{"column": str(c), "count": int(missing[c]), "share": float(missing[c] / max(ds.n, 1))}
                         for c in missing.sort_values(ascending=False, kind="stable").index],
             "sensitive": {a: distribution(frame[a]) for a in ctx.spec.data.sensitive},
