@@ -32,7 +32,7 @@ of ``[0, 1]`` (:func:`audit.stats.calibration.ece`), plus a bounded number of po
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
@@ -58,7 +58,7 @@ def _check(y, P) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"y must have shape ({P.shape[0]},), one class code per row of P; got {y.shape}")
     if not np.all(np.isfinite(P)):
         raise ValueError("P holds values that are not finite; give probabilities in [0, 1]")
-    codes = y.astype(int) if y.size else y.astype(int).reshape(0)
+    codes = y.astype(int)
     if y.size and (np.any(codes != y) or codes.min() < 0 or codes.max() >= P.shape[1]):
         raise ValueError(f"y must hold integer class codes 0 .. {P.shape[1] - 1}, the columns of P")
     return codes, P
@@ -172,20 +172,30 @@ def _score_information(Y, X, pi, free) -> tuple[np.ndarray, np.ndarray]:
     return grad[mask], info[np.ix_(mask, mask)]
 
 
+SINGULAR = "the information matrix is singular (the predictions may separate the classes)"
+
+
+def _eta(theta: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Log-odds against the reference, ``eta_ik = theta_k0 + theta_k1 LP_ik``."""
+    return theta[None, :, 0] + theta[None, :, 1] * X[:, :, 1]
+
+
 def _newton(Y, X, start, free) -> _Fit:
     """Maximise the multinomial log-likelihood of ``eta_ik = theta_k0 + theta_k1 LP_ik`` over the free
-    entries of ``theta`` (the others stay at their start values), by Newton-Raphson with step halving."""
+    entries of ``theta`` (the others stay at their start values), by Newton-Raphson with step halving.
+
+    Converged when the largest Newton step is below ``1e-10 (1 + max |theta|)``. Under separation the
+    steps do not shrink (the estimates run off to infinity), so the iterations end in a singular
+    information matrix, a likelihood that stops increasing, or ``MAX_ITER``: each a reason, not a fit.
+    """
     theta = start.astype(float).copy()
-    eta = lambda t: t[None, :, 0] + t[None, :, 1] * X[:, :, 1]  # noqa: E731
-    ll = _loglik(Y, eta(theta))
+    ll = _loglik(Y, _eta(theta, X))
     for _ in range(MAX_ITER):
-        grad, info = _score_information(Y, X, _probabilities(eta(theta)), free)
+        grad, info = _score_information(Y, X, _probabilities(_eta(theta, X)), free)
         try:
             step = cho_solve(cho_factor(info), grad)
         except (LinAlgError, ValueError):
-            return _Fit(None, None, "the information matrix is singular (the predictions may separate the classes)")
-        if not np.all(np.isfinite(step)):
-            return _Fit(None, None, "the information matrix is singular (the predictions may separate the classes)")
+            return _Fit(None, None, SINGULAR)
         scale = 1.0 + np.max(np.abs(theta[free]))
         if np.max(np.abs(step)) < 1e-10 * scale:
             theta[free] += step
@@ -193,38 +203,49 @@ def _newton(Y, X, start, free) -> _Fit:
         for t in 0.5 ** np.arange(40):
             candidate = theta.copy()
             candidate[free] += t * step
-            new = _loglik(Y, eta(candidate))
+            new = _loglik(Y, _eta(candidate, X))
             if new >= ll - 1e-12 * (1.0 + abs(ll)):
                 break
         else:
             if np.max(np.abs(step)) < 1e-6 * scale:  # at the optimum up to rounding of the log-likelihood
                 return _covariance(Y, X, theta, free)
-            return _Fit(None, None, "Newton-Raphson stopped improving the likelihood (the predictions may separate the classes)")
+            return _Fit(None, None, "the likelihood stopped increasing before convergence (the predictions may "
+                                    "separate the classes)")
         theta, ll = candidate, new
-    return _Fit(None, None, f"no convergence in {MAX_ITER} Newton-Raphson iterations (the predictions may separate the classes)")
+    return _Fit(None, None, f"no convergence in {MAX_ITER} Newton-Raphson iterations (the predictions may separate "
+                            "the classes)")
 
 
 def _covariance(Y, X, theta, free) -> _Fit:
     """Standard errors from the inverse observed information at the estimate."""
-    eta = theta[None, :, 0] + theta[None, :, 1] * X[:, :, 1]
-    _, info = _score_information(Y, X, _probabilities(eta), free)
+    _, info = _score_information(Y, X, _probabilities(_eta(theta, X)), free)
     try:
-        cov = np.linalg.inv(info)
+        var = np.diag(np.linalg.inv(info))
     except np.linalg.LinAlgError:
-        return _Fit(None, None, "the information matrix is singular at the estimate")
-    var = np.diag(cov)
+        return _Fit(None, None, SINGULAR)
     if not np.all(np.isfinite(var)) or np.any(var <= 0):
-        return _Fit(None, None, "the information matrix is singular at the estimate")
-    se = np.full(theta.size, np.nan)
-    se[free.ravel()] = np.sqrt(var)
-    return _Fit(theta, se.reshape(theta.shape))
+        return _Fit(None, None, SINGULAR)
+    se = np.full(theta.shape, np.nan)
+    se[free] = np.sqrt(var)
+    return _Fit(theta, se)
 
 
-def _wald(value: float, se: float, z: float, n: int) -> Estimate:
-    return Estimate(value, (value - z * se, value + z * se), METHOD, n)
+def _fit_both(Y: np.ndarray, lp: np.ndarray) -> tuple[_Fit, _Fit]:
+    """The intercept model (slopes fixed at 1) and the slope model (slopes free where ``LP_k`` varies)."""
+    m = lp.shape[1]
+    X = np.stack([np.ones_like(lp), lp], axis=2)
+    ones, zeros = np.ones(m, bool), np.zeros(m, bool)
+    intercepts = _newton(Y, X, np.column_stack([np.zeros(m), np.ones(m)]), np.column_stack([ones, zeros]))
+    if m == 1 and separated(Y[:, 0], lp[:, 0]):  # two classes observed: the binary criterion is exact
+        return intercepts, _Fit(None, None, "the predictions separate the outcomes perfectly, so the calibration "
+                                            "slope is infinite")
+    varies = np.ptp(lp, axis=0) > 0
+    a0 = intercepts.params[:, 0] if intercepts.params is not None else np.zeros(m)
+    return intercepts, _newton(Y, X, np.column_stack([a0, varies.astype(float)]), np.column_stack([ones, varies]))
 
 
-def multinomial_calibration(y, P, reference: int = 0, confidence: float = 0.95, clip: float = 1e-12) -> MultinomialCalibration:
+def multinomial_calibration(y, P, reference: int = 0, confidence: float = 0.95,
+                            clip: float = 1e-12) -> MultinomialCalibration:
     """Calibration intercepts and slopes of a K-class model (Van Hoorde et al., Stat Med 2014).
 
     Parameters
@@ -245,6 +266,12 @@ def multinomial_calibration(y, P, reference: int = 0, confidence: float = 0.95, 
     MultinomialCalibration
         For each ``k != r``: the intercept ``a_k`` (ideal 0) and slope ``b_k`` (ideal 1), as
         :class:`Estimate` with ``method="wald-multinomial"``.
+
+    Raises
+    ------
+    ValueError
+        When ``y`` and ``P`` do not fit together (shapes, codes outside ``0 .. K-1``, values that are
+        not finite) or ``reference`` or ``confidence`` is out of range; never because of the data.
 
     Notes
     -----
@@ -281,47 +308,35 @@ def multinomial_calibration(y, P, reference: int = 0, confidence: float = 0.95, 
     K, n = P.shape[1], y.size
     if not 0 <= reference < K:
         raise ValueError(f"reference must be a class code 0 .. {K - 1}; got {reference}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie strictly between 0 and 1; got {confidence}")
     others = [k for k in range(K) if k != reference]
     counts = np.bincount(y, minlength=K)
-    z = ndtri(0.5 + confidence / 2)
-    skip = lambda why: not_estimable(f"not estimable: {why}", METHOD, n)  # noqa: E731
-
+    skip = lambda why: not_estimable(f"not estimable: {why}", METHOD, n)
     if counts[reference] == 0 or counts[others].sum() == 0:
-        absent = ("there are no patients" if n == 0 else
-                  f"no patient is in the reference class {reference}; choose another reference" if counts[reference] == 0 else
-                  f"every patient is in the reference class {reference}")
-        return MultinomialCalibration(reference, {k: skip(absent) for k in others}, {k: skip(absent) for k in others}, clip, confidence, n)
+        why = skip("there are no patients" if n == 0
+                   else f"no patient is in the reference class {reference}; choose another reference"
+                   if counts[reference] == 0 else f"every patient is in the reference class {reference}")
+        none = dict.fromkeys(others, why)
+        return MultinomialCalibration(reference, none, dict(none), clip, confidence, n)
 
-    LP = linear_predictors(P, reference, clip)
-    present = counts[others] > 0
-    kept = [k for k, p in zip(others, present) if p]
-    lp = LP[:, present]
-    m = len(kept)
-    Y = (y[:, None] == np.asarray(kept)[None, :]).astype(float)
-    X = np.stack([np.ones_like(lp), lp], axis=2)
-
-    intercept_fit = _newton(Y, X, np.column_stack([np.zeros(m), np.ones(m)]), np.column_stack([np.ones(m, bool), np.zeros(m, bool)]))
-    varies = np.ptp(lp, axis=0) > 0
-    if m == 1 and separated(Y[:, 0], lp[:, 0]):  # two classes observed: the binary criterion is exact
-        slope_fit = _Fit(None, None, "the predictions separate the outcomes perfectly, so the calibration slope is infinite")
-    else:
-        start = np.column_stack([intercept_fit.params[:, 0] if intercept_fit.params is not None else np.zeros(m), varies.astype(float)])
-        slope_fit = _newton(Y, X, start, np.column_stack([np.ones(m, bool), varies]))
-
-    intercepts, slopes = {}, {}
-    for j, k in enumerate(others):
-        if not present[j]:
-            intercepts[k] = slopes[k] = skip(f"no patient is in class {k}, so its log-odds against class {reference} is -inf")
-            continue
-        i = kept.index(k)
-        f = intercept_fit
-        intercepts[k] = skip(f.reason) if f.params is None else _wald(f.params[i, 0], f.se[i, 0], z, n)
-        f = slope_fit
-        if not varies[i]:
-            slopes[k] = skip(f"the linear predictor log(P_{k} / P_{reference}) is the same for every patient")
-        else:
-            slopes[k] = skip(f.reason) if f.params is None else _wald(f.params[i, 1], f.se[i, 1], z, n)
-    return MultinomialCalibration(reference, intercepts, slopes, clip, confidence, n)
+    kept = [k for k in others if counts[k] > 0]
+    lp = linear_predictors(P, reference, clip)[:, [others.index(k) for k in kept]]
+    fits = _fit_both((y[:, None] == np.asarray(kept)[None, :]).astype(float), lp)
+    z = ndtri(0.5 + confidence / 2)
+    out: tuple[dict[int, Estimate], dict[int, Estimate]] = ({}, {})
+    for k in others:
+        for column, (fit, estimates) in enumerate(zip(fits, out)):
+            if k not in kept:
+                estimates[k] = skip(f"no patient is in class {k}, so its log-odds against class {reference} is -inf")
+            elif column == 1 and np.ptp(lp[:, kept.index(k)]) == 0:
+                estimates[k] = skip(f"the linear predictor log(P_{k} / P_{reference}) is the same for every patient")
+            elif fit.params is None:
+                estimates[k] = skip(fit.reason)
+            else:
+                value, se = fit.params[kept.index(k), column], fit.se[kept.index(k), column]
+                estimates[k] = Estimate(value, (value - z * se, value + z * se), METHOD, n)
+    return MultinomialCalibration(reference, out[0], out[1], clip, confidence, n)
 
 
 # -- top-label and classwise calibration ------------------------------------------------------
@@ -367,10 +382,9 @@ class CalibrationError:
 
     def to_dict(self) -> dict:
         """Plain JSON-ready values (``nan`` as ``None``)."""
-        fin = lambda v: float(v) if np.isfinite(v) else None  # noqa: E731
-        return {"ici": fin(self.ici), "ece": fin(self.ece), "estimator": self.estimator, "bins": self.bins,
+        return {"ici": _number(self.ici), "ece": _number(self.ece), "estimator": self.estimator, "bins": self.bins,
                 "points": list(self.points), "curve": self.curve, "n": self.n, "events": self.events,
-                "mean_predicted": fin(self.mean_predicted)}
+                "mean_predicted": _number(self.mean_predicted)}
 
 
 @dataclass(frozen=True)
@@ -391,13 +405,17 @@ class ClasswiseCalibration:
     classes: dict[int, CalibrationError]
     mean_ici: float
     mean_ece: float
-    average: str = field(default="unweighted mean over the K classes")
+    average: str = "unweighted mean over the K classes"
 
     def to_dict(self) -> dict:
         """Plain JSON-ready values, class codes as text keys."""
-        fin = lambda v: float(v) if np.isfinite(v) else None  # noqa: E731
         return {"classes": {str(k): c.to_dict() for k, c in self.classes.items()},
-                "mean_ici": fin(self.mean_ici), "mean_ece": fin(self.mean_ece), "average": self.average}
+                "mean_ici": _number(self.mean_ici), "mean_ece": _number(self.mean_ece), "average": self.average}
+
+
+def _number(v: float) -> float | None:
+    """A float for JSON, ``None`` for ``nan``."""
+    return float(v) if np.isfinite(v) else None
 
 
 def _estimator(frac: float) -> str:
@@ -409,10 +427,12 @@ def _estimator(frac: float) -> str:
 def _smoothed(outcome: np.ndarray, p: np.ndarray, frac: float) -> tuple[np.ndarray, np.ndarray, float]:
     """Sorted predictions, their lowess smooth and the ICI, from :func:`smoothed_calibration`.
 
-    Where one prediction value is shared by at least a span's worth of patients (``int(frac n)``; a
-    class given probability 0 to most patients, say) the lowess neighbourhood has zero width and
-    statsmodels returns a single patient's outcome there; the smooth at that value is set to those
-    patients' observed rate, the limit of the local fit, and the ICI recomputed.
+    Where one prediction value is shared by at least a span's worth of patients (``int(frac n)``: a
+    class given probability 0, or one rounded value, to most patients) the lowess neighbourhood has
+    zero width and statsmodels returns one arbitrary patient's outcome (0 or 1) for all of them; the
+    smooth at that value is set to those patients' observed rate, the limit of the local fit, and the
+    ICI recomputed. (Predictions next to such a value keep Cleveland's convention: with fewer than two
+    positive weights, a patient's own outcome.)
     """
     with np.errstate(divide="ignore", invalid="ignore"):  # the zero-width neighbourhoods
         smooth = smoothed_calibration(outcome, p, frac=frac)
@@ -432,7 +452,8 @@ def _calibration_error(outcome, p, n_bins: int, frac: float, confidence: float, 
     outcome = np.asarray(outcome, dtype=float)
     bins = f"{n_bins} equal-width bins of [0, 1]"
     if outcome.size == 0:
-        return CalibrationError(np.nan, np.nan, _estimator(frac), bins, (), {"predicted": [], "observed": []}, 0, 0, np.nan)
+        empty = {"predicted": [], "observed": []}
+        return CalibrationError(np.nan, np.nan, _estimator(frac), bins, (), empty, 0, 0, np.nan)
     p_sorted, fitted, ici = _smoothed(outcome, p, frac)
     at = np.unique(np.linspace(0, p.size - 1, min(curve_points, p.size)).round().astype(int))
     curve = {"predicted": p_sorted[at].tolist(), "observed": fitted[at].tolist()}
@@ -539,7 +560,8 @@ def classwise_calibration(y, P, n_bins: int = 10, frac: float = 0.75, confidence
     [0, 1, 2]
     """
     y, P = _check(y, P)
-    per_class = {k: _calibration_error(y == k, P[:, k], n_bins, frac, confidence, curve_points) for k in range(P.shape[1])}
+    per_class = {k: _calibration_error(y == k, P[:, k], n_bins, frac, confidence, curve_points)
+                 for k in range(P.shape[1])}
     icis = [c.ici for c in per_class.values()]
     eces = [c.ece for c in per_class.values()]
     return ClasswiseCalibration(per_class, float(np.mean(icis)), float(np.mean(eces)))
