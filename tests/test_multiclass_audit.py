@@ -241,3 +241,22 @@ def test_a_torch_model_returns_k_probabilities_in_data_classes_order(tmp_path):
     assert ht == pytest.approx(roc_auc_score(frame["grade"] - 1, P, multi_class="ovo"), abs=1e-9)
     with pytest.raises(AuditInputError, match="data.classes lists 5 classes"):  # the model returns 4 scores per row
         audit.run({**s, "data": {**s["data"], "classes": [1, 2, 3, 4, 5]}}, model=net.float())
+
+
+def test_external_gaps_use_the_task_metrics_and_label_shift_is_a_chi_square_test(ordinal_run):
+    from scipy.stats import chi2_contingency
+
+    result = ordinal_run[1]
+    section = result.sections["external"]
+    entry = section["datasets"]["ext"]
+    own = {name: result.sections["performance"]["datasets"][name]["metrics"] for name in ("test", "ext")}
+    for metric in ("auroc_hand_till", "balanced_accuracy", "brier", "kappa_quadratic"):
+        gap = entry["gaps"][metric]
+        assert gap["internal"] == own["test"][metric] and gap["external"] == own["ext"][metric]
+        assert gap["difference"]["value"] == pytest.approx(own["ext"][metric]["value"] - own["test"][metric]["value"], abs=1e-12)
+        lo, hi = gap["difference"]["ci"]
+        assert lo < gap["difference"]["value"] < hi
+    counts = [[c["internal"]["value"] * 400, c["external"]["value"] * 300] for c in entry["label_shift"]["classes"]]
+    expected = chi2_contingency(np.round(np.array(counts).T), correction=False)
+    assert entry["label_shift"]["p_value"] == pytest.approx(expected.pvalue, rel=1e-9)
+    assert [c["class"] for c in entry["prediction_shift"]["classes"]] == COLUMNS

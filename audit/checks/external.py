@@ -45,7 +45,7 @@ from .base import Finding, Section
 
 NAME = "external"
 #: The tasks (``audit.tasks``) this check is defined for.
-TASKS = ("binary",)
+TASKS = ("binary", "multiclass")
 BOOTSTRAP_METRICS = ("auprc", "sensitivity", "specificity", "brier")
 #: Rows per dataset given to the domain classifier at most (seeded subsample beyond).
 DOMAIN_ROWS = 20_000
@@ -53,6 +53,10 @@ PSI_EPS = 1e-4
 
 
 def run(ctx: AuditContext) -> Section:
+    if ctx.task.name == "multiclass":
+        from . import external_multiclass
+
+        return external_multiclass.run(ctx)
     if not ctx.external and len(sites(ctx)) < MIN_POOL:
         return Section(NAME, "External validation", "not run",
                        {"reason": f"no external dataset and fewer than {MIN_POOL} site groups: add one under data.external, or name a site column in data.site"},
@@ -317,15 +321,7 @@ def explain(name: str, e: dict, confidence: float) -> list[Finding]:
     if dd.get("ci") and (dd["ci"][0] > 0 or dd["ci"][1] < 0):
         out.append(Finding(NAME, "warning", f"Label shift: prevalence is {ls['external']['value']:.2f} on {name} against {ls['internal']['value']:.2f} internally "
                            f"(difference {dd['value']:+.2f}, {lvl} CI {dd['ci'][0]:+.2f} to {dd['ci'][1]:+.2f}); PPV, NPV and calibration will differ.", name))
-    dc = e["domain_classifier"]
-    if dc.get("auroc") and dc["auroc"]["value"] is not None:
-        top = ", ".join(f["feature"] for f in dc["top_features"][:3])
-        a = dc["auroc"]
-        sev = "warning" if a["ci"] and a["ci"][0] is not None and a["ci"][0] > 0.7 else "info"
-        lo, hi = ((a["ci"] or [None, None])[k] for k in (0, 1))
-        shown = f"{lvl} CI {lo:.2f} to {hi:.2f}" if lo is not None and hi is not None else (f"{lvl} lower bound {lo:.2f}" if lo is not None else "no interval")
-        out.append(Finding(NAME, sev, f"Covariate shift: a classifier tells {name} from the internal patients with AUROC {a['value']:.2f} ({shown}; 0.5 = indistinguishable); "
-                           f"the features that separate them most: {top}.", name))
+    out += domain_findings(name, e["domain_classifier"], confidence)
     ps = e["prediction_shift"]
     out.append(Finding(NAME, "warning" if ps["psi"] > 0.25 else "info",
                        f"Prediction shift: mean predicted risk is {ps['mean_external']:.2f} on {name} against {ps['mean_internal']:.2f} internally "
@@ -337,6 +333,20 @@ def explain(name: str, e: dict, confidence: float) -> list[Finding]:
     out.append(Finding(NAME, "info", f"On {name}, updating the intercept alone changes the Brier score from {r['original']['brier']:.3f} to {r['intercept_updated']['brier']:.3f}, "
                        f"logistic recalibration to {r['logistic_recalibrated']['brier']:.3f} (in-sample): what recalibration cannot fix is discrimination.", name))
     return out
+
+
+def domain_findings(name: str, dc: dict, confidence: float) -> list[Finding]:
+    """Covariate shift as the domain classifier sees it: how well it tells ``name`` from the internal patients, and by what."""
+    if not (dc.get("auroc") and dc["auroc"]["value"] is not None):
+        return []
+    lvl = f"{confidence:.0%}"
+    top = ", ".join(f["feature"] for f in dc["top_features"][:3])
+    a = dc["auroc"]
+    sev = "warning" if a["ci"] and a["ci"][0] is not None and a["ci"][0] > 0.7 else "info"
+    lo, hi = ((a["ci"] or [None, None])[k] for k in (0, 1))
+    shown = f"{lvl} CI {lo:.2f} to {hi:.2f}" if lo is not None and hi is not None else (f"{lvl} lower bound {lo:.2f}" if lo is not None else "no interval")
+    return [Finding(NAME, sev, f"Covariate shift: a classifier tells {name} from the internal patients with AUROC {a['value']:.2f} ({shown}; 0.5 = indistinguishable); "
+                    f"the features that separate them most: {top}.", name)]
 
 
 def sites(ctx: AuditContext) -> list[tuple[str, np.ndarray, np.ndarray]]:
