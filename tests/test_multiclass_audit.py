@@ -260,3 +260,19 @@ def test_external_gaps_use_the_task_metrics_and_label_shift_is_a_chi_square_test
     expected = chi2_contingency(np.round(np.array(counts).T), correction=False)
     assert entry["label_shift"]["p_value"] == pytest.approx(expected.pvalue, rel=1e-9)
     assert [c["class"] for c in entry["prediction_shift"]["classes"]] == COLUMNS
+
+
+def test_calibration_reports_the_multinomial_framework_and_top_label_and_classwise_errors(ordinal_run):
+    from audit.stats.multiclass_calibration import classwise_calibration, multinomial_calibration, top_label_calibration
+
+    frame, result = ordinal_run
+    y, P = frame["grade"].to_numpy() - 1, frame[COLUMNS].to_numpy()
+    d = result.sections["calibration"]["datasets"]["test"]
+    direct = multinomial_calibration(y, P, reference=0)
+    assert d["multinomial"]["reference"] == "1"
+    for code, label in ((1, "2"), (2, "3"), (3, "4")):
+        assert d["multinomial"]["slopes"][label]["value"] == pytest.approx(direct.slopes[code].value, abs=1e-12)
+        assert d["multinomial"]["intercepts"][label]["ci"] == pytest.approx(list(direct.intercepts[code].ci), abs=1e-12)
+    assert d["top_label"]["ici"] == pytest.approx(top_label_calibration(y, P).ici, abs=1e-12)
+    assert d["classwise"]["mean_ece"] == pytest.approx(classwise_calibration(y, P).mean_ece, abs=1e-12)
+    assert "Calibration per class on test" in result.to_html()

@@ -38,12 +38,16 @@ from .base import Finding, Section
 
 NAME = "calibration"
 #: The tasks (``audit.tasks``) this check is defined for.
-TASKS = ("binary",)
+TASKS = ("binary", "multiclass")
 METRICS = ("calibration_intercept", "calibration_slope", "oe_ratio", "ece", "ece_equal_mass")
 CURVE_POINTS = 200
 
 
 def run(ctx: AuditContext) -> Section:
+    if ctx.task.name == "multiclass":
+        from . import calibration_multiclass
+
+        return calibration_multiclass.run(ctx)
     settings = ctx.spec.settings
     per_dataset, findings, curves = {}, [], {}
     for ds in ctx.datasets.values():

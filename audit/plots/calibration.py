@@ -22,7 +22,7 @@ from .style import (
 )
 
 
-def reliability_figure(curves: Mapping[str, Mapping]) -> Figure:
+def reliability_figure(curves: Mapping[str, Mapping], title: str = "Calibration (reliability diagram)") -> Figure:
     """Reliability diagram: smoothed calibration curve and binned observed rates per dataset,
     the ideal diagonal, and a histogram of predicted risks underneath.
 
@@ -64,7 +64,7 @@ def reliability_figure(curves: Mapping[str, Mapping]) -> Figure:
         ax.set_xlim(-0.01, 1.01)
         ax.set_ylim(-0.01, 1.01)
         ax.set_ylabel("Observed proportion")
-        ax.set_title("Calibration (reliability diagram)")
+        ax.set_title(title)
         ax.grid(True, color="#dddddd", linewidth=0.6)
         ax.tick_params(labelbottom=False)
         hx.set_xlabel("Predicted risk")

@@ -30,7 +30,24 @@ def _row(g: Mapping) -> dict:
     }
 
 
+def multiclass(section: Mapping) -> list[dict]:
+    """Per dataset: each class's Van Hoorde intercept and slope against the reference class, and its classwise ICI and ECE."""
+    out = []
+    for name, d in _map(section.get("datasets")).items():
+        m, cw, top = _map(_map(d).get("multinomial")), _map(_map(d).get("classwise")), _map(_map(d).get("top_label"))
+        rows = [{"class": label, "reference": label == m.get("reference"),
+                 "intercept": _map(m.get("intercepts")).get(label), "slope": _map(m.get("slopes")).get(label),
+                 "ici": c.get("ici"), "ece": c.get("ece"), "n": c.get("events")}
+                for label, c in _map(cw.get("classes")).items()]
+        out.append({"name": name, "rows": rows, "reference": m.get("reference"), "mean_ici": cw.get("mean_ici"),
+                    "mean_ece": cw.get("mean_ece"), "top_ici": top.get("ici"), "top_ece": top.get("ece"),
+                    "estimator": top.get("estimator"), "bins": top.get("bins")})
+    return out
+
+
 def build(section: Mapping, figures: Mapping, settings: Mapping, context=None) -> dict:
+    if section.get("task") == "multiclass":
+        return {"datasets": [], "multiclass": multiclass(section), "confidence": section.get("confidence")}
     datasets = [{"name": name, "rows": [_row(_map(g)) for g in _map(d).get("subgroups") or []]}
                 for name, d in _map(section.get("datasets")).items()]
-    return {"datasets": [d for d in datasets if d["rows"]], "confidence": section.get("confidence")}
+    return {"datasets": [d for d in datasets if d["rows"]], "multiclass": [], "confidence": section.get("confidence")}
