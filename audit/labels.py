@@ -118,8 +118,13 @@ SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
 def metric_label(name: str, short: bool = False) -> str:
+    """A metric's label; a per-class metric ``sensitivity[3]`` reads "Sensitivity, class 3"."""
     labels = SHORT_METRIC_LABELS if short else METRIC_LABELS
-    return labels.get(name, str(name).replace("_", " ").capitalize())
+    name = str(name)
+    if name.endswith("]") and "[" in name:
+        base, _, label = name[:-1].partition("[")
+        return f"{metric_label(base, short=True)}, class {label}"
+    return labels.get(name, name.replace("_", " ").capitalize())
 
 
 #: What each robustness perturbation does, as a sentence can start with it.

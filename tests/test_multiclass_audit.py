@@ -276,3 +276,31 @@ def test_calibration_reports_the_multinomial_framework_and_top_label_and_classwi
     assert d["top_label"]["ici"] == pytest.approx(top_label_calibration(y, P).ici, abs=1e-12)
     assert d["classwise"]["mean_ece"] == pytest.approx(classwise_calibration(y, P).mean_ece, abs=1e-12)
     assert "Calibration per class on test" in result.to_html()
+
+
+def test_fairness_groups_equal_scikit_learn_per_group(ordinal_run):
+    frame, result = ordinal_run
+    section = result.sections["fairness"]
+    assert section["primary"] == ["balanced_accuracy"] + [f"sensitivity[{c}]" for c in COLUMNS]
+    part = section["datasets"]["test"]["partitions"][0]
+    y, decided = frame["grade"].to_numpy() - 1, frame[COLUMNS].to_numpy().argmax(axis=1)
+    for g in part["groups"]:
+        rows = (frame["sex"] == g["label"]).to_numpy()
+        assert g["metrics"]["balanced_accuracy"]["value"] == pytest.approx(balanced_accuracy_score(y[rows], decided[rows]), abs=1e-12)
+        for k, label in enumerate(COLUMNS):
+            cell = g["metrics"][f"sensitivity[{label}]"]
+            assert cell["value"] == pytest.approx(recall_score(y[rows] == k, decided[rows] == k), abs=1e-12)
+            assert cell["method"] in ("wilson", "clopper-pearson")
+        assert sum(g["classes"].values()) == g["n"]
+
+
+def test_a_group_whose_severe_cases_are_called_mild_fails_fairness(tmp_path):
+    frame = graded(1200, 11, strength=2.5)
+    hit = (frame["sex"] == "f") & (frame["grade"] == 4)
+    frame.loc[hit, COLUMNS] = frame.loc[hit, COLUMNS[::-1]].to_numpy()  # grade 4 in women predicted as grade 1
+    result = audit.run(spec(tmp_path, frame, checks=["fairness"]))
+    section = result.sections["fairness"]
+    assert section["status"] == "fail"
+    gap = section["datasets"]["test"]["partitions"][0]["gaps"]["sensitivity[4]"]["comparisons"][0]
+    assert gap["classification"] == "material gap"
+    assert any("Sensitivity, class 4" in f["message"] and f["severity"] == "warning" for f in result.findings)

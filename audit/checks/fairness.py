@@ -55,7 +55,7 @@ from .base import Finding, Section
 
 NAME = "fairness"
 #: The tasks (``audit.tasks``) this check is defined for.
-TASKS = ("binary",)
+TASKS = ("binary", "multiclass")
 METRICS: tuple[str, ...] = ("auroc", "sensitivity", "specificity", "ppv", "npv", "fnr", "fpr", "selection_rate", "brier")
 #: What the kernel and the per-group estimates compute: the compared metrics and the prevalence.
 GROUP_METRICS: tuple[str, ...] = METRICS + ("prevalence",)
@@ -65,6 +65,10 @@ DISPARITIES = ("demographic_parity_difference", "equalized_odds_difference", "eq
 
 
 def run(ctx: AuditContext) -> Section:
+    if ctx.task.name == "multiclass":
+        from . import fairness_multiclass
+
+        return fairness_multiclass.run(ctx)
     attributes = list(ctx.spec.data.sensitive)
     site = ctx.spec.data.site
     if not attributes and site is None:
@@ -275,11 +279,12 @@ class Comparison:
     row: dict  # the results.json row, filled in by ``adjust``
 
 
-def gaps(part: Partition, cells: list[GroupCell], reference: str, boot, column, family: list, rules: IntervalRules) -> dict:
+def gaps(part: Partition, cells: list[GroupCell], reference: str, boot, column, family: list, rules: IntervalRules,
+         metrics: tuple[str, ...] = METRICS) -> dict:
     """Per metric: comparisons with the reference (rows filled in by ``adjust``), max − min with its upper bound, worst group."""
     ref = next(c for c in cells if c.label == reference)
     out = {}
-    for m in METRICS:
+    for m in metrics:
         ok = [c for c in cells if comparable(m, c, rules)]
         rows = []
         if comparable(m, ref, rules):
@@ -302,6 +307,8 @@ def gaps(part: Partition, cells: list[GroupCell], reference: str, boot, column, 
         out[m] = {"worst": worst_group(m, [{"label": c.label, "metrics": {m: c.estimates[m].to_dict()}} for c in ok]),
                   "max_min": spread, "comparisons": rows}
     for m, mirror in MIRRORS.items():  # fnr / fpr: the mirror's comparison with the sign turned
+        if m not in out:
+            continue
         for row, twin in zip(out[m]["comparisons"], out[mirror]["comparisons"]):
             family.append(("mirror", twin, row))
     return out
@@ -330,17 +337,18 @@ def spread_estimate(metrics: list[str], cells: list[GroupCell], part: Partition,
 
 def worst_group(metric: str, groups: list[dict]) -> str | None:
     values = [(g["metrics"][metric]["value"], g["label"]) for g in groups if g["metrics"][metric]["value"] is not None]
-    if len(values) < 2 or metric not in HIGHER_IS_BETTER | LOWER_IS_BETTER:
+    base = metric.split("[")[0]  # a per-class metric (sensitivity[3]) goes the way of its metric
+    if len(values) < 2 or base not in HIGHER_IS_BETTER | LOWER_IS_BETTER:
         return None
-    pick = min if metric in HIGHER_IS_BETTER else max
+    pick = min if base in HIGHER_IS_BETTER else max
     return pick(values, key=lambda v: v[0])[1]
 
 
-def heterogeneity(part: Partition, cells: list[GroupCell], boot, column) -> dict:
+def heterogeneity(part: Partition, cells: list[GroupCell], boot, column, metrics: tuple[str, ...] = METRICS) -> dict:
     """Cochran's Q of each metric across the partition's adequately sized groups: ``sum w_g (theta_g - theta_w)^2``,
     ``w_g = 1 / se_g^2`` (se: the larger of the bootstrap and the analytic), chi-square with ``G - 1`` df."""
     out = {}
-    for m in METRICS:
+    for m in metrics:
         ok = [c for c in cells if c.status == "ok" and np.isfinite(c.estimates[m].value)]
         if len(ok) < 2:
             out[m] = None
@@ -468,17 +476,19 @@ def gap_class(difference: dict | None, margin: float | None) -> str:
     return "inconclusive"
 
 
-def partition_criteria(partitions: list[dict], dataset: str, margin_of: dict[str, float], confidence: float) -> list[dict]:
+def partition_criteria(partitions: list[dict], dataset: str, margin_of: dict[str, float], confidence: float,
+                       metrics: tuple[str, ...] = METRICS) -> list[dict]:
     """One criterion per partition: pass when every judged comparison is within margin, fail on a material gap,
     insufficient evidence without two adequately sized groups, otherwise inconclusive."""
     level = f"{confidence:.0%}"
-    shown = ", ".join(f"{metric_label(m, short=True)} {v:g}" for m, v in margin_of.items() if m not in MIRRORS)
+    shown = ", ".join(dict.fromkeys(f"{metric_label(m.split('[')[0], short=True)}{' of each class' if '[' in m else ''} {v:g}"
+                                    for m, v in margin_of.items() if m not in MIRRORS))
     rule = (f"pass when every gap's simultaneous {level} interval lies within the equivalence margin ({shown}); "
             "fail when a gap is material (its interval excludes 0 and its estimate lies beyond the margin); "
             "otherwise inconclusive")
     out = []
     for part in partitions:
-        rows = [c for m in METRICS if m not in MIRRORS and m in margin_of for c in part["gaps"][m]["comparisons"]]
+        rows = [c for m in metrics if m not in MIRRORS and m in margin_of for c in part["gaps"][m]["comparisons"]]
         classes = [c.get("classification") for c in rows]
         if not rows:
             verdict, reason = "insufficient evidence", "fewer than two groups with enough evidence"

@@ -17,7 +17,7 @@ from matplotlib.textpath import TextToPath
 from matplotlib.ticker import MaxNLocator
 
 from ..figure import Figure
-from ..labels import SHORT_METRIC_LABELS
+from ..labels import SHORT_METRIC_LABELS, metric_label
 from .style import (
     FOREST_GREY,
     FOREST_INK,
@@ -287,4 +287,4 @@ def _forest_bands(ax, rows: list[dict]) -> None:
 
 
 def _forest_label(metric: str) -> str:
-    return FOREST_METRIC_LABELS.get(metric, str(metric).replace("_", " ").capitalize())
+    return metric_label(metric, short=True)

@@ -223,3 +223,37 @@ def weighted_kappa(C: np.ndarray, power: int) -> np.ndarray:
     expected = C.sum(axis=2)[:, :, None] * C.sum(axis=1)[:, None, :] / total[:, None, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         return 1 - (v * C).sum(axis=(1, 2)) / (v * expected).sum(axis=(1, 2))
+
+
+class GroupedMulticlassMetrics:
+    """``MulticlassMetrics`` of every group of several partitions, from one weight block.
+
+    ``partitions`` maps a partition's name to each row's group code (``0 .. G-1``). ``columns`` lists
+    ``(partition, code, metric)`` in the output's column order, each group's metrics in ``names`` order.
+    A group's metrics read only its rows' weights, so all groups come from the same resampled patients.
+    """
+
+    def __init__(self, y, P, partitions: dict[str, np.ndarray], names):
+        y = np.asarray(y, dtype=np.int64)
+        P = np.asarray(P, dtype=np.float64)
+        self.n = y.size
+        self.names = tuple(names)
+        self._groups, self.columns = [], []
+        for part, codes in partitions.items():
+            codes = np.asarray(codes)
+            for code in range(int(codes.max()) + 1 if codes.size else 0):
+                rows = np.flatnonzero(codes == code)
+                self._groups.append((rows, MulticlassMetrics(y[rows], P[rows], self.names)))
+                self.columns += [(part, code, m) for m in self.names]
+
+    def __call__(self, W: np.ndarray) -> np.ndarray:
+        W = np.atleast_2d(np.asarray(W, dtype=np.float64))
+        blocks = []
+        for rows, kernel in self._groups:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                sub = W[:, rows]
+                empty = sub.sum(axis=1) == 0
+                values = kernel(np.where(empty[:, None], 1.0, sub))
+                values[empty] = np.nan  # a group absent from a resample has no metrics there
+            blocks.append(values)
+        return np.hstack(blocks) if blocks else np.empty((W.shape[0], 0))
