@@ -304,3 +304,33 @@ def test_a_group_whose_severe_cases_are_called_mild_fails_fairness(tmp_path):
     gap = section["datasets"]["test"]["partitions"][0]["gaps"]["sensitivity[4]"]["comparisons"][0]
     assert gap["classification"] == "material gap"
     assert any("Sensitivity, class 4" in f["message"] and f["severity"] == "warning" for f in result.findings)
+
+
+def test_a_k_class_torch_model_is_attacked_as_a_k_class_model(tmp_path):
+    torch = pytest.importorskip("torch")
+    torchattacks = pytest.importorskip("torchattacks")
+    frame = graded(200, 12)
+    for c in ("x1", "x2"):
+        frame[c] = (frame[c] - frame[c].min()) / (frame[c].max() - frame[c].min())
+    frame[["grade", "x1", "x2", "sex"]].to_csv(tmp_path / "test.csv", index=False)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+    X = torch.tensor(frame[["x1", "x2"]].to_numpy(), dtype=torch.float32)
+    Y = torch.tensor(frame["grade"].to_numpy() - 1)
+    opt = torch.optim.Adam(net.parameters(), 0.05)
+    for _ in range(150):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(X), Y).backward()
+        opt.step()
+    s = {"name": "t", "task": "multiclass",
+         "data": {"test": str(tmp_path / "test.csv"), "target": "grade", "classes": CLASSES, "features": ["x1", "x2"], "sensitive": ["sex"]},
+         "settings": {"n_resamples": 100}, "checks": ["robustness"],
+         "robustness": {"attacks": ["fgsm"], "epsilons": [0, 0.1], "perturbations": ["noise"], "severities": [0, 0.3]}}
+    rob = audit.run(s, model=net).sections["robustness"]
+    points = rob["adversarial"]["datasets"]["test"]["attacks"]["fgsm"]["points"]
+    clean = (net(X).argmax(dim=1) == Y).double().mean().item()
+    assert points[0]["accuracy"]["value"] == pytest.approx(clean)
+    adv = torchattacks.FGSM(net.eval(), eps=0.1)(X, Y)  # the same attack on the K-class model itself
+    assert points[1]["accuracy"]["value"] == pytest.approx((net(adv).argmax(dim=1) == Y).double().mean().item(), abs=1e-9)
+    assert points[1]["accuracy"]["value"] < clean
+    assert rob["subgroups"]["datasets"]["test"]

@@ -35,14 +35,15 @@ from ..labels import perturbation_label
 from ..models import table_array, table_columns
 from ..robustness import attacks as attack_lib
 from ..robustness import corruptions, perturbations
-from ..robustness.evaluate import adjust, clean_point, compare_success, stress_point, success_counts
+from ..robustness.evaluate import adjust, clean_point, compare_success, decisions, stress_point, success_counts
 from ..spec import IMAGE_CORRUPTIONS, TABULAR_PERTURBATIONS
 from ..stats import stream_rng
+from ..tasks.multiclass import label_text
 from .base import Finding, Section
 
 NAME = "robustness"
 #: The tasks (``audit.tasks``) this check is defined for.
-TASKS = ("binary",)
+TASKS = ("binary", "multiclass")
 #: Adjustment of the per-group attack-success comparisons of a dataset (family-wise error; statsmodels).
 MULTIPLICITY = "holm"
 TITLE = "Robustness"
@@ -92,7 +93,8 @@ def run(ctx: AuditContext) -> Section:
         if adv is not None:
             figures[f"adversarial_{name}"] = plots.robust_accuracy_figure(adv["attacks"], adv["clean"], name, settings.confidence)
             if kept is not None:
-                figures[f"examples_{name}"] = plots.adversarial_grid_figure(kept["clean"], kept["adversarial"], kept["p_clean"], kept["p_adversarial"], kept["caption"])
+                figures[f"examples_{name}"] = plots.adversarial_grid_figure(kept["clean"], kept["adversarial"], kept["p_clean"], kept["p_adversarial"],
+                                                                            kept["caption"], kept["decided"])
         if any(k.get("points") for k in pert["kinds"].values()):
             figures[f"perturbation_{name}"] = plots.severity_figure(pert["kinds"], pert["clean"], name, settings.confidence)
     if not any(d.get("status") == "run" for d in adversarial.values()) and adversarial_reason:
@@ -108,7 +110,8 @@ def run(ctx: AuditContext) -> Section:
         title=TITLE,
         status=status,
         data={
-            "threshold": settings.threshold,
+            "threshold": settings.threshold if ctx.task.name == "binary" else None,
+            **({"decision": "the most probable class"} if ctx.task.name == "multiclass" else {}),
             "confidence": settings.confidence,
             "min_group_size": settings.min_group_size,
             "multiplicity": MULTIPLICITY,
@@ -134,6 +137,15 @@ def subsample(ds: EvaluatedDataset, max_samples: int | None, seed: int) -> np.nd
         return np.arange(ds.n)
     rng = stream_rng(seed, f"{NAME}/sample/{ds.name}")
     chosen = []
+    if np.asarray(ds.p).ndim == 2:  # multiclass: every class in proportion (largest remainders)
+        classes, counts = np.unique(ds.y, return_counts=True)
+        quota = max_samples * counts / ds.n
+        take = np.floor(quota).astype(int)
+        take[np.argsort(-(quota - take), kind="stable")[: max_samples - take.sum()]] += 1
+        for c, k in zip(classes, take):
+            members = np.flatnonzero(ds.y == c)
+            chosen.append(rng.choice(members, size=min(int(k), members.size), replace=False))
+        return np.sort(np.concatenate(chosen))
     positives = np.flatnonzero(ds.y == 1)
     n_pos = int(round(max_samples * positives.size / ds.n))
     for members, k in ((positives, n_pos), (np.flatnonzero(ds.y == 0), max_samples - n_pos)):
@@ -222,7 +234,7 @@ def adversarial_dataset(ctx: AuditContext, name: str, inputs: dict, y: np.ndarra
                 p1 = out.p
             point = {"epsilon": eps, **stress_point(y, p0, p1, t, conf)}
             if out is not None:
-                moved = out.l2[(p1 >= t) != (np.asarray(p0) >= t)]
+                moved = out.l2[decisions(p1, t) != decisions(p0, t)]
                 point["median_l2"] = float(np.median(moved)) if moved.size else None
                 point["max_linf"] = float(out.linf.max()) if out.linf.size else 0.0
             points.append(point)
@@ -231,7 +243,8 @@ def adversarial_dataset(ctx: AuditContext, name: str, inputs: dict, y: np.ndarra
                 if kept is None or (attack_name == kept["attack"] and eps is not None and eps > kept["epsilon"]):
                     kept = {"attack": attack_name, "epsilon": eps, "adversarial": out.examples,
                             "clean": x[:keep], "p_clean": np.asarray(p0[:keep], dtype=float), "p_adversarial": p1[:keep],
-                            "caption": f"{attack_lib.LABELS[attack_name]} at ε = {eps:g}"}
+                            "caption": f"{attack_lib.LABELS[attack_name]} at ε = {eps:g}",
+                            "decided": _decided_labels(ctx, p0[:keep], p1[:keep])}
         results[attack_name] = {"label": attack_lib.LABELS[attack_name], "norm": attack_lib.NORMS[attack_name], "points": points}
     data = {
         "status": "run",
@@ -297,12 +310,20 @@ def _as_table(inputs: dict) -> pd.DataFrame:
     return pd.DataFrame(inputs["x"], columns=[f"x{j}" for j in range(inputs["x"].shape[1])])
 
 
+def _decided_labels(ctx: AuditContext, p0: np.ndarray, p1: np.ndarray) -> tuple[list[str], list[str]] | None:
+    """The decided class (as labelled in ``data.classes``) before and after, for a multiclass model's example grid."""
+    if np.asarray(p0).ndim != 2:
+        return None
+    labels = [label_text(c) for c in ctx.task.classes(ctx.spec.data)]
+    return [labels[k] for k in np.argmax(p0, axis=1)], [labels[k] for k in np.argmax(p1, axis=1)]
+
+
 def _stressed_predictions(ctx: AuditContext, inputs: dict, kind: str, severity: float, rng: np.random.Generator) -> np.ndarray:
     adapter = ctx.model
     if inputs["kind"] == "image":
         x = inputs["x"]
         batch = ctx.spec.robustness.batch_size or getattr(adapter, "batch_size", 256)
-        out = np.empty(x.shape[0], dtype=float)
+        out = np.empty((x.shape[0], *np.shape(ctx.internal.p)[1:]), dtype=float)
         for start in range(0, x.shape[0], batch):  # corrupt and predict one batch at a time
             rows = slice(start, start + batch)
             out[rows] = adapter.predict_array(corruptions.corrupt(x[rows], kind, severity, rng))
@@ -363,7 +384,7 @@ def perturbation_findings(name: str, data: dict, settings) -> list[Finding]:
         if not points:
             continue
         worst, mild = points[-1], points[0]
-        auc0, auc1 = clean["auroc"]["value"], worst["auroc"]["value"]
+        auc0, auc1 = (clean.get("auroc") or {}).get("value"), (worst.get("auroc") or {}).get("value")
         flips = worst["flip_rate"]
         text = f"{label} at severity {worst['severity']:g} on {name} changes {flips['value']:.1%} of the decisions"
         if auc0 is not None and auc1 is not None:
@@ -389,6 +410,14 @@ def _partitions(ctx: AuditContext, ds: EvaluatedDataset, rows: np.ndarray) -> li
     return [(p.name, p.kind, p.labels) for p in partitions_of(frame, list(ctx.spec.data.sensitive), ctx.spec.data.site, False)]
 
 
+def _small(y, p0, rows, settings) -> list[str]:
+    """Why a group is too small to test (``groups.too_small``); for a multiclass outcome by its size only."""
+    n = int(rows.sum())
+    if np.asarray(p0).ndim == 2:
+        return [f"n = {n} < {settings.min_group_size}"] if n < settings.min_group_size else []
+    return too_small(n, int(y[rows].sum()), settings)
+
+
 def subgroup_dataset(ctx, name, partitions, y, p0, adv_flags: dict, pert_flags: dict):
     """Per group of each partition: robustness metrics, and success-rate gaps against the largest group."""
     settings = ctx.spec.settings
@@ -401,13 +430,13 @@ def subgroup_dataset(ctx, name, partitions, y, p0, adv_flags: dict, pert_flags: 
         groups = []
         uniques = np.unique(labels)
         sizes = [{"label": str(u), "n": int((labels == u).sum()),
-                  "status": "ok" if not too_small(int((labels == u).sum()), int(y[labels == u].sum()), settings) else "small"}
+                  "status": "ok" if not _small(y, p0, labels == u, settings) else "small"}
                  for u in uniques]
         reference = reference_group(Partition(part_name, part_kind, (part_name,), labels), sizes, settings.reference_groups)
         for label in uniques:
             m = labels == label
             n = int(m.sum())
-            reasons = too_small(n, int(y[m].sum()), settings)
+            reasons = _small(y, p0, m, settings)
             small = bool(reasons)
             group = {"label": str(label), "n": n, "small": small, "reason": "; ".join(reasons) or None,
                      "clean": clean_point(y[m], p0[m], t, conf, exact=small, auroc=False),

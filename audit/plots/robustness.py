@@ -162,11 +162,13 @@ def severity_figure(kinds: Mapping[str, Mapping], clean: Mapping, dataset: str,
     return Figure(svg=svg, alt=alt, title=f"Metrics against perturbation severity ({dataset})")
 
 
-def adversarial_grid_figure(clean, adversarial, p_clean, p_adversarial, caption: str) -> Figure:
+def adversarial_grid_figure(clean, adversarial, p_clean, p_adversarial, caption: str,
+                            decided: tuple[list[str], list[str]] | None = None) -> Figure:
     """Clean images (top row), their adversarial versions (middle) and the amplified difference (bottom).
 
     Arrays are N×C×H×W in [0, 1]; one or three channels are shown as grey or colour images.
-    Each column is titled with P(positive) before and after the attack.
+    Each column is titled with P(positive) before and after the attack, or, for a multiclass model,
+    with the decided class before and after (``decided``: the two lists of class labels).
     """
     import numpy as np
 
@@ -190,13 +192,19 @@ def adversarial_grid_figure(clean, adversarial, p_clean, p_adversarial, caption:
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if r == 0:
-                    ax.set_title(f"P {float(p_clean[j]):.2f}→{float(p_adversarial[j]):.2f}", fontsize=7)
+                    title = (f"{decided[0][j]}→{decided[1][j]}" if decided is not None
+                             else f"P {float(p_clean[j]):.2f}→{float(p_adversarial[j]):.2f}")
+                    ax.set_title(title, fontsize=7)
                 if j == 0:
                     ax.set_ylabel(rows[r] if r < 2 else "difference\n(scaled)", fontsize=7)
         fig.suptitle(f"Clean vs adversarial examples: {caption}", fontsize=9)
         svg = figure_to_svg(fig)
-    changes = ", ".join(f"{float(a):.2f} to {float(b):.2f}" for a, b in zip(p_clean[:n], p_adversarial[:n]))
+    if decided is not None:
+        changes = ", ".join(f"{a} to {b}" for a, b in zip(decided[0][:n], decided[1][:n]))
+        what = f"The decided class changes from {changes}."
+    else:
+        changes = ", ".join(f"{float(a):.2f} to {float(b):.2f}" for a, b in zip(p_clean[:n], p_adversarial[:n]))
+        what = f"The predicted probability of the positive class changes from {changes}."
     alt = (f"A grid of {n} example images: the clean image (top row), its adversarial version under {caption} "
-           f"(middle row) and their difference, scaled to be visible (bottom row). The predicted probability of the "
-           f"positive class changes from {changes}.")
+           f"(middle row) and their difference, scaled to be visible (bottom row). {what}")
     return Figure(svg=svg, alt=alt, title=f"Clean vs adversarial examples ({caption})")

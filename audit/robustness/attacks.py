@@ -104,7 +104,8 @@ def run_attack(
     import torch
 
     n = x.shape[0]
-    p = np.empty(n, dtype=np.float64)
+    multiclass = getattr(module, "n_classes", None) is not None  # a K-class model attacked as such: K probabilities
+    p = np.empty((n, module.n_classes) if multiclass else n, dtype=np.float64)
     l2 = np.empty(n, dtype=np.float64)
     linf = np.empty(n, dtype=np.float64)
     examples = []
@@ -121,9 +122,12 @@ def run_attack(
             adv = attack(images, labels)
             with torch.no_grad():
                 logits = module(adv)
-                z = (logits[:, 1] - logits[:, 0]).double() + module.offset
                 delta = (adv - images).flatten(1)
-                p[rows] = torch.sigmoid(z).cpu().numpy()
+                if multiclass:
+                    p[rows] = torch.softmax(logits.double(), dim=1).cpu().numpy()
+                else:
+                    z = (logits[:, 1] - logits[:, 0]).double() + module.offset
+                    p[rows] = torch.sigmoid(z).cpu().numpy()
                 l2[rows] = delta.norm(dim=1).cpu().numpy()
                 linf[rows] = delta.abs().amax(dim=1).cpu().numpy()
             if len(examples) * batch_size < keep:

@@ -9,6 +9,10 @@ For labels ``y``, clean P(positive) ``p0`` and stressed P(positive) ``p1`` at de
 - ``success_rate``  among patients the model got right on clean input, the share it gets wrong
   when stressed — the attack success rate (Wilson).
 
+For a multiclass model ``p0`` and ``p1`` are ``(n, K)`` probability matrices, ``y`` holds class codes and
+the decision is the most probable class (``decisions``); the AUROC is then not computed here (the
+performance section gives the clean multiclass AUROCs).
+
 Groups with fewer than ``min_group_size`` patients get exact Clopper–Pearson intervals instead
 of Wilson ones and are marked small. Intervals describe sampling of patients; a random stress
 (noise, random starts) is drawn once from a seeded generator.
@@ -37,35 +41,46 @@ def _auroc(y: np.ndarray, p: np.ndarray, confidence: float) -> dict:
     return auroc_interval(y, p, confidence).to_dict()
 
 
+def decisions(p, threshold: float) -> np.ndarray:
+    """The decision of every row: ``p >= threshold`` for P(positive), the most probable class for K probabilities."""
+    p = np.asarray(p)
+    return np.argmax(p, axis=1) if p.ndim == 2 else p >= threshold
+
+
+def _labels(y, p) -> np.ndarray:
+    """Labels comparable with ``decisions``: booleans for a binary outcome, class codes for a multiclass one."""
+    return np.asarray(y).astype(np.int64) if np.asarray(p).ndim == 2 else np.asarray(y).astype(bool)
+
+
 def stress_point(y, p0, p1, threshold: float, confidence: float, *, exact: bool = False, auroc: bool = True) -> dict:
     """Accuracy, AUROC, flip rate and success rate of stressed predictions ``p1`` against clean ``p0``."""
-    y = np.asarray(y).astype(bool)
-    d0, d1 = np.asarray(p0) >= threshold, np.asarray(p1) >= threshold
+    y = _labels(y, p0)
+    d0, d1 = decisions(p0, threshold), decisions(p1, threshold)
     right0, right1 = d0 == y, d1 == y
     out = {
         "accuracy": _share(int(right1.sum()), y.size, confidence, exact),
         "flip_rate": _share(int((d0 != d1).sum()), y.size, confidence, exact),
         "success_rate": _share(int((right0 & ~right1).sum()), int(right0.sum()), confidence, exact),
     }
-    if auroc:
+    if auroc and np.asarray(p1).ndim == 1:
         out["auroc"] = _auroc(y, np.asarray(p1, dtype=float), confidence)
     return {m: out[m] for m in POINT_METRICS if m in out}
 
 
 def clean_point(y, p0, threshold: float, confidence: float, *, exact: bool = False, auroc: bool = True) -> dict:
     """Accuracy (and AUROC) on the clean inputs."""
-    y = np.asarray(y).astype(bool)
-    out = {"accuracy": _share(int(((np.asarray(p0) >= threshold) == y).sum()), y.size, confidence, exact)}
-    if auroc:
+    y = _labels(y, p0)
+    out = {"accuracy": _share(int((decisions(p0, threshold) == y).sum()), y.size, confidence, exact)}
+    if auroc and np.asarray(p0).ndim == 1:
         out["auroc"] = _auroc(y, np.asarray(p0, dtype=float), confidence)
     return out
 
 
 def success_counts(y, p0, p1, threshold: float) -> tuple[int, int]:
     """(decisions the stress made wrong, decisions right on clean input)."""
-    y = np.asarray(y).astype(bool)
-    right0 = (np.asarray(p0) >= threshold) == y
-    right1 = (np.asarray(p1) >= threshold) == y
+    y = _labels(y, p0)
+    right0 = decisions(p0, threshold) == y
+    right1 = decisions(p1, threshold) == y
     return int((right0 & ~right1).sum()), int(right0.sum())
 
 
