@@ -42,6 +42,22 @@ MAX_PROBLEMS = 3
 MAX_CLASSES = 1000
 
 
+def _targets_of_task(targets: dict, task: str, ordinal: bool = False) -> None:
+    """``settings.targets`` names only metrics this task's audit computes (a target never silently goes unjudged)."""
+    from .labels import METRICS_BY_NAME
+    from .stats.multiclass import MULTICLASS_METRICS, ORDINAL_METRICS
+
+    if task == "multiclass":
+        known = MULTICLASS_METRICS + (ORDINAL_METRICS if ordinal else ())
+    else:
+        known = tuple(m for m, row in METRICS_BY_NAME.items() if "binary" in row.tasks)
+    for metric in targets:
+        if metric not in known:
+            extra = " (the ordinal metrics need data.ordinal: true)" if metric in ORDINAL_METRICS and task == "multiclass" else ""
+            raise ValueError(f"settings.targets names {metric!r}, which a {task} audit does not compute{extra}; "
+                             f"use one of {', '.join(sorted(known))}")
+
+
 def _no_duplicates(values: list[str] | None, key: str) -> list[str] | None:
     """Raise ``ValueError`` naming the first entry of ``values`` that appears more than once."""
     if values is None:
@@ -526,10 +542,12 @@ class AuditSpec(_StrictModel):
             if data.prediction is not None and not isinstance(data.prediction, str):
                 raise ValueError("a binary audit reads one prediction column, P(positive); give data.prediction: <column>, "
                                  "or add task: multiclass to audit one probability column per class")
+            _targets_of_task(settings.targets, "binary")
             return self
         from .tasks.multiclass import check_class_spec
 
         check_class_spec(self)
+        _targets_of_task(settings.targets, "multiclass", data.ordinal)
         return self
 
     @model_validator(mode="after")

@@ -183,6 +183,8 @@ def test_bad_data_gives_one_plain_message(tmp_path, change, message):
     (lambda s: s["settings"].update(binary_views={"bad": [4, 7]}), r"binary_views.bad names class '7'"),
     (lambda s: s["settings"].update(binary_views={"all": CLASSES}), r"some classes but not all"),
     (lambda s: s.update(task="binary"), r"data.classes is only used by a multiclass audit"),
+    (lambda s: s["settings"].update(targets={"auroc": 0.7}), r"'auroc', which a multiclass audit does not compute"),
+    (lambda s: s["settings"].update(targets={"kappa_quadratic": 0.6}), r"ordinal metrics need data.ordinal: true"),
 ])
 def test_bad_spec_gives_one_plain_message(tmp_path, edit, message):
     s = spec(tmp_path, graded(100, 7))
@@ -334,3 +336,11 @@ def test_a_k_class_torch_model_is_attacked_as_a_k_class_model(tmp_path):
     assert points[1]["accuracy"]["value"] == pytest.approx((net(adv).argmax(dim=1) == Y).double().mean().item(), abs=1e-9)
     assert points[1]["accuracy"]["value"] < clean
     assert rob["subgroups"]["datasets"]["test"]
+
+
+def test_pre_specified_targets_of_the_task_metrics_are_judged_by_one_sided_bounds(tmp_path):
+    s = spec(tmp_path, graded(300, 13), settings={"n_resamples": 200, "targets": {"balanced_accuracy": 0.3, "auroc_hand_till": 0.99}})
+    section = audit.run(s).sections["performance"]
+    verdicts = {c["metric"]: c["verdict"] for c in section["criteria"] if c["criterion"] != "discrimination better than chance"}
+    assert verdicts == {"balanced_accuracy": "pass", "auroc_hand_till": "fail"}
+    assert section["status"] == "fail" and section["evidence"]["performance.targets_met"] == "contradicted"
