@@ -71,7 +71,7 @@ class EvaluatedDataset:
 
     @property
     def n(self) -> int:
-        return int(self.dataset.y.size)
+        return int(self.dataset.y.shape[0])
 
     @property
     def n_events(self) -> int:

@@ -446,11 +446,12 @@ def load_dataset(
     where = f"dataset {name!r} ({written})"
     x = None
     if is_npz(path):
-        x, frame = read_npz(path, label=where, target=spec.data.target, max_bytes=input_limit(spec))
+        x, frame = read_npz(path, label=where, target=spec.data.target_columns[0], max_bytes=input_limit(spec))
     else:
         frame = read_table(path, label=where, max_bytes=input_limit(spec))
     data = spec.data
-    require_column(frame, data.target, "data.target", where)
+    for column in data.target_columns:
+        require_column(frame, column, "data.target", where)
     task = get_task(spec.task)
     y = task.read_target(frame, data, where).values
     for column in data.sensitive:

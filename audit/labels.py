@@ -76,6 +76,13 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("kappa_linear", "Linear-weighted kappa", "higher", short="Kappa (linear)", interval=BOOTSTRAP, tasks=MULTICLASS),
     Metric("rps", "Ranked probability score", "lower", short="RPS", interval=BOOTSTRAP, tasks=MULTICLASS),
     Metric("mae_grade", "Mean absolute grade error", "lower", short="Grade error", interval=BOOTSTRAP, tasks=MULTICLASS),
+    # multilabel (audit.stats.multilabel)
+    Metric("auroc_macro", "AUROC, macro average over labels", "higher", short="AUROC macro", interval=BOOTSTRAP, tasks=("multilabel",)),
+    Metric("auroc_micro", "AUROC, micro average (labels pooled)", "higher", short="AUROC micro", interval=BOOTSTRAP, tasks=("multilabel",)),
+    Metric("auprc_macro", "AUPRC, macro average over labels", "higher", short="AUPRC macro", interval=BOOTSTRAP, tasks=("multilabel",)),
+    Metric("auprc_micro", "AUPRC, micro average (labels pooled)", "higher", short="AUPRC micro", interval=BOOTSTRAP, tasks=("multilabel",)),
+    Metric("underdiagnosis", "Underdiagnosis rate (called 'no finding' despite a finding)", "lower", short="Underdiagnosis",
+           margin=0.05, interval=SCORE_OR_EXACT, tasks=("multilabel",)),
 )
 
 #: name → :class:`Metric`.
@@ -93,7 +100,8 @@ METRIC_DIRECTION = _ordered(
     ("auroc", "auprc", "sensitivity", "specificity", "ppv", "npv", "accuracy", "balanced_accuracy", "f1", "coverage",
      "brier", "fnr", "fpr", "ece", "ece_equal_mass", "mean_set_size",
      "macro_f1", "top2_accuracy", "auroc_hand_till", "auroc_ovr_macro", "auroc_ovr_weighted", "kappa_quadratic",
-     "kappa_linear", "log_loss", "log_loss_clipped", "rps", "mae_grade"), lambda m: m.direction)
+     "kappa_linear", "log_loss", "log_loss_clipped", "rps", "mae_grade", "auroc_macro", "auroc_micro", "auprc_macro",
+     "auprc_micro", "underdiagnosis"), lambda m: m.direction)
 
 #: Equivalence margins for fairness gaps (absolute differences between groups): a gap whose simultaneous
 #: interval lies inside (-m, m) is "within margin". Metrics without a margin are described, not judged

@@ -79,6 +79,8 @@ class EstimatorAdapter:
     as_array: bool = False
     #: multiclass: the column of ``predict_proba`` of each class of ``data.classes``, in that order (else None)
     class_order: tuple[int, ...] | None = None
+    #: multilabel: the number of labels (``predict_proba`` gives one probability per label), else None
+    n_labels: int | None = None
 
     def columns(self, frame: pd.DataFrame) -> list[str]:
         """The input columns for ``frame``, in the model's order; error if any is missing."""
@@ -107,7 +109,10 @@ class EstimatorAdapter:
         """P(positive) for every row of ``frame`` (extra columns are ignored, order is the model's)."""
         inputs = frame[self.columns(frame)]
         with running_user_code("the model's predict_proba"):
-            output = np.asarray(self.estimator.predict_proba(inputs.to_numpy() if self.as_array else inputs))
+            raw = self.estimator.predict_proba(inputs.to_numpy() if self.as_array else inputs)
+        output = np.asarray(raw) if not isinstance(raw, list) else np.empty(0)
+        if self.n_labels is not None:
+            return label_probabilities(raw, self.n_labels)
         if self.class_order is not None:
             if output.ndim != 2 or output.shape[1] <= max(self.class_order):
                 raise AuditInputError(f"the model's predict_proba returned an array of shape {output.shape}; a multiclass "
@@ -330,13 +335,14 @@ def _wrap_estimator(estimator: Any, spec: AuditSpec, source: str) -> EstimatorAd
         )
     features = feature_columns(estimator, spec)
     data = spec.data
-    exclude = tuple(column for column in (data.target, *data.prediction_columns, data.id, data.site) if column is not None)
-    multiclass = spec.task == "multiclass"
+    exclude = tuple(column for column in (*data.target_columns, *data.prediction_columns, data.id, data.site) if column is not None)
+    multiclass, multilabel = spec.task == "multiclass", spec.task == "multilabel"
     return EstimatorAdapter(
         estimator=estimator,
         description=f"{describe_estimator(estimator)} {source}",
-        positive_index=0 if multiclass else positive_index(estimator, data.positive_label),
+        positive_index=0 if multiclass or multilabel else positive_index(estimator, data.positive_label),
         class_order=class_order(estimator, data) if multiclass else None,
+        n_labels=len(data.target_columns) if multilabel else None,
         features=features,
         exclude=exclude,
         as_array=hasattr(estimator, "n_features_in_") and not hasattr(estimator, "feature_names_in_"),
@@ -368,6 +374,25 @@ def positive_index(estimator: Any, positive_label: Any) -> int:
         return classes.index(match)
     match = matching_label(classes, 1)
     return classes.index(match) if match is not None and not isinstance(match, str) else 1
+
+
+def label_probabilities(raw: Any, n_labels: int) -> np.ndarray:
+    """One probability per label from a multilabel ``predict_proba``: scikit-learn returns either an ``(n, K)``
+    array (one-vs-rest, neural networks) or a list of K ``(n, 2)`` arrays (multi-output, forests): their
+    second column, P(label present)."""
+    if isinstance(raw, list):
+        if len(raw) != n_labels:
+            raise AuditInputError(f"the model's predict_proba returned {len(raw)} outputs, but data.target lists {n_labels} labels.")
+        columns = []
+        for part in raw:
+            part = np.asarray(part, dtype=float)
+            columns.append(part[:, -1] if part.ndim == 2 else part)
+        return np.column_stack(columns)
+    out = np.asarray(raw, dtype=float)
+    if out.ndim != 2 or out.shape[1] != n_labels:
+        raise AuditInputError(f"the model's predict_proba returned an array of shape {out.shape}, but data.target lists "
+                              f"{n_labels} labels; a multilabel model returns one probability per label (shape (n, {n_labels})).")
+    return out
 
 
 def class_order(estimator: Any, data: Any) -> tuple[int, ...]:
@@ -583,6 +608,8 @@ class TorchAdapter:
     exclude: tuple[str, ...] = ()
     #: multiclass: the number of classes (the model returns one score per class), else None
     n_classes: int | None = None
+    #: multilabel: the number of labels (the model returns one logit or probability per label), else None
+    n_labels: int | None = None
 
     def modules(self) -> set[str]:
         return {"torch", type(self.module).__module__.split(".")[0]}
@@ -594,13 +621,15 @@ class TorchAdapter:
         """P(positive) per row (multiclass: the K class probabilities), in batches of ``batch_size`` without gradients."""
         import torch
 
-        if self.n_classes is not None:
+        if self.n_classes is not None or self.n_labels is not None:
+            k = self.n_classes or self.n_labels
             scorer = self.class_module()
-            out = np.empty((x.shape[0], self.n_classes), dtype=np.float64)
+            out = np.empty((x.shape[0], k), dtype=np.float64)
             with torch.no_grad():
                 for rows in _batches(x.shape[0], self.batch_size):
                     batch = torch.from_numpy(np.array(x[rows], dtype=np.float32)).to(self.device)
-                    out[rows] = class_probabilities(scorer(batch).double().cpu().numpy(), "logits", self.n_classes)
+                    scores = scorer(batch).double().cpu().numpy()
+                    out[rows] = class_probabilities(scores, "logits", k) if self.n_labels is None else _sigmoid(scores)
             return out
         scorer = self.attack_module(0.5)
         out = np.empty(x.shape[0], dtype=np.float64)
@@ -619,7 +648,10 @@ class TorchAdapter:
 
     def class_module(self):
         """[0, 1] inputs → K class logits (log-probabilities for a model that outputs probabilities)."""
-        return _class_head_class()(self.module, self.mean, self.std, self.output, self.n_classes).to(self.device).eval()
+        k = self.n_classes or self.n_labels
+        head = _class_head_class()(self.module, self.mean, self.std, self.output, k).to(self.device).eval()
+        head.per_label = self.n_labels is not None
+        return head
 
 
 _HEAD_CLASS = None
@@ -723,7 +755,9 @@ def _class_head_class():
             if out.dim() != 2 or out.shape[1] != self.n_classes:
                 raise AuditInputError(f"the model returned an output of shape {tuple(out.shape)}, but data.classes lists "
                                       f"{self.n_classes} classes; a multiclass model returns one score per class (shape (n, {self.n_classes})).")
-            return torch.log(out.clamp_min(1e-12)) if self.probabilities else out
+            if self.probabilities:  # back to the scores the softmax (K classes) or the sigmoid (K labels) inverts
+                return torch.logit(out.clamp(1e-12, 1 - 1e-12)) if getattr(self, "per_label", False) else torch.log(out.clamp_min(1e-12))
+            return out
 
     _CLASS_HEAD = ClassHead
     return ClassHead
@@ -762,8 +796,9 @@ def _array_settings(spec: AuditSpec) -> dict:
         "std": tuple(normalize.std) if normalize is not None else None,
         "batch_size": model.batch_size if model is not None else 256,
         "features": list(data.features) if data.features is not None else None,
-        "exclude": tuple(c for c in (data.target, *data.prediction_columns, data.id, data.site, *data.sensitive) if c is not None),
+        "exclude": tuple(c for c in (*data.target_columns, *data.prediction_columns, data.id, data.site, *data.sensitive) if c is not None),
         "n_classes": len(class_labels(data)) if spec.task == "multiclass" else None,
+        "n_labels": len(data.target_columns) if spec.task == "multilabel" else None,
     }
 
 
@@ -936,6 +971,7 @@ class OnnxAdapter:
     features: list[str] | None = None
     exclude: tuple[str, ...] = ()
     n_classes: int | None = None  # multiclass: the number of classes, else None
+    n_labels: int | None = None  # multilabel: the number of labels, else None
 
     def modules(self) -> set[str]:
         return {"onnxruntime"}
@@ -944,7 +980,8 @@ class OnnxAdapter:
         return self.predict_array(table_array(frame, table_columns(self.features, self.exclude, frame)))
 
     def predict_array(self, x: np.ndarray) -> np.ndarray:
-        out = np.empty(x.shape[0] if self.n_classes is None else (x.shape[0], self.n_classes), dtype=np.float64)
+        k = self.n_classes or self.n_labels
+        out = np.empty(x.shape[0] if k is None else (x.shape[0], k), dtype=np.float64)
         for rows in _batches(x.shape[0], self.batch_size):
             batch = np.asarray(x[rows], dtype=np.float32)
             if self.mean is not None:
@@ -953,6 +990,13 @@ class OnnxAdapter:
             raw = self.session.run([self.output_name], {self.input_name: batch.astype(self.input_dtype)})[0]
             if self.n_classes is not None:
                 out[rows] = class_probabilities(_onnx_matrix(raw), self._kind(raw), self.n_classes)
+                continue
+            if self.n_labels is not None:
+                scores = _onnx_matrix(raw)
+                if scores.ndim != 2 or scores.shape[1] != self.n_labels:
+                    raise AuditInputError(f"the model returned an array of shape {scores.shape}, but data.target lists {self.n_labels} labels.")
+                probabilities = self.output == "probabilities" or (self.output == "auto" and scores.min() >= 0 and scores.max() <= 1)
+                out[rows] = scores if probabilities else _sigmoid(scores)
                 continue
             out[rows] = _sigmoid(log_odds_from_output(_onnx_matrix(raw), self._kind(raw), self.output_index))
         return out

@@ -487,6 +487,7 @@ def _dataset_view(name: str, ds: Mapping) -> dict:
         "n_events": ds.get("n_events"),
         "prevalence": ds.get("prevalence"),
         "classes": ds.get("classes"),
+        "labels": ds.get("labels"),
     }
 
 

@@ -80,8 +80,7 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
             sections.append(not_run(name, not_defined_reason(name, spec)))
         else:
             sections.append(CHECKS[name](ctx) if name in CHECKS else not_run(name))
-    if spec.settings.binary_views:
-        sections += view_sections(ctx, names)
+    sections += view_sections(ctx, names)  # binary views of a multiclass audit, labels of a multilabel one
     mark_backwards_datasets(sections)
     model_file = None
     if model is None and spec.model is not None:
@@ -108,6 +107,8 @@ def not_defined_reason(check: str, spec: AuditSpec) -> str:
         views = ", ".join(spec.settings.binary_views)
         reason += (f"; it is run on each binary view ({views}) below" if views else
                    "; name a clinically used dichotomy in settings.binary_views (e.g. {referable: [2, 3, 4]}) to audit it")
+    if spec.task == "multilabel" and "binary" in CHECK_TASKS[check] and check not in NOT_PER_VIEW:
+        reason += "; it is run on each label below"
     return reason
 
 

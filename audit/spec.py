@@ -197,7 +197,8 @@ class DataSpec(_StrictModel):
     external: dict[str, str] = Field(default_factory=dict)
     calibration: str | None = None  # conformal calibration set (same columns as test); default: a split of test
     train: str | None = None  # the model's training table: only its data.id column is read, for the leakage check
-    target: str
+    #: the outcome column; multilabel: one 0/1 column per label
+    target: str | list[str]
     #: binary: the column of P(positive); multiclass: one probability column per class, as a list of columns named
     #: like the classes (``str(label)``) or a mapping class -> column
     prediction: str | list[str] | dict[str | int | bool, str] | None = None
@@ -206,6 +207,8 @@ class DataSpec(_StrictModel):
     #: ``ordinal``); default: the order of the prediction columns
     classes: list[str | int | bool] | None = None
     ordinal: bool = False  # multiclass: the classes are ordered grades, in ``classes`` order
+    #: multilabel: the target column (one of the labels) that means "no abnormality", for the underdiagnosis rate
+    no_finding: str | None = None
     sensitive: list[str] = Field(default_factory=list)
     features: list[str] | None = None
     id: str | None = None
@@ -254,6 +257,11 @@ class DataSpec(_StrictModel):
         return value
 
     @property
+    def target_columns(self) -> list[str]:
+        """Every column ``data.target`` names (several for a multilabel audit)."""
+        return list(self.target) if isinstance(self.target, list) else [self.target]
+
+    @property
     def prediction_columns(self) -> list[str]:
         """Every column ``data.prediction`` names (one for a binary audit, one per class for a multiclass one)."""
         if self.prediction is None:
@@ -296,15 +304,16 @@ class DataSpec(_StrictModel):
     @model_validator(mode="after")
     def _roles_do_not_clash(self) -> DataSpec:
         """The target cannot also be a model input or the prediction column."""
-        if self.target in self.prediction_columns:
-            raise ValueError(
-                f"data.prediction and data.target are both {self.target!r}; "
-                "the prediction columns must hold predicted probabilities, not the labels"
-            )
-        if self.features is not None and self.target in self.features:
-            raise ValueError(
-                f"data.features includes the target column {self.target!r}; remove it from the model inputs"
-            )
+        for target in self.target_columns:
+            if target in self.prediction_columns:
+                raise ValueError(
+                    f"data.prediction and data.target are both {target!r}; "
+                    "the prediction columns must hold predicted probabilities, not the labels"
+                )
+            if self.features is not None and target in self.features:
+                raise ValueError(
+                    f"data.features includes the target column {target!r}; remove it from the model inputs"
+                )
         if self.train is not None and self.id is None:
             raise ValueError("data.train is only used to look for patients shared with the training data; name the identifier column in data.id")
         if self.train is not None and self.id_scope == "dataset":
@@ -376,7 +385,8 @@ class Settings(_StrictModel):
     seed: int = Field(0, ge=0, lt=2**32)  # numpy's SeedSequence and MAPIE take 32-bit seeds
     n_resamples: int = Field(2000, ge=50, le=MAX_RESAMPLES)
     confidence: float = Field(0.95, ge=0.5, le=0.999)  # past 0.999 score intervals' root finders lose precision
-    threshold: float = Field(0.5, ge=0, le=1)
+    #: binary: the decision threshold on P(positive); multilabel: one number or a mapping label -> threshold
+    threshold: float | dict[str, float] = 0.5
     ci_method: Literal["bca", "percentile"] = "bca"
     # how the validation data were sampled: a cohort (random sample of the target population,
     # prevalence varies between samples) or cases and controls sampled separately
@@ -422,6 +432,24 @@ class Settings(_StrictModel):
     scheduler: str | None = None
     #: Largest input file, decompressed (NPZ members, gzip tables, Parquet), in megabytes: checked before loading.
     max_input_mb: int = Field(2048, ge=1, le=1_000_000)
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _threshold_values(cls, value: Any) -> Any:
+        """A probability in [0, 1], or (multilabel) a mapping of labels to such probabilities."""
+        def check(v: Any, where: str) -> Any:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+                raise ValueError(f"{where!r} in the spec is {_show(v)}, but it should be a probability between 0 and 1, e.g. 0.5")
+            if not 0 <= v <= 1:
+                bound = "greater than or equal to 0" if v < 0 else "less than or equal to 1"
+                raise ValueError(f"{where!r} in the spec is {_show(v)}, but it should be {bound}")
+            return float(v)
+
+        if isinstance(value, dict):
+            if not value:
+                raise ValueError("settings.threshold is an empty mapping; give one number, or a threshold for each label")
+            return {str(k): check(v, f"settings.threshold.{k}") for k, v in value.items()}
+        return check(value, "settings.threshold")
 
     @field_validator("coverage")
     @classmethod
@@ -490,7 +518,7 @@ class AuditSpec(_StrictModel):
     """A whole audit: what is audited, on which data, with which checks, reported how."""
 
     name: str
-    task: Literal["binary", "multiclass"] = "binary"
+    task: Literal["binary", "multiclass", "multilabel"] = "binary"
     description: str | None = None
     intended_use: str | None = None
     model: ModelSpec | None = None
@@ -534,11 +562,27 @@ class AuditSpec(_StrictModel):
     def _task_keys(self) -> AuditSpec:
         """The keys of one task are not given to another (a binary audit has no classes; a multiclass one no threshold)."""
         data, settings = self.data, self.settings
-        if self.task == "binary":
-            for key, given in (("data.classes", data.classes is not None), ("data.ordinal", data.ordinal),
-                               ("settings.binary_views", bool(settings.binary_views))):
+        multiclass_keys = (("data.classes", data.classes is not None), ("data.ordinal", data.ordinal),
+                           ("settings.binary_views", bool(settings.binary_views)))
+        if self.task != "multiclass":
+            for key, given in multiclass_keys:
                 if given:
                     raise ValueError(f"{key} is only used by a multiclass audit; add task: multiclass, or remove {key}")
+        if self.task != "multilabel":
+            if data.no_finding is not None:
+                raise ValueError("data.no_finding is only used by a multilabel audit; add task: multilabel, or remove it")
+            if isinstance(data.target, list):
+                raise ValueError("data.target names several columns, which only a multilabel audit reads (task: multilabel); "
+                                 "name one target column")
+            if isinstance(settings.threshold, dict):
+                raise ValueError("settings.threshold is a mapping of labels, which only a multilabel audit reads; give one number")
+        if self.task == "multilabel":
+            from .tasks.multilabel import check_label_spec
+
+            check_label_spec(self)
+            _targets_of_task(settings.targets, "binary")  # judged on each label
+            return self
+        if self.task == "binary":
             if data.prediction is not None and not isinstance(data.prediction, str):
                 raise ValueError("a binary audit reads one prediction column, P(positive); give data.prediction: <column>, "
                                  "or add task: multiclass to audit one probability column per class")

@@ -24,7 +24,7 @@ from .base import Finding, Section
 
 NAME = "profile"
 #: The tasks (``audit.tasks``) this check is defined for.
-TASKS = ("binary", "multiclass")
+TASKS = ("binary", "multiclass", "multilabel")
 MISSING = "(missing)"
 HEAVY_MISSING = 0.20
 #: The name the training table's identifiers go by in the overlap table.
@@ -34,7 +34,7 @@ TRAINING = "training data"
 def run(ctx: AuditContext) -> Section:
     data, findings = {}, []
     # the outcome is summarised by its prevalence; an identifier has no meaningful mean
-    not_summarised = {c for c in (ctx.spec.data.target, ctx.spec.data.id) if c is not None}
+    not_summarised = {c for c in (*ctx.spec.data.target_columns, ctx.spec.data.id) if c is not None}
     for ds in ctx.datasets.values():
         frame = ds.dataset.frame
         missing = frame.isna().sum()

@@ -140,7 +140,7 @@ def feature_columns(ctx: AuditContext, ds: EvaluatedDataset) -> list[str]:
     """The model's inputs when known, else every column but target, prediction, id and site."""
     listed = getattr(ctx.model, "features", None) or ctx.spec.data.features
     data = ctx.spec.data
-    skip = {c for c in (data.target, *data.prediction_columns, data.id, data.site) if c}
+    skip = {c for c in (*data.target_columns, *data.prediction_columns, data.id, data.site) if c}
     shared = [c for c in ctx.internal.dataset.frame.columns if c in ds.dataset.frame.columns and c not in skip]
     return [c for c in (listed or shared) if c in shared]
 

@@ -55,7 +55,7 @@ from .base import Finding, Section
 
 NAME = "fairness"
 #: The tasks (``audit.tasks``) this check is defined for.
-TASKS = ("binary", "multiclass")
+TASKS = ("binary", "multiclass", "multilabel")
 METRICS: tuple[str, ...] = ("auroc", "sensitivity", "specificity", "ppv", "npv", "fnr", "fpr", "selection_rate", "brier")
 #: What the kernel and the per-group estimates compute: the compared metrics and the prevalence.
 GROUP_METRICS: tuple[str, ...] = METRICS + ("prevalence",)
@@ -69,6 +69,10 @@ def run(ctx: AuditContext) -> Section:
         from . import fairness_multiclass
 
         return fairness_multiclass.run(ctx)
+    if ctx.task.name == "multilabel":
+        from . import fairness_multilabel
+
+        return fairness_multilabel.run(ctx)
     attributes = list(ctx.spec.data.sensitive)
     site = ctx.spec.data.site
     if not attributes and site is None:

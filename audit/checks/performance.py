@@ -28,7 +28,7 @@ from .base import Finding, Section
 
 NAME = "performance"
 #: The tasks (``audit.tasks``) this check is defined for.
-TASKS = ("binary", "multiclass")
+TASKS = ("binary", "multiclass", "multilabel")
 #: Events below which a validation sample is too small to estimate performance precisely
 #: (at least 100, ideally 200 events: Collins, Ogundimu & Altman, Stat Med 2016).
 MIN_EVENTS = 100
@@ -44,6 +44,10 @@ def run(ctx: AuditContext) -> Section:
         from . import performance_multiclass
 
         return performance_multiclass.run(ctx)
+    if ctx.task.name == "multilabel":
+        from . import performance_multilabel
+
+        return performance_multilabel.run(ctx)
     threshold = ctx.spec.settings.threshold
     per_dataset, findings = {}, []
     for ds in ctx.datasets.values():

@@ -8,8 +8,9 @@ from __future__ import annotations
 from .base import Prediction, Target, Task
 from .binary import BinaryTask
 from .multiclass import MulticlassTask
+from .multilabel import MultilabelTask
 
-TASKS: dict[str, Task] = {task.name: task for task in (BinaryTask(), MulticlassTask())}
+TASKS: dict[str, Task] = {task.name: task for task in (BinaryTask(), MulticlassTask(), MultilabelTask())}
 
 
 def get_task(name: str) -> Task:
@@ -17,4 +18,4 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
-__all__ = ["TASKS", "BinaryTask", "MulticlassTask", "Prediction", "Target", "Task", "get_task"]
+__all__ = ["TASKS", "BinaryTask", "MulticlassTask", "MultilabelTask", "Prediction", "Target", "Task", "get_task"]

@@ -11,11 +11,20 @@ PER_CLASS_COLUMNS = ("auroc", "sensitivity", "specificity", "ppv", "npv")
 
 
 def build(section: Mapping, figures: Mapping, settings: Mapping, context=None) -> dict:
+    if section.get("task") == "multilabel":
+        columns = list(section.get("label_metrics") or [])
+        return {"multiclass": False, "multilabel": True, "confidence": section.get("confidence"), "columns": columns,
+                "no_finding": section.get("no_finding"),
+                "per_label": [{"dataset": name, "rows": [{"label": label, "threshold": cell.get("threshold"), "n_events": cell.get("n_events"),
+                                                           "cells": [cell.get(m) for m in columns]}
+                                                          for label, cell in (d.get("labels") or {}).items()]}
+                              for name, d in (section.get("datasets") or {}).items()]}
     if section.get("task") != "multiclass":
-        return {"multiclass": False}
+        return {"multiclass": False, "multilabel": False}
     datasets = section.get("datasets") or {}
     return {
         "multiclass": True,
+        "multilabel": False,
         "confidence": section.get("confidence"),
         "decision": section.get("decision"),
         "notes": list(section.get("notes") or []),

@@ -63,7 +63,8 @@ def build(section: Mapping, figures: Mapping, settings: Mapping, context=None) -
         "agreement": agreement,
         "datasets": [{"name": n, "n": per_dataset[n].get("n"), "n_events": per_dataset[n].get("n_events"),
                       "prevalence": per_dataset[n].get("prevalence"),
-                      "classes": per_dataset[n].get("classes")} for n in names],
+                      "classes": per_dataset[n].get("classes") or [{"class": c["label"], "n": c["n_events"], "share": c["prevalence"]}
+                                                                    for c in per_dataset[n].get("labels") or []]} for n in names],
         "names": names,
         "missing": missing_rows,
         "any_missing": any(r["any"] for r in missing_rows),
