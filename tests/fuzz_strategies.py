@@ -639,6 +639,8 @@ USUAL_COLUMNS = {
     "target": ["target"], "prediction": ["prediction"], "sensitive": ["sex", "group"], "features": FEATURES,
     "id": ["id"], "site": ["site"], "cluster": ["cluster"], "readers": ["reader1", "reader2"],
 }
+#: Keys of the multiclass and multilabel tasks: for a binary table they appear only in examples with trouble.
+MULTI_TASK_KEYS = frozenset({"task", "data.classes", "data.ordinal", "data.no_finding", "settings.binary_views"})
 #: Settings that change only how long an audit takes, or where it runs: their valid values are these
 #: (n_resamples at its minimum). Out-of-range values are still drawn for them by the mutations.
 COSTLY = {
@@ -694,7 +696,7 @@ def column_lists(key: str, ing: Ingredients) -> st.SearchStrategy:
     """The columns a list-valued data key names (sensitive, features, readers): all those meant for it
     or a few of them, and with trouble any columns or missing ones."""
     usual = USUAL_COLUMNS.get(key) or [c for c in ing.columns if c.startswith(key.rstrip("s"))] or ing.columns
-    right = weighted((st.just(usual), 4), (st.lists(st.sampled_from(usual), min_size=2, max_size=len(usual), unique=True), 1))
+    right = weighted((st.just(usual), 4), (st.lists(st.sampled_from(usual), min_size=min(2, len(usual)), max_size=len(usual), unique=True), 1))
     return ing.sometimes_wrong(right.flatmap(lambda s: s), st.lists(st.sampled_from(ing.columns + MISSING_COLUMNS), max_size=3, unique=True))
 
 
@@ -738,6 +740,12 @@ def hook_for(path: tuple[str, ...], node: dict, ing: Ingredients) -> st.SearchSt
         return file_names(ing, [ing.tables.train or ing.tables.test])
     if dotted == "data.positive_label":
         return ing.sometimes_wrong(st.sampled_from(ing.target_values()), st.sampled_from(["yes", 2, "POS"]))
+    if dotted in ("data.target", "data.prediction"):  # the tables hold a binary outcome: one column each
+        return ing.sometimes_wrong(column_names(path[1], ing), column_lists(path[1], ing))
+    if dotted == "task":
+        return ing.sometimes_wrong(st.just("binary"), st.sampled_from(["multiclass", "multilabel"]))
+    if dotted == "settings.threshold":
+        return ing.sometimes_wrong(valid_numbers({"minimum": 0, "maximum": 1}), st.just({"target": 0.5}))
     if len(path) == 2 and path[0] == "data" and path[1] not in FILE_KEYS:
         types = {b.get("type") for b in alternatives(node) if choices(b) is None}
         item_types = {resolved(b.get("items", {})).get("type") for b in alternatives(node) if b.get("type") == "array"}
@@ -787,6 +795,8 @@ def include_rule(path: tuple[str, ...], ing: Ingredients) -> bool | None:
         return True
     if dotted in ("settings", "settings.n_resamples", "checks", "model.path"):
         return True
+    if dotted in MULTI_TASK_KEYS and not ing.trouble:  # the tables hold a binary outcome
+        return False
     return None
 
 
