@@ -66,13 +66,16 @@ def intersection_size(frame: pd.DataFrame, attributes: list[str]) -> int:
     return len(frame[attributes].astype("string").fillna(MISSING).drop_duplicates())
 
 
-def too_small(n: int, events: int, settings) -> list[str]:
+def too_small(n: int, events: int | None, settings) -> list[str]:
     """Why a group of ``n`` patients, ``events`` of them with the outcome, is too small to judge (empty when it is
     not): fewer than ``settings.min_group_size`` patients, or fewer than ``settings.min_group_events`` with or
-    without the outcome. The one small-group rule of every check."""
+    without the outcome. The one small-group rule of every check. ``events=None`` (a multiclass outcome, whose
+    classes are judged one by one) applies the size rule only."""
     reasons = []
     if n < settings.min_group_size:
         reasons.append(f"n = {n} < {settings.min_group_size}")
+    if events is None:
+        return reasons
     if events < settings.min_group_events:
         reasons.append(f"{events} with the outcome < {settings.min_group_events}")
     if n - events < settings.min_group_events:

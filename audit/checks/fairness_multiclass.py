@@ -21,7 +21,7 @@ import numpy as np
 from .. import plots
 from ..context import AuditContext, EvaluatedDataset
 from ..estimates import multiclass_estimates
-from ..groups import Partition, build_partitions, reference_group
+from ..groups import Partition, build_partitions, reference_group, too_small
 from ..stats import Estimate
 from ..stats.estimate import not_estimable
 from ..stats.intervals import IntervalRules, proportion_estimate
@@ -183,7 +183,7 @@ def group_cell(ds, part: Partition, label: str, code: int, boot, column, rules, 
         centres[m], analytic[m] = plus_two(tp, pos)
         if 0 < pos < settings.min_group_events:
             few.append(class_label)
-    reasons = [f"n = {n} < {settings.min_group_size}"] if n < settings.min_group_size else []
+    reasons = too_small(n, None, settings)
     inference = dict(estimates)
     for class_label in few:  # shown, not compared
         m = f"sensitivity[{class_label}]"

@@ -413,9 +413,7 @@ def _partitions(ctx: AuditContext, ds: EvaluatedDataset, rows: np.ndarray) -> li
 def _small(y, p0, rows, settings) -> list[str]:
     """Why a group is too small to test (``groups.too_small``); for a multiclass outcome by its size only."""
     n = int(rows.sum())
-    if np.asarray(p0).ndim == 2:
-        return [f"n = {n} < {settings.min_group_size}"] if n < settings.min_group_size else []
-    return too_small(n, int(y[rows].sum()), settings)
+    return too_small(n, None if np.asarray(p0).ndim == 2 else int(y[rows].sum()), settings)
 
 
 def subgroup_dataset(ctx, name, partitions, y, p0, adv_flags: dict, pert_flags: dict):
