@@ -344,3 +344,37 @@ def test_pre_specified_targets_of_the_task_metrics_are_judged_by_one_sided_bound
     verdicts = {c["metric"]: c["verdict"] for c in section["criteria"] if c["criterion"] != "discrimination better than chance"}
     assert verdicts == {"balanced_accuracy": "pass", "auroc_hand_till": "fail"}
     assert section["status"] == "fail" and section["evidence"]["performance.targets_met"] == "contradicted"
+
+
+def test_conformal_lac_sets_equal_a_direct_implementation_and_aps_is_deterministic():
+    from audit.checks.uncertainty_multiclass import conformal_sets
+
+    rng = np.random.default_rng(14)
+    for k in (3, 5):
+        y = rng.integers(0, k, 400)
+        logits = rng.normal(size=(400, k)) + 1.5 * np.eye(k)[y]
+        P = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        cal, ev = np.arange(200), np.arange(200, 400)
+        sets = conformal_sets(P[cal], y[cal], P[ev], [0.8, 0.9], "lac", 0)
+        scores = np.sort(1 - P[cal, y[cal]])
+        for j, level in enumerate((0.8, 0.9)):
+            q = scores[int(np.ceil(201 * level)) - 1]  # the ceil((n + 1) level)-th smallest calibration score
+            assert np.array_equal(sets[:, :, j], 1 - P[ev] <= q)
+        aps = conformal_sets(P[cal], y[cal], P[ev], [0.9], "aps", 0)
+        assert np.array_equal(aps, conformal_sets(P[cal], y[cal], P[ev], [0.9], "aps", 0))
+        assert aps[:, :, 0].sum(axis=1).min() >= 1  # include_last_label: never empty
+
+
+def test_uncertainty_reports_class_conditional_coverage_and_warns_for_an_undercovered_class(tmp_path):
+    frame = graded(800, 15)
+    rows = frame.index[frame["grade"] == 4]
+    frame.loc[rows[::3], COLUMNS] = [0.7, 0.2, 0.05, 0.05]  # a third of grade 4 confidently called grade 1
+    result = audit.run(spec(tmp_path, frame, checks=["uncertainty"], settings={"n_resamples": 100, "coverage": 0.9}))
+    entry = result.sections["uncertainty"]["datasets"]["test"]
+    lac = entry["levels"][0]["overall"]
+    assert set(lac["by_class"]) == set(COLUMNS) and [lv["score"] for lv in entry["aps"]] == ["aps"]
+    assert sum(c["n"] for c in lac["by_class"].values()) == entry["n_evaluated"]
+    warned = {f["message"].split("cover patients of class ")[1].split(" ")[0] for f in result.findings
+              if f["severity"] == "warning" and f["message"].startswith("LAC")}
+    below = {label for label, c in lac["by_class"].items() if c["coverage"]["ci"][1] < 0.9}
+    assert below and warned == below  # every class wholly below the target is named, and only those

@@ -36,7 +36,7 @@ from .base import Finding, Section
 
 NAME = "uncertainty"
 #: The tasks (``audit.tasks``) this check is defined for.
-TASKS = ("binary",)
+TASKS = ("binary", "multiclass")
 
 
 class ScoreClassifier(ClassifierMixin, BaseEstimator):
@@ -126,6 +126,10 @@ COVERAGE_TOLERANCE = 0.05
 
 
 def run(ctx: AuditContext) -> Section:
+    if ctx.task.name == "multiclass":
+        from . import uncertainty_multiclass
+
+        return uncertainty_multiclass.run(ctx)
     settings = ctx.spec.settings
     levels = sorted(settings.coverage if isinstance(settings.coverage, list) else [settings.coverage])
     test = ctx.internal

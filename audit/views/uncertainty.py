@@ -33,7 +33,7 @@ def build(section: Mapping, section_figures: Mapping, settings: Mapping, context
         if not isinstance(ds, Mapping):
             continue
         levels = []
-        for level in ds.get("levels") or []:
+        for level in [*(ds.get("levels") or []), *(ds.get("aps") or [])]:  # multiclass: LAC sets, then APS
             if not isinstance(level, Mapping):
                 continue
             overall = level.get("overall") if isinstance(level.get("overall"), Mapping) else {}
@@ -41,12 +41,16 @@ def build(section: Mapping, section_figures: Mapping, settings: Mapping, context
             rows = [_set_row("All patients", overall, None,
                              coverage.get("n") if isinstance(coverage, Mapping) else ds.get("n_evaluated"),
                              overall=True)]
+            for label, c in (overall.get("by_class") or {}).items():  # multiclass: class-conditional coverage
+                if isinstance(c, Mapping):
+                    rows.append(_set_row(f"true class {label}", {"coverage": c.get("coverage")}, None, c.get("n")))
             for g in level.get("groups") or []:
                 if isinstance(g, Mapping):
                     rows.append(_set_row(f"{g.get('partition')}={g.get('group')}", g.get("marginal"), g.get("mondrian"),
                                          g.get("n"), small=bool(g.get("small")), partition=g.get("partition"),
                                          group=g.get("group")))
-            levels.append({"target": level.get("target"), "rows": rows})
+            levels.append({"target": level.get("target"), "rows": rows,
+                           "score": str(level["score"]).upper() if level.get("score") else None})
         datasets.append({"name": ds_name, "n_evaluated": ds.get("n_evaluated"), "levels": levels})
     calibration = section.get("calibration") if isinstance(section.get("calibration"), Mapping) else {}
     figure = section_figures.get("coverage")
