@@ -86,7 +86,7 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
     if model is None and spec.model is not None:
         model_file = (spec.model.path, resolve(base_dir, spec.model.path))
     result = AuditResult.assemble(
-        spec=spec.model_dump(mode="json", exclude={"settings": set(EXECUTION_SETTINGS)}),
+        spec=spec_record(spec),
         provenance=_with_files(provenance(spec, datasets | ({"calibration": calibration.dataset} if calibration else {}), model_file, adapter),
                                train_file),
         datasets={name: dataset_summary(d, settings.confidence, ctx.task, spec.data) for name, d in evaluated.items()},
@@ -98,6 +98,13 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
         result.results["checklists"] = checklist_results(spec.checklists, result.results, spec.attestations)
     null_non_finite(result.results)
     return result
+
+
+def spec_record(spec: AuditSpec) -> dict:
+    """The spec as results.json records it: without the execution settings, and without ``settings.threshold`` for a
+    multiclass audit (the decision is the most probable class; the recorded spec must load again for ``reproduce``)."""
+    settings = set(EXECUTION_SETTINGS) | ({"threshold"} if spec.task == "multiclass" else set())
+    return spec.model_dump(mode="json", exclude={"settings": settings})
 
 
 def not_defined_reason(check: str, spec: AuditSpec) -> str:

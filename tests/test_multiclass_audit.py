@@ -378,3 +378,15 @@ def test_uncertainty_reports_class_conditional_coverage_and_warns_for_an_underco
               if f["severity"] == "warning" and f["message"].startswith("LAC")}
     below = {label for label, c in lac["by_class"].items() if c["coverage"]["ci"][1] < 0.9}
     assert below and warned == below  # every class wholly below the target is named, and only those
+
+
+def test_a_multiclass_audit_reproduces_from_its_recorded_spec(tmp_path):
+    import yaml
+
+    s = spec(tmp_path, graded(150, 16), settings={"n_resamples": 60, "binary_views": {"advanced": [3, 4]}}, checks=["performance"])
+    s["data"]["test"] = "test.csv"  # relative to the spec: reproduce reads files inside its base directory only
+    (tmp_path / "audit.yaml").write_text(yaml.safe_dump(s))
+    assert main(["run", str(tmp_path / "audit.yaml"), "--out", str(tmp_path / "out"), "--quiet", "--n-resamples", "50"]) == 0
+    recorded = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert "threshold" not in recorded["spec"]["settings"]  # the decision is the most probable class
+    assert main(["reproduce", str(tmp_path / "out" / "results.json"), "--base-dir", str(tmp_path), "--quiet"]) == 0

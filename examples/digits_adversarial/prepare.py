@@ -35,12 +35,12 @@ TEST_SIZE = 0.4
 INK_BANDS = np.array(["light", "medium", "heavy"])
 
 
-def network() -> nn.Module:
-    """Two 3×3 convolutions, a 2×2 max-pool and a linear layer with two outputs (class logits)."""
+def network(outputs: int = 2) -> nn.Module:
+    """Two 3×3 convolutions, a 2×2 max-pool and a linear layer with ``outputs`` class logits (two here)."""
     return nn.Sequential(
         nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(),
         nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 4 * 4, 2),
+        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 4 * 4, outputs),
     )
 
 
@@ -54,10 +54,11 @@ def data(seed: int = DEFAULT_SEED):
     return train_test_split(x, y, bands, test_size=TEST_SIZE, random_state=seed, stratify=y)
 
 
-def train(x: np.ndarray, y: np.ndarray, mean: float, std: float, seed: int, epochs: int) -> nn.Module:
-    """Adam, mini-batches of 64, cross-entropy on normalised inputs ``(x - mean) / std``."""
+def train(x: np.ndarray, y: np.ndarray, mean: float, std: float, seed: int, epochs: int, outputs: int = 2) -> nn.Module:
+    """Adam, mini-batches of 64, cross-entropy on normalised inputs ``(x - mean) / std``; ``outputs`` class logits
+    (the 10-class example, ``examples/digits_multiclass``, trains the same network with 10)."""
     torch.manual_seed(seed)
-    model = network()
+    model = network(outputs)
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
     inputs = (torch.from_numpy(x) - mean) / std
     labels = torch.from_numpy(y)
