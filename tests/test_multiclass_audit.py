@@ -390,3 +390,12 @@ def test_a_multiclass_audit_reproduces_from_its_recorded_spec(tmp_path):
     recorded = json.loads((tmp_path / "out" / "results.json").read_text())
     assert "threshold" not in recorded["spec"]["settings"]  # the decision is the most probable class
     assert main(["reproduce", str(tmp_path / "out" / "results.json"), "--base-dir", str(tmp_path), "--quiet"]) == 0
+
+
+def test_conformal_with_two_classes_present_keeps_lac_and_says_why_aps_is_missing(tmp_path):
+    frame = graded(300, 17)
+    frame = frame[frame["grade"].isin([1, 2])].reset_index(drop=True)
+    result = audit.run(spec(tmp_path, frame, checks=["uncertainty"], settings={"n_resamples": 60}))
+    section = result.sections["uncertainty"]
+    assert list(section["scores"]) == ["lac"] and "three classes" in section["aps_reason"]
+    assert any("no patient of class 3, 4" in f["message"] for f in result.findings)

@@ -149,3 +149,12 @@ def test_a_scikit_learn_multi_output_model_gives_each_labels_probability(tmp_pat
     P = np.column_stack([p[:, 1] for p in model.predict_proba(frame[features])])
     assert result.sections["performance"]["datasets"]["test"]["metrics"]["auroc_macro"]["value"] == pytest.approx(
         roc_auc_score(frame[LABELS].to_numpy(), P, average="macro"), abs=1e-12)
+
+
+def test_a_label_nobody_has_is_a_finding_not_a_crash(tmp_path):
+    frame = findings_table(200, 7)
+    frame["ascites"] = 0
+    frame["none"] = (frame[["hepato", "spiders"]].sum(axis=1) == 0).astype(int)
+    result = audit.run(spec(tmp_path, frame))
+    assert any("no patient has the label ascites" in f["message"] for f in result.findings)
+    assert result.sections["performance:ascites"]["status"] in ("insufficient evidence", "inconclusive")

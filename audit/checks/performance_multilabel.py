@@ -16,7 +16,7 @@ from ..evidence import shown
 from ..stats import Estimate
 from ..stats.multilabel import MULTILABEL_METRICS
 from ..verdicts import criterion, judge_interval_against, worst
-from .base import Section
+from .base import Finding, Section
 
 NAME = "performance"
 #: The binary metrics shown per label in the overview (each label's own section has them all).
@@ -24,7 +24,7 @@ LABEL_METRICS = ("prevalence", "auroc", "auprc", "sensitivity", "specificity", "
 
 
 def run(ctx: AuditContext) -> Section:
-    per_dataset, criteria = {}, []
+    per_dataset, criteria, findings = {}, [], []
     level = f"{ctx.spec.settings.confidence:.0%}"
     rule = f"pass when the {level} CI of the macro AUROC lies above 0.5 (chance); fail when it lies below; otherwise inconclusive"
     for ds in ctx.datasets.values():
@@ -44,6 +44,7 @@ def run(ctx: AuditContext) -> Section:
             labels[d.name] = {"threshold": d.info["threshold"], "n_events": d.info["events"][ds.name]["n_events"],
                               **{m: own[m].to_dict() for m in LABEL_METRICS}}
         per_dataset[ds.name] = {"metrics": metrics, "labels": labels}
+        findings += one_sided_labels(ds.name, labels)
         verdict, reason = judge_interval_against(metrics["auroc_macro"], 0.5, higher_is_better=True)
         criteria.append(criterion("discrimination better than chance", rule, verdict, ds.name, "auroc_macro", metrics["auroc_macro"], 0.5, reason))
     return Section(
@@ -54,6 +55,19 @@ def run(ctx: AuditContext) -> Section:
               "clustered": ctx.spec.data.cluster is not None, "metrics": list(MULTILABEL_METRICS),
               "label_metrics": list(LABEL_METRICS), "no_finding": ctx.spec.data.no_finding,
               "datasets": per_dataset, "criteria": criteria},
-        findings=[],
+        findings=findings,
         evidence=shown("performance.ci", *(["performance.external"] if ctx.external else [])),
     )
+
+
+def one_sided_labels(dataset: str, labels: dict) -> list[Finding]:
+    """Labels that every patient of a dataset has, or none has: no AUROC or sensitivity can be estimated there,
+    and the macro averages run over the other labels."""
+    out = []
+    for label, entry in labels.items():
+        n = entry["prevalence"]["n"]
+        if entry["n_events"] in (0, n):
+            who = "no patient" if entry["n_events"] == 0 else "every patient"
+            out.append(Finding(NAME, "warning", f"On {dataset}, {who} has the label {label}: its AUROC, sensitivity or specificity "
+                                                "cannot be estimated there, and the macro averages run over the other labels.", dataset))
+    return out

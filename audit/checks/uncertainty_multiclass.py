@@ -17,6 +17,8 @@ verdict is the binary check's rule on the marginal coverage of the LAC sets.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from mapie.classification import SplitConformalClassifier
 from scipy.special import ndtri
@@ -59,7 +61,9 @@ def conformal_sets(P_cal, y_cal, P_eval, levels: list[float], score: str, seed: 
     k = np.asarray(P_cal).shape[1]
     model = SplitConformalClassifier(ProbabilityClassifier(k).fit(), confidence_level=levels, conformity_score=score,
                                      prefit=True, random_state=seed)
-    model.conformalize(np.asarray(P_cal, float), np.asarray(y_cal, dtype=np.int64))
+    with warnings.catch_warnings():  # a class absent from the calibration set is reported as a finding instead
+        warnings.filterwarnings("ignore", message=".*conformalization dataset has less labels.*")
+        model.conformalize(np.asarray(P_cal, float), np.asarray(y_cal, dtype=np.int64))
     params = {"include_last_label": True} if score == "aps" else None
     _, sets = model.predict_set(np.asarray(P_eval, float), conformity_score_params=params)
     return np.asarray(sets, dtype=bool)
@@ -120,13 +124,25 @@ def run(ctx: AuditContext) -> Section:
         else:
             findings.append(Finding(NAME, "warning", f"Conformal sets were not computed at {level:.0%} coverage: {why}."))
     y_cal, P_cal = np.asarray(cal_ds.y)[cal_idx], cal_ds.p[cal_idx]
+    present = np.unique(y_cal)
+    scores = SCORES if present.size >= 3 else ("lac",)
+    aps_reason = None if "aps" in scores else (f"MAPIE's APS score needs at least three classes in the calibration set, "
+                                               f"which has {present.size}")
+    if aps_reason and usable:
+        findings.append(Finding(NAME, "info", f"APS conformal sets were not computed: {aps_reason}; the LAC sets are."))
+    absent = [labels[k] for k in range(len(labels)) if k not in set(present.tolist())]
+    if absent and usable:
+        findings.append(Finding(NAME, "warning", (
+            f"The conformal calibration set has no patient of class {', '.join(absent)}: the sets' threshold is learnt from the "
+            "other classes only, so coverage of those classes is not guaranteed; give a calibration set (data.calibration) "
+            "holding every class.")))
     for name, (ds, rows) in evaluations.items():
         if not usable:
             break
         ctx.report_progress(f"uncertainty: conformal sets on {name}")
         y = np.asarray(ds.y)[rows]
         entry = {"n_evaluated": int(rows.size), "levels": [], "aps": []}
-        for score in SCORES:
+        for score in scores:
             sets = conformal_sets(P_cal, y_cal, ds.p[rows], usable, score, settings.seed)
             for j, level in enumerate(usable):
                 overall = set_summary(sets[:, :, j], y, settings.confidence, labels)
@@ -149,7 +165,8 @@ def run(ctx: AuditContext) -> Section:
         data={
             "task": "multiclass",
             "method": "split conformal over the K classes (MAPIE SplitConformalClassifier): LAC, and APS non-randomised",
-            "scores": {s: SCORE_LABELS[s] for s in SCORES},
+            "scores": {s: SCORE_LABELS[s] for s in scores},
+            **({"aps_reason": aps_reason} if aps_reason else {}),
             "calibration": {
                 "dataset": "calibration" if ctx.calibration is not None else "test",
                 "share": None if ctx.calibration is not None else settings.conformal_calibration_share,

@@ -43,6 +43,7 @@ it concerns, so ties count one half exactly as in the binary task.
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 
@@ -137,6 +138,11 @@ class MulticlassMetrics:
         return cells.reshape(-1, self.k, self.k)
 
     def __call__(self, W: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():  # an average over no estimable class is NaN, which says so: no warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return self._evaluate(W)
+
+    def _evaluate(self, W: np.ndarray) -> np.ndarray:
         W = np.atleast_2d(np.asarray(W, dtype=np.float64))
         total = W.sum(axis=1)
         C = self.confusion(W)
