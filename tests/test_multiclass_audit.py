@@ -399,3 +399,23 @@ def test_conformal_with_two_classes_present_keeps_lac_and_says_why_aps_is_missin
     section = result.sections["uncertainty"]
     assert list(section["scores"]) == ["lac"] and "three classes" in section["aps_reason"]
     assert any("no patient of class 3, 4" in f["message"] for f in result.findings)
+
+
+def test_calibration_by_subgroup_fits_each_group_and_flags_an_overconfident_one(tmp_path):
+    from audit.stats.multiclass_calibration import multinomial_calibration
+
+    frame = graded(1200, 18, strength=1.5)
+    women = (frame["sex"] == "f").to_numpy()
+    P = frame[COLUMNS].to_numpy()
+    sharp = P[women] ** 3
+    frame.loc[women, COLUMNS] = sharp / sharp.sum(axis=1, keepdims=True)  # over-confident for women only
+    result = audit.run(spec(tmp_path, frame, checks=["calibration"], settings={"n_resamples": 60}))
+    groups = {g["group"]: g for g in result.sections["calibration"]["datasets"]["test"]["subgroups"]}
+    y = frame["grade"].to_numpy() - 1
+    direct = multinomial_calibration(y[women], frame.loc[women, COLUMNS].to_numpy(), reference=0)
+    assert groups["f"]["multinomial"]["slopes"]["4"]["value"] == pytest.approx(direct.slopes[3].value, abs=1e-12)
+    slope = {g: groups[g]["multinomial"]["slopes"]["4"]["value"] for g in ("f", "m")}
+    assert slope["f"] == pytest.approx(slope["m"] / 3, rel=0.25)  # probabilities cubed: log-ratios tripled
+    assert groups["f"]["tests"]["slope[4]"]["p_adjusted"] < 0.05
+    assert any(f["message"].startswith("For sex=f") and "slope" in f["message"] for f in result.findings)
+    assert "Calibration by subgroup on test" in result.to_html()

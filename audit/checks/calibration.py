@@ -234,10 +234,10 @@ def subgroup_calibration(ds: EvaluatedDataset, ctx: AuditContext) -> list[dict]:
                 entry["metrics"] = {k: v.to_dict() for k, v in metrics.items()}
                 entry["ici"] = smoothed_calibration(y, p).ici
                 entry["expected_if_calibrated"] = expected_if_calibrated(p, settings.calibration_bins, rng)
-                entry["tests"] = {"calibration_intercept": _wald_p(metrics["calibration_intercept"], 0.0, settings.confidence),
-                                  "calibration_slope": _wald_p(metrics["calibration_slope"], 1.0, settings.confidence)}
+                entry["tests"] = {"calibration_intercept": wald_p(metrics["calibration_intercept"], 0.0, settings.confidence),
+                                  "calibration_slope": wald_p(metrics["calibration_slope"], 1.0, settings.confidence)}
             out.append(entry)
-    _holm(out)
+    holm(out)
     return out
 
 
@@ -245,7 +245,7 @@ def _where(partition: str, group: str) -> str:
     return group if " & " in group else f"{partition}={group}"
 
 
-def _wald_p(est: Estimate, null: float, confidence: float) -> dict:
+def wald_p(est: Estimate, null: float, confidence: float) -> dict:
     """Two-sided Wald p-value of ``est = null`` from its interval (half-width / z is the standard error)."""
     from scipy.special import ndtr, ndtri
 
@@ -255,7 +255,7 @@ def _wald_p(est: Estimate, null: float, confidence: float) -> dict:
     return {"p_value": float(2 * ndtr(-abs(est.value - null) / se)) if se > 0 else None, "p_adjusted": None}
 
 
-def _holm(groups: list[dict]) -> None:
+def holm(groups: list[dict]) -> None:
     """Holm-adjust every subgroup test of the dataset together (family-wise error; statsmodels)."""
     from statsmodels.stats.multitest import multipletests
 

@@ -20,10 +20,12 @@ import numpy as np
 
 from .. import plots
 from ..context import AuditContext, EvaluatedDataset
-from ..evidence import shown
+from ..evidence import SHOWN, THIN, shown
+from ..groups import build_partitions, too_small
 from ..stats.multiclass_calibration import classwise_calibration, multinomial_calibration, top_label_calibration
 from ..tasks.multiclass import label_text
 from .base import Finding, Section
+from .calibration import holm, wald_p
 
 NAME = "calibration"
 
@@ -34,9 +36,11 @@ def run(ctx: AuditContext) -> Section:
     per_dataset, findings, curves = {}, [], {}
     for ds in ctx.datasets.values():
         ctx.report_progress(f"calibration: {ds.name}")
-        entry = dataset_calibration(ds, labels, settings.confidence, settings.calibration_bins)
+        entry = dataset_calibration(ds.y, ds.p, labels, settings.confidence, settings.calibration_bins)
+        entry["subgroups"] = subgroup_calibration(ds, ctx, labels)
         per_dataset[ds.name] = entry
         findings += dataset_findings(ds.name, entry, settings.confidence)
+        findings += subgroup_findings(ds.name, entry["subgroups"], settings.confidence)
         top = entry["top_label"]
         counts, edges = np.histogram(np.max(ds.p, axis=1), bins=np.linspace(0, 1, 21))
         curves[ds.name] = {"smooth": top["curve"], "bins": top["points"], "slope": None, "intercept": None,
@@ -49,22 +53,80 @@ def run(ctx: AuditContext) -> Section:
               "reference_class": labels[0], "criteria": [], "datasets": per_dataset},
         findings=findings,
         figures={"reliability": plots.reliability_figure(curves, title="Top-label reliability (confidence against accuracy)")},
-        evidence=shown("calibration.slope_intercept", "calibration.ece", "calibration.curve"),
+        evidence=evidence(per_dataset),
     )
 
 
-def dataset_calibration(ds: EvaluatedDataset, labels: list[str], confidence: float, bins: int) -> dict:
-    """The three views of one dataset's calibration, keyed by class label."""
-    y = np.asarray(ds.y, dtype=np.int64)
-    multinomial = multinomial_calibration(y, ds.p, reference=0, confidence=confidence).to_dict()
+def evidence(per_dataset: dict) -> dict[str, str]:
+    out = shown("calibration.slope_intercept", "calibration.ece", "calibration.curve")
+    groups = [g for d in per_dataset.values() for g in d["subgroups"]]
+    if groups:
+        out["calibration.subgroups"] = SHOWN if any(g["status"] == "ok" for g in groups) else THIN
+    return out
+
+
+def subgroup_calibration(ds: EvaluatedDataset, ctx: AuditContext, labels: list[str]) -> list[dict]:
+    """Per group of every attribute and site: the multinomial intercepts and slopes and the top-label and mean
+    classwise ICI. Each adequately sized group's slopes (= 1) and intercepts (= 0) are Wald-tested, and every
+    test of the dataset is Holm-adjusted together, as in the binary check (``p_adjusted`` is what findings judge)."""
+    settings = ctx.spec.settings
+    partitions = build_partitions(ds, list(ctx.spec.data.sensitive), ctx.spec.data.site, False, settings.max_groups)
+    out = []
+    for part in partitions:
+        for group in np.unique(part.labels):
+            rows = part.labels == group
+            n = int(rows.sum())
+            small = too_small(n, None, settings)
+            entry = {"partition": part.name, "group": str(group), "n": n,
+                     "status": "insufficient evidence" if small else "ok", "reason": "; ".join(small) or None}
+            if not small:
+                sub = dataset_calibration(np.asarray(ds.y)[rows], ds.p[rows], labels, settings.confidence, settings.calibration_bins)
+                m = sub["multinomial"]
+                entry |= {"multinomial": m, "top_label_ici": sub["top_label"]["ici"], "classwise_mean_ici": sub["classwise"]["mean_ici"]}
+                entry["tests"] = {**{f"intercept[{k}]": wald_p(_estimate(e), 0.0, settings.confidence) for k, e in m["intercepts"].items()},
+                                  **{f"slope[{k}]": wald_p(_estimate(e), 1.0, settings.confidence) for k, e in m["slopes"].items()}}
+            out.append(entry)
+    holm(out)
+    return out
+
+
+def _estimate(d: dict):
+    from ..stats import Estimate
+
+    value = d["value"] if d["value"] is not None else np.nan
+    ci = tuple(d["ci"]) if d.get("ci") and None not in d["ci"] else None
+    return Estimate(value, ci, d["method"], d["n"])
+
+
+def subgroup_findings(name: str, groups: list[dict], confidence: float) -> list[Finding]:
+    """A group whose slope or intercept of some class differs from the ideal after Holm's adjustment."""
+    alpha = 1 - confidence
+    out = []
+    for g in groups:
+        flagged = [(key, t) for key, t in (g.get("tests") or {}).items() if t.get("p_adjusted") is not None and t["p_adjusted"] < alpha]
+        for key, t in flagged:
+            kind, label = key[:-1].split("[")
+            e = g["multinomial"]["slopes" if kind == "slope" else "intercepts"][label]
+            ideal = "1" if kind == "slope" else "0"
+            out.append(Finding(NAME, "warning", (
+                f"For {g['partition']}={g['group']} in {name}, the calibration {kind} of class {label} against class "
+                f"{g['multinomial']['reference']} is {e['value']:.2f} ({ideal} is ideal; Holm-adjusted p = {t['p_adjusted']:.2g} over the "
+                "dataset's subgroup tests)."), name))
+    return out
+
+
+def dataset_calibration(y: np.ndarray, P: np.ndarray, labels: list[str], confidence: float, bins: int) -> dict:
+    """The three views of the calibration of class codes ``y`` and probabilities ``P``, keyed by class label."""
+    y = np.asarray(y, dtype=np.int64)
+    multinomial = multinomial_calibration(y, P, reference=0, confidence=confidence).to_dict()
     for key in ("intercepts", "slopes"):
         multinomial[key] = {labels[int(code)]: est for code, est in multinomial[key].items()}
     multinomial["reference"] = labels[0]
-    classwise = classwise_calibration(y, ds.p, n_bins=bins, confidence=confidence).to_dict()
+    classwise = classwise_calibration(y, P, n_bins=bins, confidence=confidence).to_dict()
     classwise["classes"] = {labels[int(code)]: c for code, c in classwise["classes"].items()}
     return {
         "multinomial": multinomial,
-        "top_label": top_label_calibration(y, ds.p, n_bins=bins, confidence=confidence).to_dict(),
+        "top_label": top_label_calibration(y, P, n_bins=bins, confidence=confidence).to_dict(),
         "classwise": classwise,
     }
 

@@ -39,7 +39,13 @@ def multiclass(section: Mapping) -> list[dict]:
                  "intercept": _map(m.get("intercepts")).get(label), "slope": _map(m.get("slopes")).get(label),
                  "ici": c.get("ici"), "ece": c.get("ece"), "n": c.get("events")}
                 for label, c in _map(cw.get("classes")).items()]
-        out.append({"name": name, "rows": rows, "reference": m.get("reference"), "mean_ici": cw.get("mean_ici"),
+        slope_classes = [r["class"] for r in rows if not r["reference"]]
+        groups = [{"group": f"{g.get('partition')}={g.get('group')}", "n": g.get("n"), "status": g.get("status"), "reason": g.get("reason"),
+                   "top_ici": g.get("top_label_ici"), "classwise_ici": g.get("classwise_mean_ici"),
+                   "slopes": [{"estimate": _map(_map(g.get("multinomial")).get("slopes")).get(c),
+                               "p_adjusted": _map(_map(g.get("tests")).get(f"slope[{c}]")).get("p_adjusted")} for c in slope_classes]}
+                  for g in (_map(d).get("subgroups") or [])]
+        out.append({"name": name, "rows": rows, "groups": groups, "slope_classes": slope_classes, "reference": m.get("reference"), "mean_ici": cw.get("mean_ici"),
                     "mean_ece": cw.get("mean_ece"), "top_ici": top.get("ici"), "top_ece": top.get("ece"),
                     "estimator": top.get("estimator"), "bins": top.get("bins")})
     return out
