@@ -158,3 +158,43 @@ def test_a_label_nobody_has_is_a_finding_not_a_crash(tmp_path):
     result = audit.run(spec(tmp_path, frame))
     assert any("no patient has the label ascites" in f["message"] for f in result.findings)
     assert result.sections["performance:ascites"]["status"] in ("insufficient evidence", "inconclusive")
+
+
+@pytest.mark.parametrize("task, k", [("multiclass", 4), ("multilabel", 3)])
+def test_an_onnx_model_gives_k_probabilities_for_multiclass_and_multilabel(tmp_path, task, k):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    import warnings
+
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(120, 2)).astype(np.float32)
+    torch.manual_seed(0)
+    net = torch.nn.Linear(2, k)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.from_numpy(x[:2]),), str(tmp_path / "model.onnx"), dynamo=False,
+                          input_names=["x"], output_names=["logits"], dynamic_axes={"x": {0: "n"}})
+    with torch.no_grad():
+        z = net(torch.from_numpy(x)).double()
+    P = (torch.softmax(z, dim=1) if task == "multiclass" else torch.sigmoid(z)).numpy()
+    frame = pd.DataFrame(x, columns=["x1", "x2"])
+    if task == "multiclass":
+        frame["y"] = rng.integers(0, k, 120)
+        data = {"target": "y", "classes": list(range(k))}
+    else:
+        targets = [f"l{j}" for j in range(k)]
+        frame[targets] = (rng.random((120, k)) < 0.4).astype(int)
+        data = {"target": targets}
+    frame.to_csv(tmp_path / "test.csv", index=False)
+    s = {"name": "o", "task": task, "model": {"path": "model.onnx", "output": "logits"},
+         "data": {"test": "test.csv", "features": ["x1", "x2"], **data}, "settings": {"n_resamples": 50}, "checks": ["performance"]}
+    from audit.runner import run_loaded
+    from audit.spec import load_spec
+
+    result = run_loaded(load_spec(s)[0], tmp_path)
+    metrics = result.sections["performance"]["datasets"]["test"]["metrics"]
+    if task == "multiclass":
+        assert metrics["auroc_hand_till"]["value"] == pytest.approx(roc_auc_score(frame["y"], P, multi_class="ovo"), abs=1e-6)
+    else:
+        assert metrics["auroc_macro"]["value"] == pytest.approx(roc_auc_score(frame[targets], P, average="macro"), abs=1e-6)
