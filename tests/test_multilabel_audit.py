@@ -198,3 +198,18 @@ def test_an_onnx_model_gives_k_probabilities_for_multiclass_and_multilabel(tmp_p
         assert metrics["auroc_hand_till"]["value"] == pytest.approx(roc_auc_score(frame["y"], P, multi_class="ovo"), abs=1e-6)
     else:
         assert metrics["auroc_macro"]["value"] == pytest.approx(roc_auc_score(frame[targets], P, average="macro"), abs=1e-6)
+
+
+def test_a_torch_model_returns_one_sigmoid_probability_per_label(tmp_path):
+    torch = pytest.importorskip("torch")
+    frame = findings_table(150, 9)
+    frame.drop(columns=PREDICTIONS).to_csv(tmp_path / "test.csv", index=False)
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 4)
+    s = {"name": "t", "task": "multilabel", "data": {"test": str(tmp_path / "test.csv"), "target": LABELS, "features": ["x1", "x2", "x3"]},
+         "settings": {"n_resamples": 50}, "checks": ["performance"]}
+    result = audit.run(s, model=net)
+    with torch.no_grad():
+        P = torch.sigmoid(net(torch.tensor(frame[["x1", "x2", "x3"]].to_numpy(), dtype=torch.float32))).double().numpy()
+    assert result.sections["performance"]["datasets"]["test"]["metrics"]["auroc_micro"]["value"] == pytest.approx(
+        roc_auc_score(frame[LABELS].to_numpy(), P, average="micro"), abs=1e-6)
