@@ -22,7 +22,7 @@ def _set_row(label: str, summary: Any, mondrian: Any, n: Any, *, overall: bool =
         "label": label, "partition": partition, "group": group, "overall": overall, "small": small,
         "coverage": summary.get("coverage"), "mondrian": mondrian.get("coverage"),
         "mean_set_size": summary.get("mean_set_size"), "empty": summary.get("empty"),
-        "both": summary.get("both"), "n": n,
+        "both": summary.get("both"), "singleton": summary.get("singleton"), "n": n,
     }
 
 
