@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .binary_views import NOT_PER_VIEW, view_sections
+from .derived import NOT_PER_VIEW, view_sections
 from .checklist import checklist_results, validate_request
 from .checks import CHECK_TASKS, CHECKS, data_profile, not_run
 from .context import AuditContext, EvaluatedDataset, Progress, StepProgress

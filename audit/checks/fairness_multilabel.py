@@ -12,7 +12,7 @@ analysis is in its section ``fairness:<label>``.
 from __future__ import annotations
 
 from .. import plots
-from ..binary_views import derived, section_of
+from ..derived import derived, section_of
 from ..context import AuditContext
 from ..labels import EQUIVALENCE_MARGINS
 from ..verdicts import worst

@@ -2,14 +2,14 @@
 
 Per dataset: macro and micro AUROC and AUPRC (``audit.stats.multilabel``; scikit-learn's ``average=``
 conventions) with bootstrap intervals from the dataset's one resample stream, and, per label, the
-binary metrics of that label audited alone (``audit.binary_views``: its own section
+binary metrics of that label audited alone (``audit.derived``: its own section
 ``performance:<label>`` has the curves, findings and verdict). Discrimination is judged by the macro
 AUROC against chance.
 """
 
 from __future__ import annotations
 
-from ..binary_views import derived_audits
+from ..derived import derived_audits
 from ..context import AuditContext
 from ..estimates import dataset_estimates
 from ..evidence import shown

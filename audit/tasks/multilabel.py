@@ -2,7 +2,7 @@
 
 ``data.target`` lists one 0/1 column per label and ``data.prediction`` (or the model) one probability per
 label, in the same order; the labels are named by their target columns. Each label is its own binary
-outcome: every binary check runs on each label alone (``audit.binary_views.label_sections``), at the
+outcome: every binary check runs on each label alone (``audit.derived.label_sections``), at the
 label's threshold (``settings.threshold``: one number, or a mapping label -> threshold). The task adds the
 averages over labels (``audit.stats.multilabel``) and, with ``data.no_finding`` naming the label that
 means "no abnormality", the underdiagnosis rate of Seyyed-Kalantari et al. (Nat Med 2021): the share of
