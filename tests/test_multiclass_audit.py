@@ -347,7 +347,7 @@ def test_pre_specified_targets_of_the_task_metrics_are_judged_by_one_sided_bound
 
 
 def test_conformal_lac_sets_equal_a_direct_implementation_and_aps_is_deterministic():
-    from audit.checks.uncertainty_multiclass import conformal_sets
+    from audit.stats.conformal import conformal_sets
 
     rng = np.random.default_rng(14)
     for k in (3, 5):
@@ -355,13 +355,13 @@ def test_conformal_lac_sets_equal_a_direct_implementation_and_aps_is_determinist
         logits = rng.normal(size=(400, k)) + 1.5 * np.eye(k)[y]
         P = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
         cal, ev = np.arange(200), np.arange(200, 400)
-        sets = conformal_sets(P[cal], y[cal], P[ev], [0.8, 0.9], "lac", 0)
+        sets = conformal_sets(P[cal], y[cal], P[ev], [0.8, 0.9], "lac")
         scores = np.sort(1 - P[cal, y[cal]])
         for j, level in enumerate((0.8, 0.9)):
             q = scores[int(np.ceil(201 * level)) - 1]  # the ceil((n + 1) level)-th smallest calibration score
             assert np.array_equal(sets[:, :, j], 1 - P[ev] <= q)
-        aps = conformal_sets(P[cal], y[cal], P[ev], [0.9], "aps", 0)
-        assert np.array_equal(aps, conformal_sets(P[cal], y[cal], P[ev], [0.9], "aps", 0))
+        aps = conformal_sets(P[cal], y[cal], P[ev], [0.9], "aps")
+        assert np.array_equal(aps, conformal_sets(P[cal], y[cal], P[ev], [0.9], "aps"))
         assert aps[:, :, 0].sum(axis=1).min() >= 1  # include_last_label: never empty
 
 

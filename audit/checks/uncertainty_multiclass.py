@@ -17,12 +17,8 @@ verdict is the binary check's rule on the marginal coverage of the LAC sets.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from mapie.classification import SplitConformalClassifier
 from scipy.special import ndtri
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 
 from .. import plots
@@ -30,43 +26,25 @@ from ..context import AuditContext, EvaluatedDataset
 from ..evidence import THIN, shown
 from ..groups import build_partitions, too_small
 from ..stats import Estimate, proportion
+from ..stats.conformal import conformal_sets
 from ..tasks.multiclass import label_text
 from ..verdicts import worst
 from .base import Finding, Section
 from .uncertainty import NAME, calibration_shortfall, coverage_criteria, training_conditional_bound
 
 SCORES = ("lac", "aps")
-SCORE_LABELS = {"lac": "LAC (1 − P(true class))", "aps": "APS (cumulative probability, non-randomised, include_last_label=True)"}
+SCORE_LABELS = {"lac": "LAC (1 − P(true class))",
+                "aps": "APS (cumulative probability, non-randomised: MAPIE's score without its random term, include_last_label=True)"}
 
 
-class ProbabilityClassifier(ClassifierMixin, BaseEstimator):
-    """A fitted K-class classifier whose inputs are its own predicted probabilities (one column per class)."""
+def sets_of(P_cal, y_cal, P_eval, levels: list[float], score: str) -> np.ndarray:
+    """``stats.conformal.conformal_sets`` on probabilities renormalised to sum to 1 (the task accepts rows within 1e-3,
+    MAPIE within 1e-5)."""
+    def unit(P):
+        P = np.asarray(P, dtype=float)
+        return P / P.sum(axis=1, keepdims=True)
 
-    def __init__(self, n_classes: int = 2):
-        self.n_classes = n_classes
-
-    def fit(self, X=None, y=None):
-        self.classes_ = np.arange(self.n_classes)
-        return self
-
-    def predict_proba(self, X):
-        return np.asarray(X, dtype=float)
-
-    def predict(self, X):
-        return np.argmax(np.asarray(X, dtype=float), axis=1)
-
-
-def conformal_sets(P_cal, y_cal, P_eval, levels: list[float], score: str, seed: int) -> np.ndarray:
-    """Prediction sets, bool ``(n_eval, K, n_levels)``, from MAPIE's split conformal with ``score`` ("lac" or "aps")."""
-    k = np.asarray(P_cal).shape[1]
-    model = SplitConformalClassifier(ProbabilityClassifier(k).fit(), confidence_level=levels, conformity_score=score,
-                                     prefit=True, random_state=seed)
-    with warnings.catch_warnings():  # a class absent from the calibration set is reported as a finding instead
-        warnings.filterwarnings("ignore", message=".*conformalization dataset has less labels.*")
-        model.conformalize(np.asarray(P_cal, float), np.asarray(y_cal, dtype=np.int64))
-    params = {"include_last_label": True} if score == "aps" else None
-    _, sets = model.predict_set(np.asarray(P_eval, float), conformity_score_params=params)
-    return np.asarray(sets, dtype=bool)
+    return conformal_sets(unit(P_cal), y_cal, unit(P_eval), levels, score)
 
 
 def calibration_split(y: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +121,7 @@ def run(ctx: AuditContext) -> Section:
         y = np.asarray(ds.y)[rows]
         entry = {"n_evaluated": int(rows.size), "levels": [], "aps": []}
         for score in scores:
-            sets = conformal_sets(P_cal, y_cal, ds.p[rows], usable, score, settings.seed)
+            sets = sets_of(P_cal, y_cal, ds.p[rows], usable, score)
             for j, level in enumerate(usable):
                 overall = set_summary(sets[:, :, j], y, settings.confidence, labels)
                 groups = group_coverage(ctx, ds, rows, sets[:, :, j], cal_ds, cal_idx, level, score) if score == "lac" else []
@@ -206,8 +184,7 @@ def group_coverage(ctx, ds: EvaluatedDataset, rows, sets, cal_ds: EvaluatedDatas
             in_cal = cal_labels == label
             short = calibration_shortfall(int(in_cal.sum()), level)
             if settings.mondrian and short is None:
-                own = conformal_sets(cal_ds.p[cal_idx][in_cal], np.asarray(cal_ds.y)[cal_idx][in_cal], ds.p[rows][g], [level],
-                                     score, settings.seed)[:, :, 0]
+                own = sets_of(cal_ds.p[cal_idx][in_cal], np.asarray(cal_ds.y)[cal_idx][in_cal], ds.p[rows][g], [level], score)[:, :, 0]
                 entry["mondrian"] = set_summary(own, y[g], settings.confidence)
             elif settings.mondrian:
                 entry["mondrian_reason"] = f"not calibrated within the group: {short}"
