@@ -154,3 +154,77 @@ def multiclass_bootstrap(ctx: AuditContext, ds: EvaluatedDataset) -> BootstrapRe
         kernel = ctx.task.kernel(ds.target, ds.prediction, ctx.spec.settings, multiclass_columns(ctx))
         ctx.cache[key] = ctx.engine.bootstrap(kernel, ctx.design(ds), ctx.stream(ds))
     return ctx.cache[key]
+
+
+def survival_bootstrap(ctx: AuditContext, ds: EvaluatedDataset) -> BootstrapResult:
+    """The bootstrap of every metric at every horizon (``stats.survival.SurvivalMetrics``) on ``ds``'s one resample
+    stream, computed once."""
+    key = ("survival_bootstrap", ds.name)
+    if key not in ctx.cache:
+        kernel = ctx.task.kernel(ds.target, ds.prediction, ctx.spec.settings)
+        ctx.cache[key] = ctx.engine.bootstrap(kernel, ctx.design(ds), ctx.stream(ds))
+    return ctx.cache[key]
+
+
+def survival_estimates(ctx: AuditContext, ds: EvaluatedDataset, one_sided: bool = False) -> dict:
+    """Every survival metric of ``ds`` with its interval, cached: ``{"metrics": {"harrell_c", "uno_c"},
+    "horizons": {h: {metric: Estimate}}, "status": {h: HorizonStatus}}`` (``h`` the horizon key).
+
+    The concordance indices (truncated at the largest horizon, ranked by ``data.risk_score`` or the risk at that
+    horizon) get the infinitesimal-jackknife Wald interval of ``survival::concordance`` (grouped by
+    ``data.cluster``); the O/E ratio McLernon et al.'s ``exp(+-z / sqrt(events))``; every other metric at a
+    horizon the bootstrap of the dataset's one resample stream. A horizon the data cannot support
+    (``stats.survival.horizon_status``) gives "not estimable" with the reason for each metric there; a risk score
+    without risks gives the AUC only. ``one_sided`` gives intervals whose ends are one-sided bounds at the spec's
+    confidence (the two-sided interval at ``2c - 1``), for judging targets.
+    """
+    from .stats.estimate import not_estimable
+    from .stats.survival import HORIZON_METRICS, RISK_METRICS, concordance, horizon_key, horizon_status, oe_interval
+    from .tasks.survival import horizons
+
+    key = ("survival_estimates", ds.name, one_sided)
+    if key in ctx.cache:
+        return ctx.cache[key]
+    settings = ctx.spec.settings
+    confidence = 2 * settings.confidence - 1 if one_sided else settings.confidence
+    boot = survival_bootstrap(ctx, ds)
+    if confidence != boot.confidence:
+        boot = boot.at_confidence(confidence)
+    T, P = np.asarray(ds.y), np.asarray(ds.p)
+    time, event = T[:, 0], T[:, 1].astype(np.int8)
+    hs = horizons(settings)
+    clusters = ctx.design(ds).clusters
+    n = ds.n
+    metrics = {}
+    for kind in ("harrell", "uno"):
+        c = concordance(time, event, P[:, 0], hs[-1], kind, clusters)
+        method = ("cluster-" if clusters is not None else "") + "infinitesimal-jackknife"
+        if not np.isfinite(c.value):
+            metrics[f"{kind}_c"] = not_estimable("not estimable: no comparable pairs (no events before the horizon)", method, n)
+        else:
+            ci = c.interval(confidence)
+            metrics[f"{kind}_c"] = Estimate(c.value, ci, method, n, reason=None if ci else "no interval: the standard error is zero")
+    has_risks = P.shape[1] > 1
+    column = {name: j for j, name in enumerate(ctx.task.kernel(ds.target, ds.prediction, settings).names)}
+    per_horizon, status = {}, {}
+    for h in hs:
+        hk = horizon_key(h)
+        st = horizon_status(time, event, h)
+        status[hk] = st
+        row = {}
+        for m in HORIZON_METRICS:
+            if not st.estimable:
+                row[m] = not_estimable(st.reason, "none", n)
+            elif m in RISK_METRICS and not has_risks:
+                row[m] = not_estimable("not estimable: only a risk score is given (data.risk_score ranks patients; "
+                                       "give the risk by the horizon in data.prediction)", "none", n)
+            elif m == "oe_ratio":
+                value = float(boot.estimate[column[f"oe_ratio@{hk}"]])
+                ci = oe_interval(value, st.events, confidence)
+                row[m] = Estimate(value, ci, "poisson-log", st.events)
+            else:
+                est = boot.estimate_at(column[f"{m}@{hk}"], n)
+                row[m] = est if clusters is None else Estimate(est.value, est.ci, f"cluster-{est.method}", est.n, reason=est.reason)
+        per_horizon[hk] = row
+    ctx.cache[key] = {"metrics": metrics, "horizons": per_horizon, "status": status}
+    return ctx.cache[key]

@@ -21,6 +21,8 @@ MODEL_BASED = "Wald interval of a logistic recalibration model"
 
 BOTH = ("binary", "multiclass")
 MULTICLASS = ("multiclass",)
+SURVIVAL = ("survival",)
+IJ = "infinitesimal-jackknife Wald interval (survival::concordance)"
 
 
 @dataclass(frozen=True)
@@ -45,16 +47,17 @@ class Metric:
 METRIC_TABLE: tuple[Metric, ...] = (
     Metric("auroc", "AUROC", "higher", margin=0.05, interval=AUROC_RULE),
     Metric("auprc", "AUPRC", "higher", interval=BOOTSTRAP),
-    Metric("sensitivity", "Sensitivity (recall)", "higher", short="Sensitivity", margin=0.05, interval=SCORE_OR_EXACT),
-    Metric("specificity", "Specificity", "higher", margin=0.05, interval=SCORE_OR_EXACT),
+    Metric("sensitivity", "Sensitivity (recall)", "higher", short="Sensitivity", margin=0.05, interval=SCORE_OR_EXACT,
+           tasks=("binary", "survival")),
+    Metric("specificity", "Specificity", "higher", margin=0.05, interval=SCORE_OR_EXACT, tasks=("binary", "survival")),
     Metric("ppv", "PPV (precision)", "higher", margin=0.05, interval=SCORE_OR_EXACT),
     Metric("npv", "NPV", "higher", margin=0.05, interval=SCORE_OR_EXACT),
     Metric("accuracy", "Accuracy", "higher", interval=SCORE_OR_EXACT, tasks=BOTH),
     Metric("balanced_accuracy", "Balanced accuracy", "higher", interval=BOOTSTRAP, tasks=BOTH),
     Metric("f1", "F1 score", "higher", interval=BOOTSTRAP),
-    Metric("brier", "Brier score", "lower", margin=0.02, interval=BOOTSTRAP, tasks=BOTH),
+    Metric("brier", "Brier score", "lower", margin=0.02, interval=BOOTSTRAP, tasks=("binary", "multiclass", "survival")),
     Metric("calibration_intercept", "Calibration intercept", "closer to 0", interval=MODEL_BASED),
-    Metric("calibration_slope", "Calibration slope", "closer to 1", interval=MODEL_BASED),
+    Metric("calibration_slope", "Calibration slope", "closer to 1", interval=MODEL_BASED, tasks=("binary", "survival")),
     Metric("ece", "Expected calibration error", "lower", interval=BOOTSTRAP),
     Metric("coverage", "Coverage", "higher", interval=SCORE_OR_EXACT),
     Metric("mean_set_size", "Mean prediction-set size", "lower", interval="normal approximation"),
@@ -62,7 +65,7 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("fpr", "FPR (overdiagnosis)", "lower", margin=0.05, interval=SCORE_OR_EXACT),
     Metric("selection_rate", "Selection rate", interval=SCORE_OR_EXACT),
     Metric("prevalence", "Prevalence", interval=SCORE_OR_EXACT),
-    Metric("oe_ratio", "Observed / expected events (O:E)", "closer to 1", interval="Poisson (log scale)"),
+    Metric("oe_ratio", "Observed / expected events (O:E)", "closer to 1", interval="Poisson (log scale)", tasks=("binary", "survival")),
     Metric("ece_equal_mass", "ECE, equal-mass bins", "lower", interval=BOOTSTRAP),
     # multiclass and ordinal (audit.stats.multiclass)
     Metric("macro_f1", "Macro-F1", "higher", interval=BOOTSTRAP, tasks=MULTICLASS),
@@ -82,6 +85,15 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("auprc_macro", "AUPRC, macro average over labels", "higher", short="AUPRC macro", interval=BOOTSTRAP, tasks=("multilabel",)),
     Metric("auprc_micro", "AUPRC, micro average (labels pooled)", "higher", short="AUPRC micro", interval=BOOTSTRAP, tasks=("multilabel",)),
     # judged with the margin of the "no finding" label's FPR, which it is (checks.fairness_multilabel)
+    # survival (audit.stats.survival): the concordance once per dataset, the rest at each horizon
+    Metric("harrell_c", "Harrell's C (truncated at the horizon)", "higher", short="Harrell's C", margin=0.05, interval=IJ, tasks=SURVIVAL),
+    Metric("uno_c", "Uno's C (censoring-weighted, truncated at the horizon)", "higher", short="Uno's C", margin=0.05, interval=IJ,
+           tasks=SURVIVAL),
+    Metric("auc_t", "Time-dependent AUC (cumulative/dynamic, IPCW)", "higher", short="AUC(t)", margin=0.05, interval=BOOTSTRAP,
+           tasks=SURVIVAL),
+    Metric("ipa", "Index of prediction accuracy (IPA, scaled Brier)", "higher", short="IPA", interval=BOOTSTRAP, tasks=SURVIVAL),
+    Metric("observed_risk", "Observed risk (1 - Kaplan–Meier)", short="Observed risk", interval=BOOTSTRAP, tasks=SURVIVAL),
+    Metric("expected_risk", "Mean predicted risk", short="Predicted risk", interval=BOOTSTRAP, tasks=SURVIVAL),
     Metric("underdiagnosis", "Underdiagnosis rate (called 'no finding' despite a finding)", "lower", short="Underdiagnosis",
            interval=SCORE_OR_EXACT, tasks=("multilabel",)),
 )
@@ -102,12 +114,13 @@ METRIC_DIRECTION = _ordered(
      "brier", "fnr", "fpr", "ece", "ece_equal_mass", "mean_set_size",
      "macro_f1", "top2_accuracy", "auroc_hand_till", "auroc_ovr_macro", "auroc_ovr_weighted", "kappa_quadratic",
      "kappa_linear", "log_loss", "log_loss_clipped", "rps", "mae_grade", "auroc_macro", "auroc_micro", "auprc_macro",
-     "auprc_micro", "underdiagnosis"), lambda m: m.direction)
+     "auprc_micro", "underdiagnosis", "harrell_c", "uno_c", "auc_t", "ipa"), lambda m: m.direction)
 
 #: Equivalence margins for fairness gaps (absolute differences between groups): a gap whose simultaneous
 #: interval lies inside (-m, m) is "within margin". Metrics without a margin are described, not judged
 #: (the selection rate differs with prevalence by design). ``settings.fairness_margins`` overrides.
-EQUIVALENCE_MARGINS = _ordered(("auroc", "sensitivity", "specificity", "ppv", "npv", "fnr", "fpr", "brier"), lambda m: m.margin)
+EQUIVALENCE_MARGINS = _ordered(("auroc", "sensitivity", "specificity", "ppv", "npv", "fnr", "fpr", "brier", "harrell_c", "uno_c",
+                                "auc_t"), lambda m: m.margin)
 
 #: Which way is better, as the report's "better" column says it (metrics not listed show nothing).
 METRIC_BETTER = {m.name: m.better for m in METRIC_TABLE if m.better is not None}

@@ -142,6 +142,8 @@ def load_model(spec: AuditSpec, base_dir: Path, model: object | None = None) -> 
     ``trust: true``, because it imports and runs Python code (refused before anything is imported).
     """
     if model is not None:
+        if spec.task == "survival":
+            return survival_adapter(model, spec, source="passed from Python")
         if _is_torch_module(model):
             return torch_adapter(model, spec, source="passed from Python")
         return wrap_estimator(model, spec, source="passed from Python")
@@ -156,6 +158,8 @@ def load_model(spec: AuditSpec, base_dir: Path, model: object | None = None) -> 
     if kind == "onnx":
         return load_onnx_model(path, spec)
     estimator = load_model_file(path, spec.model.path, trust=spec.model.trust, max_bytes=input_limit(spec))
+    if spec.task == "survival":
+        return survival_adapter(estimator, spec, source=f"from {Path(spec.model.path).name}")
     return wrap_estimator(estimator, spec, source=f"from {Path(spec.model.path).name}")
 
 
@@ -321,6 +325,48 @@ def _unreadable(written: str, exc: BaseException) -> AuditInputError:
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SurvivalModelAdapter:
+    """Wraps a fitted survival model (lifelines or scikit-survival style): ``predict_proba`` gives, per row, the score
+    that ranks patients (``data.risk_score`` when given, else the risk at the largest horizon) and the risk by each
+    horizon (``audit.tasks.survival.model_risks``)."""
+
+    estimator: Any
+    description: str
+    horizons: tuple[float, ...]
+    features: list[str] | None
+    exclude: tuple[str, ...] = ()
+    risk_score: str | None = None
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        from .tasks.survival import model_risks
+
+        columns = self.features if self.features is not None else [c for c in frame.columns if c not in self.exclude]
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise AuditInputError(f"the table has no column {missing[0]!r}, which the model reads (data.features)")
+        with running_user_code(f"the model ({self.description})"):
+            risks = model_risks(self.estimator, frame[columns], self.horizons)
+        score = frame[self.risk_score].to_numpy(dtype=np.float64) if self.risk_score is not None else risks[:, -1]
+        return np.column_stack([score, risks])
+
+
+def survival_adapter(estimator: Any, spec: AuditSpec, *, source: str) -> SurvivalModelAdapter:
+    """Check that ``estimator`` has a survival model's prediction methods and wrap it for the spec's tables."""
+    from .tasks.survival import horizons
+
+    if not any(callable(getattr(estimator, m, None)) for m in ("predict_survival_function", "predict_cumulative_hazard")):
+        raise AuditInputError(
+            f"the model {source} ({type(estimator).__name__}) has neither predict_survival_function nor predict_cumulative_hazard; "
+            "a survival audit needs one of them (lifelines and scikit-survival models have both), or the risks in data.prediction."
+        )
+    data = spec.data
+    exclude = tuple(c for c in (*data.target_columns, *data.model_output_columns, data.id, data.site, data.cluster, *data.sensitive)
+                    if c is not None)
+    return SurvivalModelAdapter(estimator, f"{type(estimator).__name__} {source}", horizons(spec.settings),
+                                list(data.features) if data.features is not None else None, exclude, data.risk_score)
+
+
 def wrap_estimator(estimator: Any, spec: AuditSpec, *, source: str) -> EstimatorAdapter:
     """Check that ``estimator`` is a fitted binary classifier and wrap it for the spec's tables."""
     with running_user_code(f"the model {source}"):
@@ -479,7 +525,7 @@ def predictions(adapter: ModelAdapter | None, dataset: Dataset, spec: AuditSpec)
     """
     where = f"dataset {dataset.name!r} ({dataset.path})"
     if adapter is None:
-        if spec.data.prediction is None:
+        if spec.data.prediction is None and spec.data.risk_score is None:
             raise AuditInputError("there is no model and no data.prediction column; give one of them in the spec.")
         return get_task(spec.task).read_prediction(dataset.frame, spec.data)
     try:

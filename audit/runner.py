@@ -89,7 +89,7 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
         spec=spec_record(spec),
         provenance=_with_files(provenance(spec, datasets | ({"calibration": calibration.dataset} if calibration else {}), model_file, adapter),
                                train_file),
-        datasets={name: dataset_summary(d, settings.confidence, ctx.task, spec.data) for name, d in evaluated.items()},
+        datasets={name: dataset_summary(d, settings.confidence, ctx.task, spec.data, settings) for name, d in evaluated.items()},
         sections=sections,
         version=_version(),
     )
@@ -180,9 +180,9 @@ def requested_checks(spec: AuditSpec) -> list[str]:
     return list(dict.fromkeys(spec.checks))
 
 
-def dataset_summary(ds: EvaluatedDataset, confidence: float, task: Task, data) -> dict:
+def dataset_summary(ds: EvaluatedDataset, confidence: float, task: Task, data, settings=None) -> dict:
     """results.json's ``datasets.<name>``: where the table came from, then the task's summary of its outcome."""
-    return {"role": ds.role, "path": ds.dataset.path, "sha256": ds.dataset.sha256, **task.summary(ds.target, confidence, data)}
+    return {"role": ds.role, "path": ds.dataset.path, "sha256": ds.dataset.sha256, **task.summary(ds.target, confidence, data, settings)}
 
 
 def _version() -> str:

@@ -197,11 +197,17 @@ class DataSpec(_StrictModel):
     external: dict[str, str] = Field(default_factory=dict)
     calibration: str | None = None  # conformal calibration set (same columns as test); default: a split of test
     train: str | None = None  # the model's training table: only its data.id column is read, for the leakage check
-    #: the outcome column; multilabel: one 0/1 column per label
-    target: str | list[str]
+    #: the outcome column; multilabel: one 0/1 column per label; survival: none (data.time and data.event)
+    target: str | list[str] | None = None
+    #: survival: the follow-up time (> 0) and the event indicator (1 event, 0 censored)
+    time: str | None = None
+    event: str | None = None
+    #: survival: a risk score (e.g. a linear predictor; higher = event sooner), for discrimination when no risks are given
+    risk_score: str | None = None
     #: binary: the column of P(positive); multiclass: one probability column per class, as a list of columns named
-    #: like the classes (``str(label)``) or a mapping class -> column
-    prediction: str | list[str] | dict[str | int | bool, str] | None = None
+    #: like the classes (``str(label)``) or a mapping class -> column; survival: the risk of the event by the horizon,
+    #: one column for one horizon or a mapping horizon -> column
+    prediction: str | list[str] | dict[str | int | float | bool, str] | None = None
     positive_label: str | int | bool | None = None
     #: multiclass: the class labels in order (the order of a torch or ONNX model's outputs; the grades in order when
     #: ``ordinal``); default: the order of the prediction columns
@@ -258,7 +264,10 @@ class DataSpec(_StrictModel):
 
     @property
     def target_columns(self) -> list[str]:
-        """Every column ``data.target`` names (several for a multilabel audit)."""
+        """Every column ``data.target`` names (several for a multilabel audit; ``data.time`` and ``data.event`` for a
+        survival audit)."""
+        if self.target is None:
+            return [c for c in (self.time, self.event) if c is not None]
         return list(self.target) if isinstance(self.target, list) else [self.target]
 
     @property
@@ -269,6 +278,11 @@ class DataSpec(_StrictModel):
         if isinstance(self.prediction, str):
             return [self.prediction]
         return list(self.prediction.values()) if isinstance(self.prediction, dict) else list(self.prediction)
+
+    @property
+    def model_output_columns(self) -> list[str]:
+        """The columns holding what a model would give: the predictions and (survival) the risk score."""
+        return self.prediction_columns + ([self.risk_score] if self.risk_score is not None else [])
 
     @field_validator("positive_label", mode="before")
     @classmethod
@@ -427,6 +441,9 @@ class Settings(_StrictModel):
     mondrian: bool = True
     #: multiclass: clinically used dichotomies, each audited as a binary outcome, e.g. {referable: [2, 3, 4]}
     binary_views: dict[str, BinaryView] = Field(default_factory=dict)
+    #: survival: the horizon(s) at which risks are predicted and judged (in the unit of data.time), and that unit's name
+    horizon: float | list[float] | None = None
+    time_unit: str | None = None
     #: Where resampling runs; never changes a number, so left out of results.json.
     n_jobs: int = Field(1, ge=-64, le=1024)
     scheduler: str | None = None
@@ -518,7 +535,7 @@ class AuditSpec(_StrictModel):
     """A whole audit: what is audited, on which data, with which checks, reported how."""
 
     name: str
-    task: Literal["binary", "multiclass", "multilabel"] = "binary"
+    task: Literal["binary", "multiclass", "multilabel", "survival"] = "binary"
     description: str | None = None
     intended_use: str | None = None
     model: ModelSpec | None = None
@@ -562,6 +579,22 @@ class AuditSpec(_StrictModel):
     def _task_keys(self) -> AuditSpec:
         """The keys of one task are not given to another (a binary audit has no classes; a multiclass one no threshold)."""
         data, settings = self.data, self.settings
+        if self.task == "survival":
+            from .tasks.survival import check_survival_spec
+
+            check_survival_spec(self)
+            return self
+        survival_keys = (("data.time", data.time), ("data.event", data.event), ("data.risk_score", data.risk_score),
+                         ("settings.horizon", settings.horizon), ("settings.time_unit", settings.time_unit))
+        for key, given in survival_keys:
+            if given is not None:
+                raise ValueError(f"{key} is only used by a survival audit; add task: survival, or remove {key}")
+        if data.target is None:
+            raise ValueError("data.target is missing; name the outcome column (a survival audit names data.time and data.event "
+                             "instead, with task: survival)")
+        if isinstance(data.prediction, dict) and any(isinstance(k, float) for k in data.prediction):
+            raise ValueError("data.prediction maps numbers with decimals to columns, which only a survival audit reads "
+                             "(horizon -> column); add task: survival, or name the classes")
         multiclass_keys = (("data.classes", data.classes is not None), ("data.ordinal", data.ordinal),
                            ("settings.binary_views", bool(settings.binary_views)))
         if self.task != "multiclass":
@@ -611,7 +644,7 @@ class AuditSpec(_StrictModel):
                 "the spec gives both model and data.prediction; keep model to audit the saved model, "
                 "or keep data.prediction to audit the probabilities already in that column"
             )
-        if self.model is None and self.data.prediction is None and not model_object:
+        if self.model is None and self.data.prediction is None and not model_object and self.data.risk_score is None:
             raise ValueError(
                 "the spec gives neither model nor data.prediction; add model: {path: model.skops} to audit "
                 "a saved model, or data.prediction: <column> to audit probabilities already in the table"

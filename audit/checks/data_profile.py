@@ -24,7 +24,7 @@ from .base import Finding, Section
 
 NAME = "profile"
 #: The tasks (``audit.tasks``) this check is defined for.
-TASKS = ("binary", "multiclass", "multilabel")
+TASKS = ("binary", "multiclass", "multilabel", "survival")
 MISSING = "(missing)"
 HEAVY_MISSING = 0.20
 #: The name the training table's identifiers go by in the overlap table.

@@ -214,7 +214,7 @@ def truncate(time, event, tau: float | None) -> tuple[np.ndarray, np.ndarray]:
     return np.minimum(t, tau), (e.astype(bool) & (t <= tau)).astype(np.int8)
 
 
-def concordance(time, event, risk, tau: float | None = None, kind: str = "harrell") -> Concordance:
+def concordance(time, event, risk, tau: float | None = None, kind: str = "harrell", clusters=None) -> Concordance:
     """Harrell's or Uno's concordance index, truncated at ``tau``, with its infinitesimal-jackknife SE.
 
     Parameters
@@ -227,6 +227,9 @@ def concordance(time, event, risk, tau: float | None = None, kind: str = "harrel
         Truncation time: follow-up is censored at ``tau`` first.
     kind : {"harrell", "uno"}
         Pair weights 1, or ``1 / G(T_i-)^2`` with ``G`` the censoring survival of the (untruncated) data.
+    clusters : array of shape (n,), optional
+        Rows that belong together (one patient's several rows): their influences are summed before squaring,
+        ``se^2 = sum_c (sum_{k in c} U_k)^2`` (the grouped jackknife of ``survival::concordance(cluster=)``).
 
     Returns
     -------
@@ -286,6 +289,9 @@ def concordance(time, event, risk, tau: float | None = None, kind: str = "harrel
     dN[first] += w_first * (conc + 0.5 * tied)
     dD[first] += w_first * comp
     U = (dN - C * dD) / D
+    if clusters is not None:
+        _, codes = np.unique(np.asarray(clusters), return_inverse=True)
+        U = np.bincount(codes, weights=U)
     se = float(np.sqrt(np.sum(U**2)))
     return Concordance(C, se, float(w_first @ conc), discordant, float(w_first @ tied), int(comp.sum()), kind)
 

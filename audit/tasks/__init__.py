@@ -9,8 +9,9 @@ from .base import Prediction, Target, Task
 from .binary import BinaryTask
 from .multiclass import MulticlassTask
 from .multilabel import MultilabelTask
+from .survival import SurvivalTask
 
-TASKS: dict[str, Task] = {task.name: task for task in (BinaryTask(), MulticlassTask(), MultilabelTask())}
+TASKS: dict[str, Task] = {task.name: task for task in (BinaryTask(), MulticlassTask(), MultilabelTask(), SurvivalTask())}
 
 
 def get_task(name: str) -> Task:
@@ -18,4 +19,4 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
-__all__ = ["TASKS", "BinaryTask", "MulticlassTask", "MultilabelTask", "Prediction", "Target", "Task", "get_task"]
+__all__ = ["TASKS", "BinaryTask", "MulticlassTask", "MultilabelTask", "Prediction", "SurvivalTask", "Target", "Task", "get_task"]

@@ -67,5 +67,6 @@ class Task(ABC):
         """The statistic the resampling engine runs for ``metrics`` (a subset of ``self.metrics``)."""
 
     @abstractmethod
-    def summary(self, target: Target, confidence: float, data: Any) -> dict:
-        """The dataset's size and outcome make-up for results.json's ``datasets`` block."""
+    def summary(self, target: Target, confidence: float, data: Any, settings: Any = None) -> dict:
+        """The dataset's size and outcome make-up for results.json's ``datasets`` block (``settings`` for tasks whose
+        outcome is read at settings' times, e.g. survival horizons)."""

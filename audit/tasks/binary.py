@@ -68,6 +68,6 @@ class BinaryTask(Task):
     def kernel(self, target: Target, prediction: Prediction, settings: Any, metrics: tuple[str, ...]) -> BinaryMetrics:
         return BinaryMetrics(target.values, prediction.values, settings.threshold, metrics)
 
-    def summary(self, target: Target, confidence: float, data: Any = None) -> dict:
+    def summary(self, target: Target, confidence: float, data: Any = None, settings: Any = None) -> dict:
         n, events = int(target.values.size), int(target.values.sum())
         return {"n": n, "n_events": events, "prevalence": proportion(events, n, confidence).to_dict()}

@@ -185,7 +185,7 @@ class MulticlassTask(Task):
     def kernel(self, target: Target, prediction: Prediction, settings: Any, metrics: tuple[str, ...]) -> MulticlassMetrics:
         return MulticlassMetrics(target.values, prediction.values, metrics)
 
-    def summary(self, target: Target, confidence: float, data: Any) -> dict:
+    def summary(self, target: Target, confidence: float, data: Any, settings: Any = None) -> dict:
         y = np.asarray(target.values)
         labels = class_labels(data)
         counts = np.bincount(y, minlength=len(labels))

@@ -136,7 +136,7 @@ class MultilabelTask(Task):
     def kernel(self, target: Target, prediction: Prediction, settings: Any, metrics: tuple[str, ...]) -> MultilabelMetrics:
         return MultilabelMetrics(target.values, prediction.values, metrics)
 
-    def summary(self, target: Target, confidence: float, data: Any) -> dict:
+    def summary(self, target: Target, confidence: float, data: Any, settings: Any = None) -> dict:
         Y = np.asarray(target.values)
         n = int(Y.shape[0])
         return {"n": n, "labels": [{"label": label, "n_events": int(Y[:, j].sum()),
