@@ -22,10 +22,14 @@ from .base import Finding, Section
 
 NAME = "utility"
 #: The tasks (``audit.tasks``) this check is defined for.
-TASKS = ("binary",)
+TASKS = ("binary", "survival")
 
 
 def run(ctx: AuditContext) -> Section:
+    if ctx.task.name == "survival":
+        from . import utility_survival
+
+        return utility_survival.run(ctx)
     settings = ctx.spec.settings
     try:
         thresholds = check_thresholds(settings.dca_thresholds or DEFAULT_THRESHOLDS)

@@ -215,9 +215,24 @@ def decision_curve(y, p, thresholds, engine, stream: str, design=None, band_rang
     y, p = _check_data(y, p)
     curve = NetBenefitCurve(y, p, thresholds)
     t = curve.thresholds
+    n = int(y.size)
+    events = int(np.count_nonzero(y))
+    lo, hi = wilson_interval(events, n, engine.confidence)
+    everyone = treat_all(y, t)
+    treat_all_estimates = [
+        Estimate(everyone[j], ((lo - t[j]) / (1.0 - t[j]), (hi - t[j]) / (1.0 - t[j])), "wilson", n).to_dict() for j in range(t.size)
+    ]
+    return curve_summary(curve, p, engine, stream, design, band_range, treat_all_estimates)
+
+
+def curve_summary(curve, p, engine, stream: str, design=None, band_range=None, treat_all_estimates=None) -> dict:
+    """The bootstrap of a net-benefit statistic (columns ``[NB_model(t_1..t_T), NB_all(t_1..t_T)]``, e.g.
+    :class:`NetBenefitCurve` or ``survival.SurvivalNetBenefit``) summarised as :func:`decision_curve` describes.
+    ``treat_all_estimates`` (one estimate dict per threshold) replace the bootstrap of treat-all when given."""
+    t = np.asarray(curve.thresholds, dtype=np.float64)
     T = t.size
     boot = engine.bootstrap(curve, design, stream)
-    n = int(y.size)
+    n = int(np.asarray(p).size)
     model = []
     for j in range(T):
         est = boot.estimate_at(j, n)
@@ -230,12 +245,8 @@ def decision_curve(y, p, thresholds, engine, stream: str, design=None, band_rang
             odds = t[j] / (1.0 - t[j])
             est = Estimate(0.0, (-u * odds, u), "clopper-pearson-treated", n)
         model.append(est.to_dict())
-    events = int(np.count_nonzero(y))
-    lo, hi = wilson_interval(events, n, engine.confidence)
-    everyone = treat_all(y, t)
-    treat_all_estimates = [
-        Estimate(everyone[j], ((lo - t[j]) / (1.0 - t[j]), (hi - t[j]) / (1.0 - t[j])), "wilson", n).to_dict() for j in range(T)
-    ]
+    if treat_all_estimates is None:
+        treat_all_estimates = [boot.estimate_at(T + j, n).to_dict() for j in range(T)]
     versus_all = boot.derive(lambda X: X[:, :T] - X[:, T:])
     vs_all = []
     for j in range(T):
