@@ -168,7 +168,8 @@ def survival_bootstrap(ctx: AuditContext, ds: EvaluatedDataset) -> BootstrapResu
 
 def survival_estimates(ctx: AuditContext, ds: EvaluatedDataset, one_sided: bool = False) -> dict:
     """Every survival metric of ``ds`` with its interval, cached: ``{"metrics": {"harrell_c", "uno_c"},
-    "horizons": {h: {metric: Estimate}}, "status": {h: HorizonStatus}}`` (``h`` the horizon key).
+    "horizons": {h: {metric: Estimate}}, "status": {h: HorizonStatus}, "concordance": {kind: stats.survival.Concordance}}``
+    (``h`` the horizon key).
 
     The concordance indices (truncated at the largest horizon, ranked by ``data.risk_score`` or the risk at that
     horizon) get the infinitesimal-jackknife Wald interval of ``survival::concordance`` (grouped by
@@ -195,9 +196,9 @@ def survival_estimates(ctx: AuditContext, ds: EvaluatedDataset, one_sided: bool 
     hs = horizons(settings)
     clusters = ctx.design(ds).clusters
     n = ds.n
-    metrics = {}
+    metrics, fits = {}, {}
     for kind in ("harrell", "uno"):
-        c = concordance(time, event, P[:, 0], hs[-1], kind, clusters)
+        c = fits[kind] = concordance(time, event, P[:, 0], hs[-1], kind, clusters)
         method = ("cluster-" if clusters is not None else "") + "infinitesimal-jackknife"
         if not np.isfinite(c.value):
             metrics[f"{kind}_c"] = not_estimable("not estimable: no comparable pairs (no events before the horizon)", method, n)
@@ -226,5 +227,5 @@ def survival_estimates(ctx: AuditContext, ds: EvaluatedDataset, one_sided: bool 
                 est = boot.estimate_at(column[f"{m}@{hk}"], n)
                 row[m] = est if clusters is None else Estimate(est.value, est.ci, f"cluster-{est.method}", est.n, reason=est.reason)
         per_horizon[hk] = row
-    ctx.cache[key] = {"metrics": metrics, "horizons": per_horizon, "status": status}
+    ctx.cache[key] = {"metrics": metrics, "horizons": per_horizon, "status": status, "concordance": fits}
     return ctx.cache[key]

@@ -45,7 +45,7 @@ from .base import Finding, Section
 
 NAME = "external"
 #: The tasks (``audit.tasks``) this check is defined for.
-TASKS = ("binary", "multiclass")
+TASKS = ("binary", "multiclass", "survival")
 BOOTSTRAP_METRICS = ("auprc", "sensitivity", "specificity", "brier")
 #: Rows per dataset given to the domain classifier at most (seeded subsample beyond).
 DOMAIN_ROWS = 20_000
@@ -57,6 +57,10 @@ def run(ctx: AuditContext) -> Section:
         from . import external_multiclass
 
         return external_multiclass.run(ctx)
+    if ctx.task.name == "survival":
+        from . import external_survival
+
+        return external_survival.run(ctx)
     if not ctx.external and len(sites(ctx)) < MIN_POOL:
         return Section(NAME, "External validation", "not run",
                        {"reason": f"no external dataset and fewer than {MIN_POOL} site groups: add one under data.external, or name a site column in data.site"},
@@ -140,7 +144,7 @@ def feature_columns(ctx: AuditContext, ds: EvaluatedDataset) -> list[str]:
     """The model's inputs when known, else every column but target, prediction, id and site."""
     listed = getattr(ctx.model, "features", None) or ctx.spec.data.features
     data = ctx.spec.data
-    skip = {c for c in (*data.target_columns, *data.prediction_columns, data.id, data.site) if c}
+    skip = {c for c in (*data.target_columns, *data.model_output_columns, data.id, data.site) if c}
     shared = [c for c in ctx.internal.dataset.frame.columns if c in ds.dataset.frame.columns and c not in skip]
     return [c for c in (listed or shared) if c in shared]
 
