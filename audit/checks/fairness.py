@@ -55,7 +55,7 @@ from .base import Finding, Section
 
 NAME = "fairness"
 #: The tasks (``audit.tasks``) this check is defined for.
-TASKS = ("binary", "multiclass", "multilabel")
+TASKS = ("binary", "multiclass", "multilabel", "survival")
 METRICS: tuple[str, ...] = ("auroc", "sensitivity", "specificity", "ppv", "npv", "fnr", "fpr", "selection_rate", "brier")
 #: What the kernel and the per-group estimates compute: the compared metrics and the prevalence.
 GROUP_METRICS: tuple[str, ...] = METRICS + ("prevalence",)
@@ -73,6 +73,10 @@ def run(ctx: AuditContext) -> Section:
         from . import fairness_multilabel
 
         return fairness_multilabel.run(ctx)
+    if ctx.task.name == "survival":
+        from . import fairness_survival
+
+        return fairness_survival.run(ctx)
     attributes = list(ctx.spec.data.sensitive)
     site = ctx.spec.data.site
     if not attributes and site is None:

@@ -466,3 +466,83 @@ class SurvivalNetBenefit:
             s = self.grid.after(St, self.horizon)[:, 0]
             nb[:, k] = np.where(share > 0, share * (1.0 - s) - share * s * odds[k], 0.0)
         return np.hstack([nb, nb_all])
+
+
+# --------------------------------------------------------------------------------------------
+# Subgroups, on blocks of resamples
+# --------------------------------------------------------------------------------------------
+
+#: Groups larger than this get no bootstrap of Harrell's C (its all-pairs matrix would be too large): nan, with the
+#: IJ interval shown instead.
+MAX_PAIR_GROUP = 4000
+
+
+class PairConcordance:
+    """Harrell's C of one group on blocks of integer resample counts, from its all-pairs matrices (integer arithmetic,
+    so replicates are bit-identical whichever process computes them).
+
+    With ``A[i, j] = 2 [i, j comparable, r_i > r_j] + [comparable, r_i = r_j]`` and ``D[i, j] = [comparable]``,
+    a replicate's ``C = (w' A w) / (2 w' D w)`` — Harrell's C of the data with each row repeated ``w`` times.
+    """
+
+    def __init__(self, time, event, score, tau: float | None):
+        t, e = truncate(time, event, tau)
+        r = np.asarray(score, dtype=np.float64)
+        comparable = (e[:, None] == 1) & ((t[None, :] > t[:, None]) | ((t[None, :] == t[:, None]) & (e[None, :] == 0)))
+        A = comparable.astype(np.int64) * (2 * (r[:, None] > r[None, :]) + (r[:, None] == r[None, :]))
+        self.matrix = np.hstack([A, comparable.astype(np.int64)])  # (n, 2n)
+        self.n = t.size
+
+    def __call__(self, W) -> np.ndarray:
+        W = np.asarray(W)
+        W = W.astype(np.int64) if np.all(W == np.round(W)) else W.astype(np.float64)
+        both = W @ self.matrix.astype(W.dtype)  # (B, 2n): sum_i w_i A_ij and sum_i w_i D_ij
+        num = np.einsum("bj,bj->b", both[:, : self.n], W)
+        den = np.einsum("bj,bj->b", both[:, self.n:], W)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, num / (2.0 * den), np.nan)
+
+
+#: Metrics a group gets from the resamples: Harrell's C, and at the largest horizon AUC(t), Brier, IPA and O/E.
+GROUP_SURVIVAL_METRICS: tuple[str, ...] = ("harrell_c", "auc_t", "brier", "ipa", "oe_ratio", "observed_risk", "expected_risk")
+
+
+class GroupedSurvivalMetrics:
+    """``GROUP_SURVIVAL_METRICS`` of every group of every partition on blocks of resample counts ``W`` (``(B, n)``).
+
+    ``partitions`` maps a partition's name to each row's group code; ``columns`` lists ``(partition, code, metric)``
+    in column order. Each group is its own validation sample: its censoring distribution is estimated within it.
+    ``risk`` is the risk by ``horizon`` (None when only a score is given: the risk metrics are nan).
+    """
+
+    def __init__(self, time, event, score, risk, horizon: float, partitions: dict[str, np.ndarray], threshold: float = 0.5):
+        t, e = check_survival_data(time, event)
+        self.n = t.size
+        self.columns, self._groups = [], []
+        score = np.asarray(score, dtype=np.float64)
+        for part, codes in partitions.items():
+            codes = np.asarray(codes)
+            for code in np.unique(codes):
+                rows = np.flatnonzero(codes == code)
+                concord = PairConcordance(t[rows], e[rows], score[rows], horizon) if rows.size <= MAX_PAIR_GROUP else None
+                metrics = None
+                if e[rows].any():
+                    metrics = SurvivalMetrics(t[rows], e[rows], [horizon], None if risk is None else np.asarray(risk)[rows, None],
+                                              score[rows], threshold)
+                self._groups.append((rows, concord, metrics))
+                self.columns += [(part, int(code), m) for m in GROUP_SURVIVAL_METRICS]
+        self._pick = [HORIZON_METRICS.index(m) for m in GROUP_SURVIVAL_METRICS[1:]]
+
+    def __call__(self, W) -> np.ndarray:
+        W = np.atleast_2d(np.asarray(W))
+        out = []
+        for rows, concord, metrics in self._groups:
+            Wg = W[:, rows]
+            c = concord(Wg) if concord is not None else np.full(W.shape[0], np.nan)
+            if metrics is None:
+                rest = np.full((W.shape[0], len(self._pick)), np.nan)
+            else:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    rest = metrics(Wg)[:, self._pick]
+            out.append(np.column_stack([c, rest]))
+        return np.hstack(out)
