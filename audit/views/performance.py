@@ -19,6 +19,8 @@ def build(section: Mapping, figures: Mapping, settings: Mapping, context=None) -
                                                            "cells": [cell.get(m) for m in columns]}
                                                           for label, cell in (d.get("labels") or {}).items()]}
                               for name, d in (section.get("datasets") or {}).items()]}
+    if section.get("task") == "survival":
+        return survival_view(section)
     if section.get("task") != "multiclass":
         return {"multiclass": False, "multilabel": False}
     datasets = section.get("datasets") or {}
@@ -41,3 +43,22 @@ def build(section: Mapping, figures: Mapping, settings: Mapping, context=None) -
                      for split in next((d.get("cumulative") for d in datasets.values() if d.get("cumulative")), {})],
         },
     }
+
+
+def survival_view(section: Mapping) -> dict:
+    """The conventions, and per horizon a metrics × datasets table and each dataset's follow-up there."""
+    datasets = section.get("datasets") or {}
+    names = list(datasets)
+    metrics = list(section.get("horizon_metrics") or [])
+    horizons = []
+    for h in section.get("horizons") or []:
+        rows = [{"metric": m, "cells": [((datasets[n].get("horizons") or {}).get(h) or {}).get(m) for n in names]} for m in metrics]
+        follow = []
+        for n in names:
+            f = (datasets[n].get("follow_up") or {}).get(h) or {}
+            follow.append({"dataset": n, "at_risk": f.get("at_risk"), "events": f.get("events"),
+                           "censoring_survival": f.get("censoring_survival"), "reason": f.get("reason")})
+        horizons.append({"horizon": h, "rows": rows, "follow_up": follow})
+    return {"multiclass": False, "multilabel": False, "survival": True, "confidence": section.get("confidence"),
+            "time_unit": section.get("time_unit") or "", "threshold": section.get("threshold"),
+            "conventions": list(section.get("conventions") or []), "datasets": names, "horizons": horizons}
