@@ -350,6 +350,10 @@ class SurvivalModelAdapter:
         score = frame[self.risk_score].to_numpy(dtype=np.float64) if self.risk_score is not None else risks[:, -1]
         return np.column_stack([score, risks])
 
+    def modules(self) -> set[str]:
+        """The top-level package of the model's class (lifelines, sksurv, ...), for provenance."""
+        return {type(self.estimator).__module__.split(".")[0]}
+
 
 def survival_adapter(estimator: Any, spec: AuditSpec, *, source: str) -> SurvivalModelAdapter:
     """Check that ``estimator`` has a survival model's prediction methods and wrap it for the spec's tables."""

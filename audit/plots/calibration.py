@@ -53,8 +53,11 @@ def reliability_figure(curves: Mapping[str, Mapping], title: str = "Calibration 
             if bins:
                 bx = [b["predicted"] for b in bins]
                 by = [b["observed"] for b in bins]
-                err = [[max(0.0, b["observed"] - b["ci"][0]) for b in bins], [max(0.0, b["ci"][1] - b["observed"]) for b in bins]]
-                ax.errorbar(bx, by, yerr=err, fmt="o", markersize=3.5, color=series_colour(i), elinewidth=0.8, capsize=2)
+                if all(b.get("ci") for b in bins):
+                    err = [[max(0.0, b["observed"] - b["ci"][0]) for b in bins], [max(0.0, b["ci"][1] - b["observed"]) for b in bins]]
+                    ax.errorbar(bx, by, yerr=err, fmt="o", markersize=3.5, color=series_colour(i), elinewidth=0.8, capsize=2)
+                else:  # points without intervals (survival risk groups: Kaplan–Meier risk by the horizon)
+                    ax.plot(bx, by, "o", markersize=3.5, color=series_colour(i))
             hist = c.get("histogram") or {}
             edges, counts = hist.get("edges") or [], hist.get("counts") or []
             if counts:

@@ -86,9 +86,6 @@ def check_survival_spec(spec: Any) -> None:
             raise ValueError("data.prediction must map each horizon of settings.horizon to a column"
                              + (f"; horizon {horizon_key(missing[0])} has none" if missing else
                                 f"; {horizon_key(extra[0])} is not in settings.horizon"))
-    if data.prediction is None and spec.model is None and data.risk_score is None:
-        raise ValueError("the spec gives no predictions: add data.prediction (the risk by the horizon), data.risk_score "
-                         "(a linear predictor, for discrimination only) or model")
     for key, given, why in (
         ("data.positive_label", data.positive_label is not None, "the event indicator is coded 1 (event) or 0 (censored)"),
         ("data.readers", bool(data.readers), "reader agreement is computed for binary outcomes only"),
