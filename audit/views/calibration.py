@@ -51,9 +51,40 @@ def multiclass(section: Mapping) -> list[dict]:
     return out
 
 
+def survival(section: Mapping) -> dict:
+    """Per horizon a row per dataset (O/E, slope, ICI, E50, E90), and per dataset the subgroups at the largest horizon."""
+    datasets = _map(section.get("datasets"))
+    horizons = []
+    for h in section.get("horizons") or []:
+        rows = []
+        for name, d in datasets.items():
+            entry = _map(_map(_map(d).get("horizons")).get(h))
+            metrics, summaries = _map(entry.get("metrics")), _map(entry.get("summaries"))
+            rows.append({"dataset": name, "reason": entry.get("reason"), "oe": metrics.get("oe_ratio"),
+                         "slope": metrics.get("calibration_slope"), "ici": summaries.get("ici"), "e50": summaries.get("e50"),
+                         "e90": summaries.get("e90")})
+        horizons.append({"horizon": h, "rows": rows})
+    groups = []
+    for name, d in datasets.items():
+        rows = []
+        for g in _map(d).get("subgroups") or []:
+            g = _map(g)
+            group = str(g.get("group", ""))
+            metrics, tests = _map(g.get("metrics")), _map(g.get("tests"))
+            rows.append({"group": group if " & " in group else f"{g.get('partition')}={group}", "n": g.get("n"),
+                         "n_events": g.get("n_events"), "status": g.get("status"), "same_as": g.get("same_as"),
+                         "oe": metrics.get("oe_ratio"), "slope": metrics.get("calibration_slope"),
+                         "p_oe": _map(tests.get("oe_ratio")).get("p_adjusted"), "p_slope": _map(tests.get("calibration_slope")).get("p_adjusted")})
+        if rows:
+            groups.append({"name": name, "rows": rows})
+    return {"horizons": horizons, "groups": groups, "time_unit": section.get("time_unit") or "", "method": section.get("method")}
+
+
 def build(section: Mapping, figures: Mapping, settings: Mapping, context=None) -> dict:
+    if section.get("task") == "survival":
+        return {"datasets": [], "multiclass": [], "survival": survival(section), "confidence": section.get("confidence")}
     if section.get("task") == "multiclass":
-        return {"datasets": [], "multiclass": multiclass(section), "confidence": section.get("confidence")}
+        return {"datasets": [], "multiclass": multiclass(section), "confidence": section.get("confidence"), "survival": None}
     datasets = [{"name": name, "rows": [_row(_map(g)) for g in _map(d).get("subgroups") or []]}
                 for name, d in _map(section.get("datasets")).items()]
-    return {"datasets": [d for d in datasets if d["rows"]], "multiclass": [], "confidence": section.get("confidence")}
+    return {"datasets": [d for d in datasets if d["rows"]], "multiclass": [], "confidence": section.get("confidence"), "survival": None}

@@ -13,7 +13,7 @@ PER_CLASS_COLUMNS = ("auroc", "sensitivity", "specificity", "ppv", "npv")
 def build(section: Mapping, figures: Mapping, settings: Mapping, context=None) -> dict:
     if section.get("task") == "multilabel":
         columns = list(section.get("label_metrics") or [])
-        return {"multiclass": False, "multilabel": True, "confidence": section.get("confidence"), "columns": columns,
+        return {"multiclass": False, "multilabel": True, "survival": False, "confidence": section.get("confidence"), "columns": columns,
                 "no_finding": section.get("no_finding"),
                 "per_label": [{"dataset": name, "rows": [{"label": label, "threshold": cell.get("threshold"), "n_events": cell.get("n_events"),
                                                            "cells": [cell.get(m) for m in columns]}
@@ -22,11 +22,12 @@ def build(section: Mapping, figures: Mapping, settings: Mapping, context=None) -
     if section.get("task") == "survival":
         return survival_view(section)
     if section.get("task") != "multiclass":
-        return {"multiclass": False, "multilabel": False}
+        return {"multiclass": False, "multilabel": False, "survival": False}
     datasets = section.get("datasets") or {}
     return {
         "multiclass": True,
         "multilabel": False,
+        "survival": False,
         "confidence": section.get("confidence"),
         "decision": section.get("decision"),
         "notes": list(section.get("notes") or []),
