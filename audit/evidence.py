@@ -78,6 +78,10 @@ _KEYS = (
                 "every pre-specified target met: its one-sided bound clears it on every dataset "
                 "(thin when a verdict is inconclusive, contradicted when a target is missed)",
                 "settings.targets is set"),
+    EvidenceKey("performance.censoring", "performance",
+                "censored follow-up handled without dropping patients: inverse-probability-of-censoring weights from the "
+                "reverse Kaplan–Meier, Kaplan–Meier observed risks, concordance truncated at the horizon",
+                "task: survival"),
     EvidenceKey("performance.external", "performance",
                 "the same metrics on every external dataset and the external minus internal AUROC",
                 "data.external is not empty"),

@@ -59,6 +59,7 @@ def test_a_survival_audit_runs_every_check_it_defines(tmp_path):
     assert s["fairness"]["metrics"][:3] == ["harrell_c", "auc_t", "brier"]
     assert "harrell_c" in s["external"]["datasets"]["site_b"]["gaps"]
     assert s["uncertainty"]["status"] == "not run"
+    assert s["performance"]["evidence"]["performance.censoring"] == "shown"
     assert result.results["datasets"]["test"]["horizons"]["5"]["at_risk"] > 10
     result.to_html()
 

@@ -59,7 +59,7 @@ def run(ctx: AuditContext) -> Section:
     if ctx.spec.data.prediction is None and ctx.spec.model is None:
         findings.append(Finding(NAME, "info", "Only a risk score is given (data.risk_score): discrimination is assessed; the "
                                               "Brier score, IPA, O/E and calibration need the predicted risk by each horizon."))
-    evidence = shown("performance.ci", *(["performance.external"] if ctx.external else []))
+    evidence = shown("performance.ci", "performance.censoring", *(["performance.external"] if ctx.external else []))
     if targets:
         judged = {c["verdict"] for c in targets} <= {"pass", "fail", "inconclusive"}
         evidence["performance.targets"] = "shown" if judged else "thin"
