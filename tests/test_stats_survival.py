@@ -226,3 +226,15 @@ def test_horizon_rules_and_keys():
     assert horizon_key(5) == "5" and horizon_key(5.0) == "5" and horizon_key(4.99) == "4.99" and horizon_key(0.5) == "0.5"
     lo, hi = oe_interval(1.0, 100)
     assert lo == pytest.approx(math.exp(-1.959964 / 10), rel=1e-6) and hi == pytest.approx(math.exp(1.959964 / 10), rel=1e-6)
+
+
+def test_net_benefit_replicates_equal_repeated_rows():
+    time, event, risk = cohort(n=60, seed=8)
+    thresholds = np.array([0.1, 0.3, 0.5, 0.7])
+    kernel = SurvivalNetBenefit(time, event, risk, 3.0, thresholds)
+    W = np.random.default_rng(2).multinomial(60, np.full(60, 1 / 60), size=3)
+    reps = kernel(W)
+    for b in range(3):
+        rows = np.repeat(np.arange(60), W[b])
+        expanded = SurvivalNetBenefit(time[rows], event[rows], risk[rows], 3.0, thresholds)(np.ones((1, rows.size)))[0]
+        assert np.allclose(reps[b], expanded, atol=1e-12)

@@ -11,7 +11,7 @@ import pytest
 
 from audit.errors import AuditInputError
 from audit.runner import run
-from audit.stats.survival import PairConcordance, concordance
+from audit.stats.survival import LinearisedConcordance, concordance
 
 
 def cohort(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
@@ -140,12 +140,18 @@ def test_a_fitted_lifelines_model_is_used_through_its_methods(tmp_path):
     assert s["horizons"]["5"]["expected_risk"]["value"] == pytest.approx(risk5.mean(), rel=1e-9)
 
 
-def test_the_grouped_bootstrap_c_index_equals_harrell_c_on_repeated_rows():
-    frame = cohort(80, 11)
+def test_group_c_index_replicates_are_its_first_order_expansion():
+    """C + w'U: exact at w = 1, matches the exact C of a slightly reweighted sample to first order, and its spread
+    over multinomial resamples is the infinitesimal-jackknife standard error."""
+    frame = cohort(150, 11)
     time, event, lp = frame["time"].to_numpy(), frame["event"].to_numpy(), frame["lp"].round(1).to_numpy()
-    kernel = PairConcordance(time, event, lp, 5.0)
-    W = np.random.default_rng(0).multinomial(80, np.full(80, 1 / 80), size=3)
-    reps = kernel(W)
-    for b in range(3):
-        rows = np.repeat(np.arange(80), W[b])
-        assert reps[b] == pytest.approx(concordance(time[rows], event[rows], lp[rows], 5.0).value, abs=1e-12)
+    kernel = LinearisedConcordance(time, event, lp, 5.0)
+    exact = concordance(time, event, lp, 5.0)
+    assert kernel(np.ones((1, 150)))[0] == pytest.approx(exact.value, abs=1e-12)
+    rows = np.r_[np.arange(150), [3]]  # row 3 counted twice
+    w = np.ones(150)
+    w[3] = 2
+    first_order = kernel(w[None])[0]
+    assert first_order == pytest.approx(concordance(time[rows], event[rows], lp[rows], 5.0).value, abs=5e-4)
+    W = np.random.default_rng(0).multinomial(150, np.full(150, 1 / 150), size=4000)
+    assert np.std(kernel(W)) == pytest.approx(exact.se, rel=0.05)

@@ -3,7 +3,8 @@ time-to-event metrics.
 
 Per group of each sensitive attribute, site and intersection, each group its own validation sample (its censoring
 distribution estimated within it; ``audit.stats.survival.GroupedSurvivalMetrics``), from the dataset's one
-resample stream: **Harrell's C** (truncated at the largest horizon) and, at the largest horizon, the
+resample stream: **Harrell's C** (truncated at the largest horizon; its replicates are its first-order expansion
+``C + w'U`` in the infinitesimal-jackknife influences, ``audit.stats.survival.LinearisedConcordance``) and, at the largest horizon, the
 **time-dependent AUC** and the **Brier score** drive the verdict — each compared with the partition's reference
 group in one max-T family per dataset and judged against equivalence margins (``settings.fairness_margins``:
 ``harrell_c`` and ``auc_t`` 0.05, ``brier`` 0.02) exactly as in the binary check (``audit.checks.fairness``).

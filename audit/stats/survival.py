@@ -197,6 +197,8 @@ class Concordance:
     tied_risk: float
     comparable: int
     kind: str
+    #: each row's infinitesimal-jackknife influence ``U_k = dC / dv_k`` (sums to 0; None when C is undefined)
+    influence: np.ndarray | None = None
 
     def interval(self, confidence: float = 0.95) -> tuple[float, float] | None:
         """The Wald interval ``C +- z se`` (as ``survival::concordance`` reports it), clipped to [0, 1]."""
@@ -283,17 +285,18 @@ def concordance(time, event, risk, tau: float | None = None, kind: str = "harrel
     N = float(w_first @ (conc + 0.5 * tied))
     D = float(w_first @ comp)
     if D <= 0:
-        return Concordance(math.nan, math.nan, 0.0, 0.0, 0.0, 0, kind)
+        return Concordance(math.nan, math.nan, 0.0, 0.0, 0.0, 0, kind, None)
     C = N / D
     dN, dD = second_score.copy(), second_comp.copy()
     dN[first] += w_first * (conc + 0.5 * tied)
     dD[first] += w_first * comp
-    U = (dN - C * dD) / D
+    influence = (dN - C * dD) / D
+    U = influence
     if clusters is not None:
         _, codes = np.unique(np.asarray(clusters), return_inverse=True)
         U = np.bincount(codes, weights=U)
     se = float(np.sqrt(np.sum(U**2)))
-    return Concordance(C, se, float(w_first @ conc), discordant, float(w_first @ tied), int(comp.sum()), kind)
+    return Concordance(C, se, float(w_first @ conc), discordant, float(w_first @ tied), int(comp.sum()), kind, influence)
 
 
 # --------------------------------------------------------------------------------------------
@@ -441,66 +444,85 @@ def oe_interval(oe: float, events: int, confidence: float = 0.95) -> tuple[float
 class SurvivalNetBenefit:
     """Net benefit of treating by the predicted risk at ``horizon``, and of treating all, at each threshold
     probability, on blocks of resample counts: columns ``[NB_model(p_1..p_T), NB_all(p_1..p_T)]``
-    (Vickers et al. 2008; see the module docstring)."""
+    (Vickers et al. 2008; see the module docstring).
+
+    All thresholds at once: each row falls in a threshold bucket (how many thresholds its risk reaches) and a
+    time bucket (how many event times up to the horizon it outlives); per replicate, weighted counts over
+    (bucket, time) summed over the buckets give every threshold's treated set, and running sums over time its
+    risk sets, so the cost is ``O(B (n + T M))`` for ``M`` event times up to the horizon, in exact integer-valued
+    sums (bit-identical wherever it runs).
+    """
+
+    #: Replicates processed together (bounds the (B, T, M) temporaries).
+    BLOCK_CELLS = 2**22
 
     def __init__(self, time, event, risk, horizon: float, thresholds):
-        self.grid = TimeGrid(time, event)
-        self.n = self.grid.n
+        t, e = check_survival_data(time, event)
+        self.n = t.size
         self.risk = np.asarray(risk, dtype=np.float64)
         self.horizon = float(horizon)
         self.thresholds = np.asarray(thresholds, dtype=np.float64)
+        self._times = np.unique(t[(e == 1) & (t <= self.horizon)])  # event times up to the horizon
+        M = self._times.size
+        # bucket k: the row is treated at thresholds 0..k-1 (risk >= p_j); a: event times the row is at risk for
+        self._k = np.searchsorted(self.thresholds, self.risk, side="right")
+        self._a = np.searchsorted(self._times, t, side="right")
+        self._m = np.where((e == 1) & (t <= self.horizon), np.searchsorted(self._times, t), M)  # M: no event up to t
+        self._shape = (self.thresholds.size + 1, M + 1)
+
+    def _buckets(self, W: np.ndarray, column: np.ndarray) -> np.ndarray:
+        K, A = self._shape
+        flat = (np.arange(W.shape[0])[:, None] * (K * A) + self._k[None, :] * A + column[None, :]).ravel()
+        return np.bincount(flat, weights=W.ravel(), minlength=W.shape[0] * K * A).reshape(W.shape[0], K, A)
+
+    def _block(self, W: np.ndarray) -> np.ndarray:
+        T = self.thresholds.size
+        rows = self._buckets(W, self._a)  # (B, K, M + 1): weight by threshold bucket and number of event times outlived
+        events = self._buckets(W, self._m)[:, :, :-1]  # (B, K, M): event weight by bucket and event time
+        # treated at threshold j: buckets k > j (a suffix); all patients: every bucket
+        treated_rows = np.cumsum(rows[:, ::-1], axis=1)[:, ::-1]  # [:, j] sums buckets >= j
+        treated_events = np.cumsum(events[:, ::-1], axis=1)[:, ::-1]
+        at_risk = np.cumsum(treated_rows[:, :, ::-1], axis=2)[:, :, ::-1][:, :, 1:]  # outlived > m event times: at risk at u_m
+        with np.errstate(invalid="ignore", divide="ignore"):
+            factor = np.where(at_risk > 0, 1.0 - treated_events / np.where(at_risk > 0, at_risk, 1.0), 1.0)
+        S = np.prod(factor, axis=2)  # (B, K): Kaplan–Meier at the horizon among those treated at threshold j-1 (j=0: all)
+        size = treated_rows.sum(axis=2)
+        total = size[:, 0]
+        share = size[:, 1:] / total[:, None]
+        odds = self.thresholds / (1.0 - self.thresholds)
+        s_treated = S[:, 1:]
+        nb = np.where(share > 0, share * (1.0 - s_treated) - share * s_treated * odds[None, :], 0.0)
+        s_all = S[:, 0]
+        nb_all = (1.0 - s_all)[:, None] - s_all[:, None] * odds[None, :]
+        return np.hstack([nb, nb_all[:, :T]])
 
     def __call__(self, W) -> np.ndarray:
         W = _as_weights(W, self.n)
-        total = W.sum(axis=1)
-        odds = self.thresholds / (1.0 - self.thresholds)
-        S, _ = self.grid.curves(W)
-        s_all = self.grid.after(S, self.horizon)[:, 0]
-        nb_all = (1.0 - s_all)[:, None] - s_all[:, None] * odds[None, :]
-        nb = np.empty((W.shape[0], self.thresholds.size))
-        for k, p in enumerate(self.thresholds):
-            treated = self.risk >= p
-            Wt = W * treated
-            share = Wt.sum(axis=1) / total
-            St, _ = self.grid.curves(Wt)
-            s = self.grid.after(St, self.horizon)[:, 0]
-            nb[:, k] = np.where(share > 0, share * (1.0 - s) - share * s * odds[k], 0.0)
-        return np.hstack([nb, nb_all])
+        step = max(1, self.BLOCK_CELLS // (self._shape[0] * self._shape[1]))
+        return np.vstack([self._block(W[i:i + step]) for i in range(0, W.shape[0], step)])
 
 
 # --------------------------------------------------------------------------------------------
 # Subgroups, on blocks of resamples
 # --------------------------------------------------------------------------------------------
 
-#: Groups larger than this get no bootstrap of Harrell's C (its all-pairs matrix would be too large): nan, with the
-#: IJ interval shown instead.
-MAX_PAIR_GROUP = 4000
-
-
-class PairConcordance:
-    """Harrell's C of one group on blocks of integer resample counts, from its all-pairs matrices (integer arithmetic,
-    so replicates are bit-identical whichever process computes them).
-
-    With ``A[i, j] = 2 [i, j comparable, r_i > r_j] + [comparable, r_i = r_j]`` and ``D[i, j] = [comparable]``,
-    a replicate's ``C = (w' A w) / (2 w' D w)`` — Harrell's C of the data with each row repeated ``w`` times.
-    """
+class LinearisedConcordance:
+    """Harrell's C of one group on blocks of resample counts by its first-order (infinitesimal-jackknife) expansion:
+    ``C_b = C + sum_k (w_bk - 1) U_k = C + w_b' U`` (the influences ``U`` sum to 0), so replicates cost ``O(n)``
+    and their spread is the IJ standard error's (``survival::concordance``). Exact all-pairs replicates would
+    cost ``O(n^2)`` each; the expansion is the same approximation the IJ interval makes."""
 
     def __init__(self, time, event, score, tau: float | None):
-        t, e = truncate(time, event, tau)
-        r = np.asarray(score, dtype=np.float64)
-        comparable = (e[:, None] == 1) & ((t[None, :] > t[:, None]) | ((t[None, :] == t[:, None]) & (e[None, :] == 0)))
-        A = comparable.astype(np.int64) * (2 * (r[:, None] > r[None, :]) + (r[:, None] == r[None, :]))
-        self.matrix = np.hstack([A, comparable.astype(np.int64)])  # (n, 2n)
-        self.n = t.size
+        fit = concordance(time, event, score, tau)
+        self.value = fit.value
+        self.influence = fit.influence if fit.influence is not None else np.zeros(np.size(time))
+        self.n = np.size(time)
 
     def __call__(self, W) -> np.ndarray:
-        W = np.asarray(W)
-        W = W.astype(np.int64) if np.all(W == np.round(W)) else W.astype(np.float64)
-        both = W @ self.matrix.astype(W.dtype)  # (B, 2n): sum_i w_i A_ij and sum_i w_i D_ij
-        num = np.einsum("bj,bj->b", both[:, : self.n], W)
-        den = np.einsum("bj,bj->b", both[:, self.n:], W)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(den > 0, num / (2.0 * den), np.nan)
+        W = np.atleast_2d(np.asarray(W, dtype=np.float64))
+        if not np.isfinite(self.value):
+            return np.full(W.shape[0], np.nan)
+        return self.value + W @ self.influence
 
 
 #: Metrics a group gets from the resamples: Harrell's C, and at the largest horizon AUC(t), Brier, IPA and O/E.
@@ -524,7 +546,7 @@ class GroupedSurvivalMetrics:
             codes = np.asarray(codes)
             for code in np.unique(codes):
                 rows = np.flatnonzero(codes == code)
-                concord = PairConcordance(t[rows], e[rows], score[rows], horizon) if rows.size <= MAX_PAIR_GROUP else None
+                concord = LinearisedConcordance(t[rows], e[rows], score[rows], horizon) if e[rows].any() else None
                 metrics = None
                 if e[rows].any():
                     metrics = SurvivalMetrics(t[rows], e[rows], [horizon], None if risk is None else np.asarray(risk)[rows, None],
