@@ -639,8 +639,9 @@ USUAL_COLUMNS = {
     "target": ["target"], "prediction": ["prediction"], "sensitive": ["sex", "group"], "features": FEATURES,
     "id": ["id"], "site": ["site"], "cluster": ["cluster"], "readers": ["reader1", "reader2"],
 }
-#: Keys of the multiclass and multilabel tasks: for a binary table they appear only in examples with trouble.
-MULTI_TASK_KEYS = frozenset({"task", "data.classes", "data.ordinal", "data.no_finding", "settings.binary_views"})
+#: Keys of the multiclass, multilabel and survival tasks: for a binary table they appear only in examples with trouble.
+MULTI_TASK_KEYS = frozenset({"task", "data.classes", "data.ordinal", "data.no_finding", "settings.binary_views", "data.time",
+                             "data.event", "data.risk_score", "settings.horizon", "settings.time_unit"})
 #: Settings that change only how long an audit takes, or where it runs: their valid values are these
 #: (n_resamples at its minimum). Out-of-range values are still drawn for them by the mutations.
 COSTLY = {
@@ -791,6 +792,8 @@ def include_rule(path: tuple[str, ...], ing: Ingredients) -> bool | None:
         return ing.source == "file"
     if dotted == "data.prediction":
         return ing.source == "column"
+    if dotted == "data.target":  # optional in the schema since survival audits name data.time and data.event instead
+        return True
     if dotted == "data.positive_label" and ing.tables.test.positive not in (0, 1, True):
         return True
     if dotted in ("settings", "settings.n_resamples", "checks", "model.path"):

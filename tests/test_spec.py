@@ -192,8 +192,8 @@ def test_checks_given_as_a_string_asks_for_a_list():
 def test_unknown_report_format_and_task_are_named():
     with pytest.raises(AuditInputError, match=r"'report\[0\]'.*'docx'.*one of 'html', 'pdf'"):
         load_spec(minimal(report=["docx"]))
-    with pytest.raises(AuditInputError, match=r"'task' in the spec is 'survival', but it should be one of 'binary', 'multiclass'"):
-        load_spec(minimal(task="survival"))
+    with pytest.raises(AuditInputError, match=r"'task' in the spec is 'segmentation', but it should be one of 'binary', 'multiclass'"):
+        load_spec(minimal(task="segmentation"))
 
 
 def test_attestation_text_must_be_text():
@@ -215,7 +215,7 @@ def test_section_given_as_a_scalar_asks_for_a_mapping():
 
 
 def test_missing_required_key_is_named():
-    with pytest.raises(AuditInputError, match=r"missing required key 'data\.target'"):
+    with pytest.raises(AuditInputError, match=r"data\.target is missing; name the outcome column"):
         load_spec(minimal(data={"test": "t.csv", "prediction": "p"}))
     with pytest.raises(AuditInputError, match=r"missing required key 'name'"):
         load_spec({"data": {"test": "t.csv", "target": "y", "prediction": "p"}})

@@ -128,16 +128,41 @@ def test_survival_keys_in_a_binary_spec_are_refused(tmp_path):
         run(d)
 
 
-def test_a_fitted_lifelines_model_is_used_through_its_methods(tmp_path):
-    lifelines = pytest.importorskip("lifelines")
-    train = cohort(400, 9)[["x", "time", "event"]]
-    model = lifelines.CoxPHFitter().fit(train, "time", "event")
+class FrameModel:
+    """A fitted Cox model with lifelines' interface: predict_survival_function(X, times) -> times x patients frame."""
+
+    def __init__(self, beta: float, lam: float):
+        self.beta, self.lam = beta, lam
+
+    def predict_survival_function(self, X, times):
+        H = self.lam * np.outer(np.asarray(times, dtype=float), np.exp(self.beta * X["x"].to_numpy()))
+        return pd.DataFrame(np.exp(-H), index=list(times))
+
+
+class StepModel:
+    """scikit-survival's interface: predict_survival_function(X) -> one callable step function per patient."""
+
+    def __init__(self, beta: float, lam: float):
+        self.beta, self.lam = beta, lam
+
+    def predict_survival_function(self, X):
+        return np.array([lambda t, h=self.lam * np.exp(self.beta * x): float(np.exp(-h * t)) for x in X["x"].to_numpy()], dtype=object)
+
+
+@pytest.mark.parametrize("model", [FrameModel(0.8, 1 / 6), StepModel(0.8, 1 / 6)])
+def test_a_fitted_survival_model_is_used_through_its_methods(tmp_path, model):
     test = cohort(300, 10)
     d = spec(tmp_path, test, data__prediction=None)
     d["data"]["features"] = ["x"]
     s = run(d, model=model).sections["performance"]["datasets"]["test"]
-    risk5 = 1 - model.predict_survival_function(test[["x"]], times=[5.0]).to_numpy()[0]
-    assert s["horizons"]["5"]["expected_risk"]["value"] == pytest.approx(risk5.mean(), rel=1e-9)
+    assert s["horizons"]["5"]["expected_risk"]["value"] == pytest.approx(test["risk5"].mean(), rel=1e-9)
+    assert s["horizons"]["2"]["expected_risk"]["value"] == pytest.approx(test["risk2"].mean(), rel=1e-9)
+
+
+def test_a_model_without_survival_methods_is_one_plain_error(tmp_path):
+    d = spec(tmp_path, cohort(50, 10), data__prediction=None)
+    with pytest.raises(AuditInputError, match="predict_survival_function"):
+        run(d, model=object())
 
 
 def test_group_c_index_replicates_are_its_first_order_expansion():

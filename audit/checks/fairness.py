@@ -43,7 +43,7 @@ from ..context import AuditContext, EvaluatedDataset
 from ..estimates import dataset_estimates
 from ..evidence import SHOWN, THIN
 from ..groups import Partition, build_partitions, intersection_size, reference_group, too_small
-from ..labels import EQUIVALENCE_MARGINS, HIGHER_IS_BETTER, LOWER_IS_BETTER, metric_label
+from ..labels import EQUIVALENCE_MARGINS, HIGHER_IS_BETTER, LOWER_IS_BETTER, METRICS_BY_NAME, metric_label
 from ..stats import Estimate
 from ..stats.auroc import auroc_score_se
 from ..stats.intervals import PREVALENCE_DEPENDENT, PROPORTIONS, IntervalRules, cell_estimates, counts
@@ -453,8 +453,10 @@ def group_target_criteria(ds, partitions, cells_by_part, boot, column, rules: In
 
 
 def margins(settings) -> dict[str, float]:
-    """Equivalence margins per metric: the defaults of ``labels.EQUIVALENCE_MARGINS`` with the spec's overrides."""
-    return {**EQUIVALENCE_MARGINS, **settings.fairness_margins}
+    """Equivalence margins per metric of a binary audit: the defaults of ``labels.EQUIVALENCE_MARGINS`` for the
+    binary metrics, with the spec's overrides."""
+    binary = {m: v for m, v in EQUIVALENCE_MARGINS.items() if "binary" in METRICS_BY_NAME[m].tasks}
+    return {**binary, **settings.fairness_margins}
 
 
 def classify(family: list, margin_of: dict[str, float]) -> None:
