@@ -61,6 +61,7 @@ def test_a_survival_audit_runs_every_check_it_defines(tmp_path):
     assert s["uncertainty"]["status"] == "not run"
     assert s["performance"]["evidence"]["performance.censoring"] == "shown"
     assert result.results["datasets"]["test"]["horizons"]["5"]["at_risk"] > 10
+    assert s["profile"]["datasets"]["test"]["horizons"]["2"]["events"] > 0  # the profile shows follow-up by horizon
     result.to_html()
 
 

@@ -39,7 +39,7 @@ def run(ctx: AuditContext) -> Section:
         frame = ds.dataset.frame
         missing = frame.isna().sum()
         entry = {
-            **ctx.task.summary(ds.target, ctx.engine.confidence, ctx.spec.data),  # n, and events or classes
+            **ctx.task.summary(ds.target, ctx.engine.confidence, ctx.spec.data, ctx.spec.settings),  # n, events or classes; horizons
             "missing": [{"column": str(c), "count": int(missing[c]), "share": float(missing[c] / max(ds.n, 1))}
                         for c in missing.sort_values(ascending=False, kind="stable").index],
             "sensitive": {a: distribution(frame[a]) for a in ctx.spec.data.sensitive},
