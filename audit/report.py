@@ -164,6 +164,38 @@ SECTION_INTROS = {
     ),
 }
 
+#: Intros of a task's own sections (``<check>/<task>``), where the check's general intro would mislead.
+SECTION_INTROS |= {
+    "performance/survival": (
+        "Each cell shows the point estimate and its {level} confidence interval. Harrell's and Uno's C "
+        "(0.5 chance, 1 perfect) say how well the predicted risks rank who has the event first; at each "
+        "horizon the time-dependent AUC does the same for events by then, the Brier score (lower is "
+        "better) and IPA (its improvement over the Kaplan–Meier risk for everyone; 0 is no better) judge "
+        "the risks themselves. Censored patients are weighted, never dropped; the conventions are listed below."
+    ),
+    "calibration/survival": (
+        "Calibration asks whether a predicted 30% risk of the event by the horizon means 30 in 100 such "
+        "patients have it by then, with the observed risk from the Kaplan–Meier estimate so that censoring "
+        "does not bias it. O/E (observed over expected events) should be 1: above 1 means predicted risks "
+        "are too low. The calibration slope should be 1: below 1 means predictions are too extreme. The "
+        "curve (a Cox model on a spline of the predicted risk) should follow the diagonal; the points are "
+        "the Kaplan–Meier risk of each tenth of predicted risk. Intervals are {level}."
+    ),
+    "external/survival": (
+        "For each external dataset the first table puts the internal and external estimates side by side "
+        "with the difference external minus internal and its {level} interval (the C indices by their "
+        "jackknife standard errors, the metrics at each horizon by independent bootstraps): an interval "
+        "that excludes 0 is a real change. The tables below say why: outcome shift (different event-free "
+        "survival), prediction shift and covariate shift."
+    ),
+    "utility/survival": (
+        "A decision curve asks whether treating the patients whose predicted risk by the horizon reaches a "
+        "threshold does more good than harm, compared with treating everyone or no one. True and false "
+        "positives come from the Kaplan–Meier estimate among those treated, so censored patients count. "
+        "Bands are {level} intervals."
+    ),
+}
+
 THRESHOLD_METRICS = ("sensitivity", "specificity", "ppv", "npv", "accuracy", "balanced_accuracy", "f1",
                      "fnr", "fpr", "selection_rate")
 
@@ -496,7 +528,7 @@ def _section_view(name, section, section_figures, findings, settings, anchors, d
     title = section.get("title") or str(name).replace("_", " ").capitalize()
     confidence = section.get("confidence", settings.get("confidence"))
     check = str(section.get("check") or name)  # a binary view's section ("performance:referable") is its check's
-    intro = SECTION_INTROS.get(check)
+    intro = SECTION_INTROS.get(f"{check}/{section.get('task')}") or SECTION_INTROS.get(check)
     if intro:
         intro = intro.format(level=fmt_level(confidence) if confidence is not None else "")
     table = _metrics_table(section)
