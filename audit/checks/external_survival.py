@@ -95,27 +95,33 @@ def horizon_gaps(ctx: AuditContext, internal: EvaluatedDataset, external: Evalua
     kernel = ctx.task.kernel(internal.target, internal.prediction, ctx.spec.settings)
     column = {name: j for j, name in enumerate(kernel.names)}
     boot_i, boot_e = survival_bootstrap(ctx, internal), survival_bootstrap(ctx, external)
-    alpha = 1 - ctx.engine.confidence
     out = {}
     for h, status_i in own_i["status"].items():
         status_e = own_e["status"][h]
         row = {}
         for m in HORIZON_GAP_METRICS:
-            j = column[f"{m}@{h}"]
-            value = boot_e.estimate[j] - boot_i.estimate[j]
             why = status_i.reason or status_e.reason
-            diff = boot_e.replicates[:, j] - boot_i.replicates[:, j]
-            diff = diff[np.isfinite(diff)]
-            if why or not np.isfinite(value):
-                est = Estimate(np.nan, None, "bootstrap-percentile-independent", internal.n + external.n,
-                               reason=why or "not estimable: the metric is undefined in a dataset")
+            if why:
+                est = Estimate(np.nan, None, "bootstrap-percentile-independent", internal.n + external.n, reason=why)
             else:
-                ci = tuple(np.quantile(diff, [alpha / 2, 1 - alpha / 2])) if diff.size else None
-                est = Estimate(value, ci, "bootstrap-percentile-independent", internal.n + external.n)
+                est = independent_gap(boot_i, boot_e, column[f"{m}@{h}"], ctx.engine.confidence, internal.n + external.n)
             row[m] = {"internal": own_i["horizons"][h][m].to_dict(), "external": own_e["horizons"][h][m].to_dict(),
                       "difference": est.to_dict()}
         out[h] = row
     return out
+
+
+def independent_gap(boot_i, boot_e, j: int, confidence: float, n: int) -> Estimate:
+    """External minus internal of column ``j``: replicate b of one dataset's bootstrap minus replicate b of the
+    other's (two independent samples, each resampled under its own design and stream), percentile interval."""
+    value = boot_e.estimate[j] - boot_i.estimate[j]
+    if not np.isfinite(value):
+        return Estimate(np.nan, None, "bootstrap-percentile-independent", n, reason="not estimable: the metric is undefined in a dataset")
+    diff = boot_e.replicates[:, j] - boot_i.replicates[:, j]
+    diff = diff[np.isfinite(diff)]
+    alpha = 1 - confidence
+    ci = tuple(np.quantile(diff, [alpha / 2, 1 - alpha / 2])) if diff.size else None
+    return Estimate(value, ci, "bootstrap-percentile-independent", n)
 
 
 def outcome_shift(internal: EvaluatedDataset, external: EvaluatedDataset, own_i: dict, own_e: dict) -> dict:
