@@ -79,7 +79,13 @@ What is simulated
    concordance, over pairs (481 x 481 points) and event times (401 points): Uno's C estimates the censoring-free
    ``P(r_i > r_j | T_i < T_j, T_i < t)``, Harrell's C the same over the pairs that censoring leaves comparable
    (each pair weighted by ``G(u)^2`` at the first event time ``u``); checked against 15,000-patient samples
-   (0.7391 +- 0.0032 and 0.7365 +- 0.0029 against 0.7393 and 0.7368).
+   (0.7391 +- 0.0032 and 0.7365 +- 0.0029 against 0.7393 and 0.7368). Net benefit at the horizon at threshold 0.4
+   (``net_benefit.curve_summary`` of ``survival.SurvivalNetBenefit``: model, treat-all and their paired difference;
+   truths ``P(r >= p, T <= t) - P(r >= p, T > t) p / (1 - p)`` and ``F - (1 - F) p / (1 - p)``). External gaps
+   (``survival-external-n500``): an internal cohort from the calibrated population and an external one from a
+   weaker, later population (hazard ``0.08 e^{0.6 x}``, its own true risks), 500 patients each: Harrell's and Uno's C
+   gaps (``external_survival.c_gaps``, Wald from the two IJ SEs) and the AUC(t), Brier and IPA gaps
+   (``external_survival.independent_gap``), truths the difference of the two populations' truths.
 
 True values are exact: computed once by quadrature on a grid of 600,001 points on the logit scale of
 the risk or score (Gauss–Hermite for a hidden random effect), never estimated from the simulated studies
@@ -131,7 +137,7 @@ Run::
     .venv/bin/python benchmarks/coverage.py --write            # 1,000 studies; writes coverage_results.md
     .venv/bin/python benchmarks/coverage.py --studies 4000 --only cluster   # one family, more studies
     .venv/bin/python benchmarks/coverage.py --only multiclass  # the multiclass and ordinal family (~3 min)
-    .venv/bin/python benchmarks/coverage.py --only survival    # the survival family (~2.5 min)
+    .venv/bin/python benchmarks/coverage.py --only survival    # the survival family (~4 min)
 
 References
 ----------
@@ -180,7 +186,9 @@ from audit.stats.multiclass import MulticlassMetrics, decisions
 from audit.stats.net_benefit import decision_curve
 from audit.stats.resample import SamplingDesign
 from audit.stats import Estimate
-from audit.stats.survival import SurvivalMetrics, concordance, horizon_key, oe_interval
+from audit.checks import external_survival
+from audit.stats.net_benefit import curve_summary
+from audit.stats.survival import SurvivalMetrics, SurvivalNetBenefit, concordance, horizon_key, oe_interval
 from audit.stats.survival_calibration import calibration_slope as survival_slope
 
 B = 400
@@ -958,6 +966,9 @@ class SurvivalPopulation:
         F = float(wx @ p_event)
         brier = float(wx @ (p_event * (1 - r) ** 2 + (1 - p_event) * r**2))
         flagged = r >= SURVIVAL_THRESHOLD
+        odds = SURVIVAL_THRESHOLD / (1 - SURVIVAL_THRESHOLD)
+        net_benefit = float(wx @ (flagged * (p_event - (1 - p_event) * odds)))
+        treat_all = F - (1 - F) * odds
         sensitivity = float(wx @ (p_event * flagged)) / F
         specificity = float(wx @ ((1 - p_event) * ~flagged)) / (1 - F)
         # AUC(t): P(r_i > r_j | T_i <= t < T_j), r increasing in x
@@ -983,7 +994,7 @@ class SurvivalPopulation:
 
         harrell = concordance_truth((1 - np.minimum(u, self.c_max) / self.c_max) ** 2)
         uno = concordance_truth(np.ones_like(u))
-        return {"auc_t": auc, "brier": brier, "sensitivity": sensitivity, "specificity": specificity, "expected_risk": float(wx @ r), "ipa": 1 - brier / (F * (1 - F)), "observed_risk": F,
+        return {"net_benefit": net_benefit, "treat_all": treat_all, "auc_t": auc, "brier": brier, "sensitivity": sensitivity, "specificity": specificity, "expected_risk": float(wx @ r), "ipa": 1 - brier / (F * (1 - F)), "observed_risk": F,
                 "oe_ratio": F / float(wx @ r), "calibration_slope": 1.0 / self.m, "harrell_c": harrell, "uno_c": uno}
 
 
@@ -1008,6 +1019,37 @@ def survival_study(key: str, pop: SurvivalPopulation, n: int, studies: int, rng)
             c = concordance(time, event, r, pop.t, kind)
             t(f"{kind}_c — infinitesimal jackknife").estimate(
                 Estimate(c.value, c.interval(CONFIDENCE), "infinitesimal-jackknife", n), truth[f"{kind}_c"])
+        curve = curve_summary(SurvivalNetBenefit(time, event, r, pop.t, [SURVIVAL_THRESHOLD]), r, bca, f"{key}/{i}/nb")
+        t("net benefit at t (model) — bootstrap BCa").estimate(curve["model"][0], truth["net_benefit"])
+        t("net benefit at t (treat-all) — bootstrap BCa").estimate(curve["treat_all"][0], truth["treat_all"])
+        t("net benefit at t, model − treat-all — paired bootstrap").estimate(curve["model_minus_treat_all"][0],
+                                                                            truth["net_benefit"] - truth["treat_all"])
+    return t
+
+
+def survival_external_study(key: str, internal: SurvivalPopulation, external: SurvivalPopulation, n: int, studies: int, rng) -> Tallies:
+    """An internal and an external cohort from different populations: the external check's gaps (external - internal) of
+    Harrell's and Uno's C (Wald from the two IJ SEs, ``external_survival.c_gaps``) and of AUC(t), Brier and IPA
+    (independent bootstraps, ``external_survival.independent_gap``)."""
+    ti, te = internal.truths(), external.truths()
+    bca = engine("percentile")
+    t = Tallies(f"{key}: {internal.name} against {external.name}, n={n} each, t={internal.t:g}")
+    h = horizon_key(internal.t)
+    for i in range(studies):
+        own, boots = {}, {}
+        for role, pop in (("internal", internal), ("external", external)):
+            time, event, r = pop.sample(rng, n)
+            fits = {kind: concordance(time, event, r, pop.t, kind) for kind in ("harrell", "uno")}
+            own[role] = {"concordance": fits, "metrics": {f"{k}_c": Estimate(c.value, c.interval(CONFIDENCE), "ij", n) for k, c in fits.items()}}
+            kernel = SurvivalMetrics(time, event, [pop.t], r[:, None], r, SURVIVAL_THRESHOLD)
+            boots[role] = (bca.bootstrap(kernel, None, f"{key}/{i}/{role}"), {m: j for j, m in enumerate(kernel.names)})
+        gaps = external_survival.c_gaps(own["internal"], own["external"], 2 * n, CONFIDENCE)
+        for kind in ("harrell", "uno"):
+            t(f"{kind}_c gap — Wald, independent IJ SEs").estimate(gaps[f"{kind}_c"]["difference"], te[f"{kind}_c"] - ti[f"{kind}_c"])
+        (boot_i, col), (boot_e, _) = boots["internal"], boots["external"]
+        for m in ("auc_t", "brier", "ipa"):
+            t(f"{m} gap at t — independent bootstraps, percentile").estimate(
+                external_survival.independent_gap(boot_i, boot_e, col[f"{m}@{h}"], CONFIDENCE, 2 * n), te[m] - ti[m])
     return t
 
 
@@ -1129,6 +1171,9 @@ def scenarios(studies: int):
     for key, pop, n in (("survival-calibrated-n200", calibrated, 200), ("survival-calibrated-n1000", calibrated, 1000),
                         ("survival-miscal-n1000", miscal, 1000)):
         out.append(("survival", key, lambda rng, pop=pop, n=n, key=key: survival_study(key, pop, n, studies, rng)))
+    weaker = SurvivalPopulation("weaker and later (hazard 0.08 e^{0.6 x}; its own true risks)", lam=0.08, beta=0.6)
+    out.append(("survival", "survival-external-n500", lambda rng: survival_external_study("survival-external-n500", calibrated, weaker,
+                                                                                        500, studies, rng)))
     return out
 
 
