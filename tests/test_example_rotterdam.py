@@ -53,6 +53,7 @@ def test_the_model_reproduces_the_published_coefficients_and_baseline(prepared):
     module, out = prepared
     rotterdam, gbsg, model = module.build()
     assert np.round(model["beta"], 3).tolist() == [0.342, 0.574, 0.304, -0.811, 0.362]
+    assert module.fit_summary(model)["max_abs_diff"] == 0.0  # coefficients and SEs as printed, to 5 decimals
     assert round(float(np.exp(-model["H0"][5.0])), 3) == 0.804
     assert model["nodes_cap"] == 19 and model["n"] == 2982 and model["events"] == 1275
     assert len(rotterdam) == 2982 and len(gbsg) == 686  # nobody excluded for censoring

