@@ -47,10 +47,14 @@ class EvaluatedDataset:
     """
 
     dataset: Dataset
-    p: np.ndarray  # the prediction per row (binary: P(positive), in [0, 1])
+    p: np.ndarray  # the prediction per row (binary: P(positive), in [0, 1]; segmentation: the per-case metrics)
+    #: segmentation: every case's metrics per structure (``audit.segmentation.CaseEvaluation``), else None
+    cases: object = None
 
     @property
     def target(self) -> Target:
+        if self.cases is not None:  # segmentation: the structures the per-case metrics are ordered by
+            return Target(np.asarray(self.cases.structures, dtype=object))
         return Target(self.dataset.y)
 
     @property

@@ -452,6 +452,9 @@ def load_dataset(
     data = spec.data
     for column in data.target_columns:
         require_column(frame, column, "data.target", where)
+    for key in ("mask", "image"):  # segmentation: the columns of file paths
+        if getattr(data, key, None) is not None:
+            require_column(frame, getattr(data, key), f"data.{key}", where)
     task = get_task(spec.task)
     y = task.read_target(frame, data, where).values
     for column in data.sensitive:

@@ -229,3 +229,101 @@ def survival_estimates(ctx: AuditContext, ds: EvaluatedDataset, one_sided: bool 
         per_horizon[hk] = row
     ctx.cache[key] = {"metrics": metrics, "horizons": per_horizon, "status": status, "concordance": fits}
     return ctx.cache[key]
+
+
+# --------------------------------------------------------------------------------------------
+# Segmentation: means over cases
+# --------------------------------------------------------------------------------------------
+
+#: The mean of a distance or overlap over the cases where both masks hold the structure, shown beside each mean.
+DETECTED_SUFFIX = "|detected"
+
+
+def segmentation_statistic(cases, metrics: tuple[str, ...], rows=None):
+    """One ``stats.segmentation.CaseMeans`` over the cases (all, or ``rows``): per structure, the mean of each metric
+    (``<metric>/<structure>``), its mean over detected cases (``<metric>|detected/<structure>``: both masks hold the
+    structure), the detection rate, false-positive lesions per case, and lesion-wise sensitivity (a ratio of sums)."""
+    from .stats.segmentation import BOTH_PRESENT, CASE_METRICS, LESION_COUNTS, MISSED, CaseMeans
+
+    rows = slice(None) if rows is None else rows
+    values, status, lesions = cases.values[rows], cases.status[rows], cases.lesions[rows]
+    cols, names = [], []
+    for j, s in enumerate(cases.structures):
+        for m in metrics:
+            x = values[:, j, CASE_METRICS.index(m)]
+            cols += [x, np.where(status[:, j] == BOTH_PRESENT, x, np.nan)]
+            names += [f"{m}/{s}", f"{m}{DETECTED_SUFFIX}/{s}"]
+        present = np.isin(status[:, j], (BOTH_PRESENT, MISSED))
+        cols += [np.where(present, (status[:, j] == BOTH_PRESENT).astype(float), np.nan),
+                 lesions[:, j, LESION_COUNTS.index("false_positive_lesions")]]
+        names += [f"detection_rate/{s}", f"false_positive_lesions/{s}"]
+    num = lesions[:, :, LESION_COUNTS.index("detected_lesions")]
+    den = lesions[:, :, LESION_COUNTS.index("reference_lesions")]
+    names += [f"lesion_sensitivity/{s}" for s in cases.structures]
+    return CaseMeans(np.column_stack(cols), tuple(names), num, den)
+
+
+def segmentation_metrics(ctx: AuditContext) -> tuple[str, ...]:
+    """The metrics summarised over cases: NSD only with a tolerance (``settings.nsd_tolerance``)."""
+    from .tasks.segmentation import SEGMENTATION_METRICS
+
+    return tuple(m for m in SEGMENTATION_METRICS if m != "nsd" or ctx.spec.settings.nsd_tolerance is not None)
+
+
+def segmentation_bootstrap(ctx: AuditContext, ds: EvaluatedDataset) -> BootstrapResult:
+    """The bootstrap over cases of every segmentation mean (``segmentation_statistic``) on ``ds``'s one stream."""
+    key = ("segmentation_bootstrap", ds.name)
+    if key not in ctx.cache:
+        ctx.cache[key] = ctx.engine.bootstrap(segmentation_statistic(ds.cases, segmentation_metrics(ctx)), ctx.design(ds),
+                                              ctx.stream(ds))
+    return ctx.cache[key]
+
+
+def segmentation_estimates(ctx: AuditContext, ds: EvaluatedDataset, one_sided: bool = False) -> dict:
+    """Per structure, every summary of ``ds``'s cases with its interval, cached: ``{structure: {column: Estimate}}`` with
+    columns ``<metric>`` (mean over counted cases), ``<metric>|detected``, ``<metric>|median`` (order-statistic
+    interval), ``detection_rate``, ``false_positive_lesions``, ``lesion_sensitivity``.
+
+    Means: the bootstrap over cases (patients' cases together under ``data.cluster``) of the dataset's one stream, BCa
+    by default. A bootstrap that degenerates (every case detected: a rate of 1) falls back to the score or exact
+    interval of the proportion when cases are not clustered.
+    """
+    from .stats.estimate import not_estimable
+    from .stats.intervals import IntervalRules, proportion_estimate
+    from .stats.segmentation import BOTH_PRESENT, MISSED, median_interval
+
+    key = ("segmentation_estimates", ds.name, one_sided)
+    if key in ctx.cache:
+        return ctx.cache[key]
+    settings = ctx.spec.settings
+    confidence = 2 * settings.confidence - 1 if one_sided else settings.confidence
+    boot = segmentation_bootstrap(ctx, ds)
+    if confidence != boot.confidence:
+        boot = boot.at_confidence(confidence)
+    cases = ds.cases
+    clustered = ctx.spec.data.cluster is not None
+    column = {name: j for j, name in enumerate(segmentation_statistic(cases, segmentation_metrics(ctx)).names)}
+    rules = IntervalRules.from_settings(settings)
+    rules = rules if not one_sided else rules.one_sided()
+    out = {}
+    for j, s in enumerate(cases.structures):
+        row = {}
+        for name in [c.split("/")[0] for c in column if c.endswith(f"/{s}")]:
+            est = boot.estimate_at(column[f"{name}/{s}"], cases.n)
+            if name == "detection_rate" and est.ci is None and not clustered and np.isfinite(est.value):
+                present = np.isin(cases.status[:, j], (BOTH_PRESENT, MISSED))
+                k = int((cases.status[present, j] == BOTH_PRESENT).sum())
+                est = proportion_estimate(k, int(present.sum()), rules, what="cases")
+            elif clustered:
+                est = Estimate(est.value, est.ci, f"cluster-{est.method}", est.n, reason=est.reason)
+            row[name] = est
+        for m in segmentation_metrics(ctx):
+            x = cases.metric(m)[:, j]
+            median, ci = median_interval(x, confidence)
+            counted = int(np.isfinite(x).sum())
+            row[f"{m}|median"] = (Estimate(median, ci, "order-statistic", counted,
+                                           reason=None if ci else "no interval: fewer than 6 counted cases")
+                                  if counted else not_estimable("not estimable: no counted case", "order-statistic", 0))
+        out[s] = row
+    ctx.cache[key] = out
+    return out

@@ -23,6 +23,8 @@ BOTH = ("binary", "multiclass")
 MULTICLASS = ("multiclass",)
 SURVIVAL = ("survival",)
 IJ = "infinitesimal-jackknife Wald interval (survival::concordance)"
+SEGMENTATION = ("segmentation",)
+CASES = "bootstrap over cases (patients' cases together), resampled as the data were sampled"
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,24 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("expected_risk", "Mean predicted risk", short="Predicted risk", interval=BOOTSTRAP, tasks=SURVIVAL),
     Metric("underdiagnosis", "Underdiagnosis rate (called 'no finding' despite a finding)", "lower", short="Underdiagnosis",
            interval=SCORE_OR_EXACT, tasks=("multilabel",)),
+    # segmentation (audit.stats.segmentation): per case and structure, summarised over cases; distances in mm
+    Metric("dice", "Dice similarity coefficient (DSC)", "higher", short="Dice", margin=0.05, interval=CASES, tasks=SEGMENTATION),
+    Metric("iou", "Intersection over union (IoU, Jaccard)", "higher", short="IoU", interval=CASES, tasks=SEGMENTATION),
+    Metric("hd95", "95th-percentile Hausdorff distance (mm)", "lower", short="HD95", margin=2.0, interval=CASES, tasks=SEGMENTATION),
+    Metric("hd", "Hausdorff distance (mm)", "lower", short="HD", interval=CASES, tasks=SEGMENTATION),
+    Metric("nsd", "Normalised surface distance (NSD) at the tolerance", "higher", short="NSD", margin=0.05, interval=CASES,
+           tasks=SEGMENTATION),
+    Metric("masd", "Mean average surface distance (MASD, mm)", "lower", short="MASD", interval=CASES, tasks=SEGMENTATION),
+    Metric("assd", "Average symmetric surface distance (ASSD, mm)", "lower", short="ASSD", interval=CASES, tasks=SEGMENTATION),
+    Metric("volume_difference", "Absolute volume difference (mm³)", "lower", short="|ΔV|", interval=CASES, tasks=SEGMENTATION),
+    Metric("relative_volume_difference", "Relative volume difference (predicted − reference) / reference", "closer to 0",
+           short="Relative ΔV", interval=CASES, tasks=SEGMENTATION),
+    Metric("detection_rate", "Detection rate (cases with the structure in which the prediction finds it)", "higher",
+           short="Detected", interval=CASES, tasks=SEGMENTATION),
+    Metric("lesion_sensitivity", "Lesion-wise sensitivity (reference lesions overlapped)", "higher", short="Lesion sensitivity",
+           interval=CASES, tasks=SEGMENTATION),
+    Metric("false_positive_lesions", "False-positive lesions per case", "lower", short="FP lesions / case", interval=CASES,
+           tasks=SEGMENTATION),
 )
 
 #: name → :class:`Metric`.
@@ -114,13 +134,15 @@ METRIC_DIRECTION = _ordered(
      "brier", "fnr", "fpr", "ece", "ece_equal_mass", "mean_set_size",
      "macro_f1", "top2_accuracy", "auroc_hand_till", "auroc_ovr_macro", "auroc_ovr_weighted", "kappa_quadratic",
      "kappa_linear", "log_loss", "log_loss_clipped", "rps", "mae_grade", "auroc_macro", "auroc_micro", "auprc_macro",
-     "auprc_micro", "underdiagnosis", "harrell_c", "uno_c", "auc_t", "ipa"), lambda m: m.direction)
+     "auprc_micro", "underdiagnosis", "harrell_c", "uno_c", "auc_t", "ipa",
+     "dice", "iou", "hd95", "hd", "nsd", "masd", "assd", "volume_difference", "detection_rate", "lesion_sensitivity",
+     "false_positive_lesions"), lambda m: m.direction)
 
 #: Equivalence margins for fairness gaps (absolute differences between groups): a gap whose simultaneous
 #: interval lies inside (-m, m) is "within margin". Metrics without a margin are described, not judged
 #: (the selection rate differs with prevalence by design). ``settings.fairness_margins`` overrides.
 EQUIVALENCE_MARGINS = _ordered(("auroc", "sensitivity", "specificity", "ppv", "npv", "fnr", "fpr", "brier", "harrell_c", "uno_c",
-                                "auc_t"), lambda m: m.margin)
+                                "auc_t", "dice", "hd95", "nsd"), lambda m: m.margin)
 
 #: Which way is better, as the report's "better" column says it (metrics not listed show nothing).
 METRIC_BETTER = {m.name: m.better for m in METRIC_TABLE if m.better is not None}

@@ -21,7 +21,7 @@ from .provenance import provenance
 from .result import AuditResult
 from .spec import EXECUTION_SETTINGS, AuditSpec, load_spec, resolve
 from .stats import ResamplingEngine
-from .tasks import Task
+from .tasks import Task, get_task
 
 
 def run(spec: str | os.PathLike | dict | AuditSpec, model: object | None = None, progress: Progress | None = None) -> AuditResult:
@@ -48,8 +48,18 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
     adapter = load_model(spec, base_dir, model)
     evaluated = {}
     for name, ds in datasets.items():
+        if spec.task == "segmentation":
+            say(f"scoring the cases of {name}")
+            evaluated[name] = segmentation_dataset(ds, spec, base_dir, adapter)
+            continue
         say(f"predicting {name}")
         evaluated[name] = EvaluatedDataset(ds, predictions(adapter, ds, spec))
+    if spec.task == "segmentation":
+        found = {name: d.cases.structures for name, d in evaluated.items()}
+        if len(set(found.values())) > 1:
+            listed = "; ".join(f"{name}: {', '.join(s)}" for name, s in found.items())
+            raise AuditInputError(f"the datasets hold different label values ({listed}); name the structures in data.labels so "
+                                  "that every dataset is scored on the same ones.")
     calibration = None
     if spec.data.calibration is not None:
         say("loading the conformal calibration set")
@@ -180,9 +190,37 @@ def requested_checks(spec: AuditSpec) -> list[str]:
     return list(dict.fromkeys(spec.checks))
 
 
+def segmentation_dataset(ds, spec: AuditSpec, base_dir: Path, adapter) -> EvaluatedDataset:
+    """A segmentation dataset with every case scored (``audit.segmentation.evaluate_cases``): file paths are relative to
+    the case table's folder; cases are named by ``data.id`` (else their row number)."""
+    from .segmentation import evaluate_cases
+
+    if adapter is not None:
+        raise AuditInputError("auditing a segmentation model from images is not supported yet; give its predicted label "
+                              "maps (or probabilities) in data.prediction instead of model.")
+    data = spec.data
+    written = spec.data.test if ds.name == "test" else spec.data.external[ds.name]
+    folder = resolve(base_dir, written).parent
+    frame = ds.frame
+    ids = ([str(v) for v in frame[data.id]] if data.id is not None else [f"row {i + 1}" for i in range(len(frame))])
+    masks = [str(resolve(folder, p)) for p in ds.y]
+    preds = [str(resolve(folder, p)) for p in get_task(spec.task).read_prediction(frame, data)]
+    for case, path in [c for pair in zip(zip(ids, masks), zip(ids, preds)) for c in pair]:
+        if not Path(path).is_file():
+            raise AuditInputError(f"dataset {ds.name!r}, case {case}: the file {path!r} does not exist; check the path in the "
+                                  "case table (relative paths are relative to the table's folder).")
+    settings = spec.settings
+    try:
+        cases = evaluate_cases(ids, masks, preds, data, settings, settings.n_jobs, settings.scheduler)
+    except AuditInputError as exc:
+        raise AuditInputError(f"dataset {ds.name!r}, {exc}") from None
+    return EvaluatedDataset(ds, cases.values, cases)
+
+
 def dataset_summary(ds: EvaluatedDataset, confidence: float, task: Task, data, settings=None) -> dict:
     """results.json's ``datasets.<name>``: where the table came from, then the task's summary of its outcome."""
-    return {"role": ds.role, "path": ds.dataset.path, "sha256": ds.dataset.sha256, **task.summary(ds.target, confidence, data, settings)}
+    summary = ds.cases.summary() if ds.cases is not None else task.summary(ds.target, confidence, data, settings)
+    return {"role": ds.role, "path": ds.dataset.path, "sha256": ds.dataset.sha256, **summary}
 
 
 def _version() -> str:

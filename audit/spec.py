@@ -226,6 +226,18 @@ class DataSpec(_StrictModel):
     #: Never inferred from ``id``.
     cluster: str | None = None
     readers: list[str] = Field(default_factory=list)  # columns of several readers' labels, coded like the target
+    #: segmentation: the columns holding each case's reference label map and input image (file paths, relative to the
+    #: table's folder); ``data.prediction`` holds the prediction's path
+    mask: str | None = None
+    image: str | None = None
+    #: segmentation: an integer label map per case, or probabilities with one channel per label value (channels first)
+    prediction_type: Literal["labels", "probabilities"] = "labels"
+    #: segmentation: the axis order of an array prediction for a NIfTI mask, e.g. "zyx" or nnU-Net's "czyx"
+    prediction_axes: str | None = None
+    npz_key: str | None = None  # segmentation: the array of an .npz prediction (default: its only array)
+    spacing: list[float] | None = None  # segmentation: voxel size in mm per axis, for files without a header
+    #: segmentation: structure name -> label value, or a list of values making one region (default: each non-zero value)
+    labels: dict[str, int | list[int]] | None = None
 
     @field_validator("readers")
     @classmethod
@@ -443,6 +455,12 @@ class Settings(_StrictModel):
     binary_views: dict[str, BinaryView] = Field(default_factory=dict)
     #: survival: the horizon(s) at which risks are predicted and judged (in the unit of data.time), and that unit's name
     horizon: float | list[float] | None = None
+    # segmentation: the Hausdorff percentile, the NSD tolerance (mm; task-specific, so no default), the distance given
+    # to a missed or false-positive structure (mm), and whether cases with both masks empty are excluded or scored best
+    hd_percentile: float = Field(95.0, gt=0, le=100)
+    nsd_tolerance: float | None = Field(None, gt=0)
+    distance_cap: float = Field(100.0, gt=0)
+    both_empty: Literal["exclude", "best"] = "exclude"
     time_unit: str | None = None
     #: Where resampling runs; never changes a number, so left out of results.json.
     n_jobs: int = Field(1, ge=-64, le=1024)
@@ -535,7 +553,7 @@ class AuditSpec(_StrictModel):
     """A whole audit: what is audited, on which data, with which checks, reported how."""
 
     name: str
-    task: Literal["binary", "multiclass", "multilabel", "survival"] = "binary"
+    task: Literal["binary", "multiclass", "multilabel", "survival", "segmentation"] = "binary"
     description: str | None = None
     intended_use: str | None = None
     model: ModelSpec | None = None
@@ -579,6 +597,14 @@ class AuditSpec(_StrictModel):
     def _task_keys(self) -> AuditSpec:
         """The keys of one task are not given to another (a binary audit has no classes; a multiclass one no threshold)."""
         data, settings = self.data, self.settings
+        if self.task == "segmentation":
+            from .tasks.segmentation import check_segmentation_spec
+
+            check_segmentation_spec(self)
+            return self
+        from .tasks.segmentation import refuse_segmentation_keys
+
+        refuse_segmentation_keys(self)
         if self.task == "survival":
             from .tasks.survival import check_survival_spec
 

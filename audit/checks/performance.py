@@ -28,7 +28,7 @@ from .base import Finding, Section
 
 NAME = "performance"
 #: The tasks (``audit.tasks``) this check is defined for.
-TASKS = ("binary", "multiclass", "multilabel", "survival")
+TASKS = ("binary", "multiclass", "multilabel", "survival", "segmentation")
 #: Events below which a validation sample is too small to estimate performance precisely
 #: (at least 100, ideally 200 events: Collins, Ogundimu & Altman, Stat Med 2016).
 MIN_EVENTS = 100
@@ -52,6 +52,10 @@ def run(ctx: AuditContext) -> Section:
         from . import performance_survival
 
         return performance_survival.run(ctx)
+    if ctx.task.name == "segmentation":
+        from . import performance_segmentation
+
+        return performance_segmentation.run(ctx)
     threshold = ctx.spec.settings.threshold
     per_dataset, findings = {}, []
     for ds in ctx.datasets.values():

@@ -164,3 +164,32 @@ def confusion_figure(matrices: Mapping[str, Mapping]) -> Figure:
     alt = ("Confusion matrices, rows the true class and columns the decided (most probable) class, each cell the share "
            f"of its row with the count below it, for {dataset_count(len(names))}. " + "; ".join(described) + ".")
     return Figure(svg=svg, alt=alt, title="Confusion matrix")
+
+
+def case_distribution_figure(values: Mapping[str, Mapping[str, list]], metric: str, label: str) -> Figure:
+    """Box plots of a per-case metric, one panel per structure, one box per dataset, the cases as points.
+
+    ``values`` maps structure → dataset → the counted cases' values (missed and false-positive structures included
+    at their policy values, cases with the structure in neither mask left out).
+    """
+    structures = list(values)
+    with matplotlib.rc_context(RC):
+        fig = _MplFigure(figsize=(2.2 + 2.4 * len(structures), 3.4))
+        axes = fig.subplots(1, len(structures), squeeze=False)[0]
+        described = []
+        for ax, s in zip(axes, structures):
+            names = list(values[s])
+            data = [[v for v in values[s][n] if v is not None] for n in names]
+            ax.boxplot([d if d else [float("nan")] for d in data], showfliers=False, widths=0.5)
+            for i, d in enumerate(data):
+                jitter = [(i + 1) + 0.18 * (((k * 7919) % 17) / 16 - 0.5) for k in range(len(d))]
+                ax.scatter(jitter, d, s=8, color=series_colour(i), alpha=0.6, linewidths=0)
+                if d:
+                    d_sorted = sorted(d)
+                    described.append(f"{s}, {names[i]}: median {format_number(d_sorted[len(d) // 2])} over {len(d)} cases")
+            ax.set_xticks(range(1, len(names) + 1), names)
+            ax.set_title(s)
+            ax.set_ylabel(label)
+        svg = figure_to_svg(fig)
+    alt = f"Box plots of {label} per case, by structure and dataset: {'; '.join(described) or 'no cases'}."
+    return Figure(svg=svg, alt=alt, title=f"{label} per case")

@@ -9,9 +9,10 @@ from .base import Prediction, Target, Task
 from .binary import BinaryTask
 from .multiclass import MulticlassTask
 from .multilabel import MultilabelTask
+from .segmentation import SegmentationTask
 from .survival import SurvivalTask
 
-TASKS: dict[str, Task] = {task.name: task for task in (BinaryTask(), MulticlassTask(), MultilabelTask(), SurvivalTask())}
+TASKS: dict[str, Task] = {task.name: task for task in (BinaryTask(), MulticlassTask(), MultilabelTask(), SurvivalTask(), SegmentationTask())}
 
 
 def get_task(name: str) -> Task:
@@ -19,4 +20,4 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
-__all__ = ["TASKS", "BinaryTask", "MulticlassTask", "MultilabelTask", "Prediction", "SurvivalTask", "Target", "Task", "get_task"]
+__all__ = ["TASKS", "BinaryTask", "MulticlassTask", "MultilabelTask", "Prediction", "SegmentationTask", "SurvivalTask", "Target", "Task", "get_task"]

@@ -21,6 +21,8 @@ def build(section: Mapping, figures: Mapping, settings: Mapping, context=None) -
                               for name, d in (section.get("datasets") or {}).items()]}
     if section.get("task") == "survival":
         return survival_view(section)
+    if section.get("task") == "segmentation":
+        return segmentation_view(section)
     if section.get("task") != "multiclass":
         return {"multiclass": False, "multilabel": False, "survival": False}
     datasets = section.get("datasets") or {}
@@ -63,3 +65,21 @@ def survival_view(section: Mapping) -> dict:
     return {"multiclass": False, "multilabel": False, "survival": True, "confidence": section.get("confidence"),
             "time_unit": section.get("time_unit") or "", "threshold": section.get("threshold"),
             "conventions": list(section.get("conventions") or []), "datasets": names, "horizons": horizons}
+
+
+def segmentation_view(section: Mapping) -> dict:
+    """The conventions, and per structure a table of each metric's mean, median and mean over detected cases by
+    dataset, the detection and lesion rows, the case counts and the worst cases."""
+    datasets = section.get("datasets") or {}
+    names = list(datasets)
+    structures = []
+    for s in next(iter(datasets.values()), {}).get("structures") or {}:
+        per = [(datasets[n].get("structures") or {}).get(s) or {} for n in names]
+        rows = [{"metric": m, "cells": [((p.get("metrics") or {}).get(m) or {}) for p in per]} for m in section.get("metrics") or []]
+        extra = [{"metric": k, "cells": [p.get(k) for p in per]} for k in ("detection_rate", "lesion_sensitivity", "false_positive_lesions")]
+        structures.append({"name": s, "rows": rows, "extra": extra,
+                           "counts": [p.get("counts") or {} for p in per],
+                           "worst": [{"dataset": n, "cases": p.get("worst_cases") or []} for n, p in zip(names, per)]})
+    return {"multiclass": False, "multilabel": False, "survival": False, "segmentation": True,
+            "confidence": section.get("confidence"), "conventions": list(section.get("conventions") or []),
+            "datasets": names, "structures": structures}

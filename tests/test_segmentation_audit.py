@@ -1,0 +1,167 @@
+"""Segmentation audits end to end: files as users have them, the orientation rules, bad input, per-case results and
+identical results serially, on local processes and on Dask."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+nib = pytest.importorskip("nibabel")
+
+from audit.cli import main  # noqa: E402
+from audit.errors import AuditInputError  # noqa: E402
+from audit.runner import run  # noqa: E402
+
+AFFINE = np.diag([0.8, 0.8, 1.0, 1.0])
+
+
+def _disc(shape, centre, radius):
+    g = np.indices(shape).astype(float)
+    return sum((gi - c) ** 2 for gi, c in zip(g, centre)) <= radius**2
+
+
+def make_cases(folder, n=24, seed=0, shift=0.8, affine=AFFINE):
+    """``n`` 2-D NIfTI cases (label 1 a disc, label 2 its core), two cases per patient, every 8th case without a
+    lesion, every 7th prediction empty (a miss); written with a case table ``cases.csv``."""
+    rng = np.random.default_rng(seed)
+    (folder / "masks").mkdir(parents=True, exist_ok=True)
+    (folder / "preds").mkdir(exist_ok=True)
+    rows = []
+    for i in range(n):
+        ref = np.zeros((24, 24), np.uint8)
+        pred = np.zeros((24, 24), np.uint8)
+        if i % 8:
+            c, r = rng.uniform(7, 17, 2), rng.uniform(2.5, 6)
+            ref[_disc(ref.shape, c, r)] = 1
+            ref[_disc(ref.shape, c, r / 2)] = 2
+            if i % 7:
+                c2, r2 = c + rng.normal(0, shift, 2), r * rng.uniform(0.8, 1.2)
+                pred[_disc(ref.shape, c2, r2)] = 1
+                pred[_disc(ref.shape, c2, r2 / 2)] = 2
+        nib.save(nib.Nifti1Image(ref, affine), folder / "masks" / f"c{i}.nii.gz")
+        nib.save(nib.Nifti1Image(pred, affine), folder / "preds" / f"c{i}.nii.gz")
+        rows.append({"case": f"c{i}", "patient": f"p{i // 2}", "sex": "FM"[(i // 2) % 2],
+                     "mask": f"masks/c{i}.nii.gz", "pred": f"preds/c{i}.nii.gz"})
+    pd.DataFrame(rows).to_csv(folder / "cases.csv", index=False)
+    return folder / "cases.csv"
+
+
+def spec(tmp_path, **settings):
+    make_cases(tmp_path / "a")
+    return {
+        "name": "segmentation test", "task": "segmentation",
+        "data": {"test": str(tmp_path / "a" / "cases.csv"), "mask": "mask", "prediction": "pred", "id": "case",
+                 "cluster": "patient", "sensitive": ["sex"], "labels": {"whole": [1, 2], "core": [2]}},
+        "settings": {"n_resamples": 200, "nsd_tolerance": 1.0, **settings},
+        "checks": ["performance"],
+    }
+
+
+def test_audit_reports_cases_policy_and_intervals(tmp_path):
+    result = run(spec(tmp_path)).results
+    section = result["sections"]["performance"]
+    whole = section["datasets"]["test"]["structures"]["whole"]
+    assert whole["counts"] == {"both_present": 18, "missed": 3, "false_positive": 0, "both_empty": 3}
+    cases = section["datasets"]["test"]["cases"]
+    assert [c["id"] for c in cases] == [f"c{i}" for i in range(24)]  # no case disappears
+    dice = np.array([c["structures"]["whole"]["dice"] for c in cases], dtype=float)
+    assert whole["metrics"]["dice"]["mean"]["value"] == pytest.approx(np.nanmean(dice))  # recomputable from cases[]
+    assert whole["metrics"]["dice"]["median"]["value"] == pytest.approx(np.nanmedian(dice))
+    detected = [c["structures"]["whole"]["dice"] for c in cases if c["structures"]["whole"]["status"] == "both_present"]
+    assert whole["metrics"]["dice"]["detected_mean"]["value"] == pytest.approx(np.mean(detected))
+    assert whole["metrics"]["dice"]["detected_mean"]["value"] > whole["metrics"]["dice"]["mean"]["value"]  # misses count
+    assert whole["detection_rate"]["value"] == pytest.approx(18 / 21)
+    assert whole["metrics"]["dice"]["mean"]["method"] == "cluster-bootstrap-bca"
+    assert [w["status"] for w in whole["worst_cases"][:3]] == ["missed"] * 3
+    missed = [c for c in cases if c["structures"]["whole"]["status"] == "missed"]
+    assert all(c["structures"]["whole"]["hd95"] == 100.0 for c in missed)  # the default distance cap
+    assert result["datasets"]["test"]["spacing"] == "NIfTI header"
+    assert any("Dice 0 and distances 100 mm" in f["message"] for f in result["findings"])
+    best = run(spec(tmp_path, both_empty="best")).results["sections"]["performance"]["datasets"]["test"]["structures"]["whole"]
+    assert best["metrics"]["dice"]["mean"]["value"] > whole["metrics"]["dice"]["mean"]["value"]  # 3 perfect cases added
+
+
+def test_nifti_spacing_is_honoured(tmp_path):
+    one = tmp_path / "one"
+    make_cases(one, n=10)
+    two = tmp_path / "two"
+    make_cases(two, n=10, affine=np.diag([1.6, 1.6, 1.0, 1.0]))
+    base = {"name": "s", "task": "segmentation", "data": {"mask": "mask", "prediction": "pred", "labels": {"whole": [1, 2]}},
+            "settings": {"n_resamples": 50}}
+
+    def hd95(folder):
+        s = base | {"data": base["data"] | {"test": str(folder / "cases.csv")}}
+        cases = run(s).results["sections"]["performance"]["datasets"]["test"]["cases"]
+        return np.array([c["structures"]["whole"]["hd95"] for c in cases if c["structures"]["whole"]["status"] == "both_present"])
+
+    np.testing.assert_allclose(hd95(two), 2 * hd95(one))
+
+
+def _rewrite(folder, case, array=None, affine=AFFINE, name=None):
+    path = folder / "preds" / (name or f"{case}.nii.gz")
+    if path.suffix == ".npy":
+        np.save(path, array)
+    else:
+        nib.save(nib.Nifti1Image(array, affine), path)
+    table = pd.read_csv(folder / "cases.csv")
+    table.loc[table["case"] == case, "pred"] = f"preds/{path.name}"
+    table.to_csv(folder / "cases.csv", index=False)
+
+
+def test_orientation_rules_name_the_case(tmp_path):
+    s = spec(tmp_path)
+    folder = tmp_path / "a"
+    mask = np.asanyarray(nib.load(folder / "masks" / "c3.nii.gz").dataobj)
+    _rewrite(folder, "c3", mask, affine=np.diag([-0.8, 0.8, 1.0, 1.0]))  # flipped x axis
+    with pytest.raises(AuditInputError, match=r"case c3: the prediction's NIfTI affine differs"):
+        run(s)
+    _rewrite(folder, "c3", mask.T.copy(), name="c3.npy")  # an array prediction: its axis order is unknown
+    with pytest.raises(AuditInputError, match=r"case c3: .*state it in data.prediction_axes"):
+        run(s)
+    s["data"]["prediction_axes"] = "yx"  # stated: transposed back by the statement, and the audit runs
+    run(s)
+    _rewrite(folder, "c3", np.zeros((20, 24), np.uint8))
+    with pytest.raises(AuditInputError, match=r"case c3: the prediction has shape \(20, 24\), the mask \(24, 24\)"):
+        run(s)
+
+
+def _cli_error(tmp_path, s, capsys):
+    path = tmp_path / "audit.yaml"
+    path.write_text(yaml.safe_dump(s))
+    out = tmp_path / "out"
+    code = main(["run", str(path), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and not out.exists() and "Traceback" not in err
+    return err
+
+
+def test_bad_input_is_one_plain_message(tmp_path, capsys):
+    s = spec(tmp_path)
+    (tmp_path / "a" / "preds" / "c5.nii.gz").unlink()
+    assert "case c5" in _cli_error(tmp_path, s, capsys) and "does not exist"
+    make_cases(tmp_path / "a")
+    s["data"]["labels"] = {"core": [2]}
+    err = _cli_error(tmp_path, s, capsys)
+    assert "label value 1, which data.labels does not list" in err
+    s["data"]["labels"] = {"whole": [1, 2]}
+    s["data"]["prediction_axes"] = "qx"
+    assert "data.prediction_axes" in _cli_error(tmp_path, s, capsys)
+
+
+def test_serial_parallel_and_dask_give_identical_results(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    s = spec(tmp_path)
+    results = []
+    for extra in ({}, {"n_jobs": 2}):
+        s2 = json.loads(json.dumps(s))
+        s2["settings"].update(extra)
+        results.append(json.dumps(run(s2).results, sort_keys=True))
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        s3 = json.loads(json.dumps(s))
+        s3["settings"]["scheduler"] = cluster.scheduler_address
+        results.append(json.dumps(run(s3).results, sort_keys=True))
+    assert results[0] == results[1] == results[2]
