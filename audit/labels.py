@@ -167,6 +167,8 @@ def metric_label(name: str, short: bool = False) -> str:
     name = str(name)
     if name.endswith("]") and "[" in name:
         base, _, label = name[:-1].partition("[")
+        if base in METRICS_BY_NAME and "segmentation" in METRICS_BY_NAME[base].tasks:
+            return f"{metric_label(base, short=True)}, {label}"  # a structure: dice[whole_tumour]
         return f"{metric_label(base, short=True)}, class {label}"
     return labels.get(name, name.replace("_", " ").capitalize())
 

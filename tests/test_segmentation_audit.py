@@ -165,3 +165,28 @@ def test_serial_parallel_and_dask_give_identical_results(tmp_path):
         s3["settings"]["scheduler"] = cluster.scheduler_address
         results.append(json.dumps(run(s3).results, sort_keys=True))
     assert results[0] == results[1] == results[2]
+
+
+def test_fairness_and_external_read_the_cases(tmp_path):
+    s = spec(tmp_path, min_group_size=5, n_resamples=300)
+    make_cases(tmp_path / "b", seed=4, shift=2.0)
+    s["data"]["external"] = {"site_b": str(tmp_path / "b" / "cases.csv")}
+    s["data"]["id_scope"] = "dataset"
+    s["checks"] = ["performance", "fairness", "external", "calibration"]
+    result = run(s).results
+    cases = result["sections"]["performance"]["datasets"]["test"]["cases"]
+    table = pd.read_csv(tmp_path / "a" / "cases.csv")
+    dice = pd.Series([c["structures"]["whole"]["dice"] for c in cases], dtype=float)
+    by_sex = dice.groupby(table["sex"]).mean()  # pandas skips the excluded (nan) cases, as the audit does
+    part = next(p for p in result["sections"]["fairness"]["datasets"]["test"]["partitions"] if p["name"] == "sex")
+    groups = {g["label"]: g["metrics"]["dice[whole]"]["value"] for g in part["groups"]}
+    assert groups == pytest.approx(by_sex.to_dict())
+    row = part["gaps"]["dice[whole]"]["comparisons"][0]
+    assert row["difference"]["value"] == pytest.approx(groups[row["group"]] - groups[part["reference"]])
+    assert row["margin"] == 0.05 and row["classification"] in ("within margin", "inconclusive", "small gap", "material gap")
+    assert result["sections"]["fairness"]["margins"]["hd95[whole]"] == 2.0
+    gap = result["sections"]["external"]["datasets"]["site_b"]["gaps"]["dice[whole]"]
+    assert gap["difference"]["value"] == pytest.approx(gap["external"]["value"] - gap["internal"]["value"])
+    assert gap["difference"]["ci"][0] < gap["difference"]["value"] < gap["difference"]["ci"][1]
+    assert result["sections"]["calibration"]["status"] == "not run"
+    assert "segmentation" in result["sections"]["calibration"]["reason"]

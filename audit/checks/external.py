@@ -45,7 +45,7 @@ from .base import Finding, Section
 
 NAME = "external"
 #: The tasks (``audit.tasks``) this check is defined for.
-TASKS = ("binary", "multiclass", "survival")
+TASKS = ("binary", "multiclass", "survival", "segmentation")
 BOOTSTRAP_METRICS = ("auprc", "sensitivity", "specificity", "brier")
 #: Rows per dataset given to the domain classifier at most (seeded subsample beyond).
 DOMAIN_ROWS = 20_000
@@ -61,6 +61,10 @@ def run(ctx: AuditContext) -> Section:
         from . import external_survival
 
         return external_survival.run(ctx)
+    if ctx.task.name == "segmentation":
+        from . import external_segmentation
+
+        return external_segmentation.run(ctx)
     if not ctx.external and len(sites(ctx)) < MIN_POOL:
         return Section(NAME, "External validation", "not run",
                        {"reason": f"no external dataset and fewer than {MIN_POOL} site groups: add one under data.external, or name a site column in data.site"},

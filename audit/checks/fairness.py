@@ -55,7 +55,7 @@ from .base import Finding, Section
 
 NAME = "fairness"
 #: The tasks (``audit.tasks``) this check is defined for.
-TASKS = ("binary", "multiclass", "multilabel", "survival")
+TASKS = ("binary", "multiclass", "multilabel", "survival", "segmentation")
 METRICS: tuple[str, ...] = ("auroc", "sensitivity", "specificity", "ppv", "npv", "fnr", "fpr", "selection_rate", "brier")
 #: What the kernel and the per-group estimates compute: the compared metrics and the prevalence.
 GROUP_METRICS: tuple[str, ...] = METRICS + ("prevalence",)
@@ -77,6 +77,10 @@ def run(ctx: AuditContext) -> Section:
         from . import fairness_survival
 
         return fairness_survival.run(ctx)
+    if ctx.task.name == "segmentation":
+        from . import fairness_segmentation
+
+        return fairness_segmentation.run(ctx)
     attributes = list(ctx.spec.data.sensitive)
     site = ctx.spec.data.site
     if not attributes and site is None:
@@ -491,7 +495,7 @@ def partition_criteria(partitions: list[dict], dataset: str, margin_of: dict[str
     """One criterion per partition: pass when every judged comparison is within margin, fail on a material gap,
     insufficient evidence without two adequately sized groups, otherwise inconclusive."""
     level = f"{confidence:.0%}"
-    shown = ", ".join(dict.fromkeys(f"{metric_label(m.split('[')[0], short=True)}{' of each class' if '[' in m else ''} {v:g}"
+    shown = ", ".join(dict.fromkeys(f"{metric_label(m.split('[')[0], short=True)}{_each(m)} {v:g}"
                                     for m, v in margin_of.items() if m not in MIRRORS))
     rule = (f"pass when every gap's simultaneous {level} interval lies within the equivalence margin ({shown}); "
             "fail when a gap is material (its interval excludes 0 and its estimate lies beyond the margin); "
@@ -510,6 +514,13 @@ def partition_criteria(partitions: list[dict], dataset: str, margin_of: dict[str
             verdict, reason = "inconclusive", f"{sum(k == 'within margin' for k in classes)} of {len(rows)} gaps shown within margin"
         out.append(criterion(f"gaps by {part['name']} within margin", rule, verdict, dataset, None, None, None, reason))
     return out
+
+
+def _each(metric: str) -> str:
+    """" of each class" (" of each structure" for segmentation metrics) after a per-class metric's name."""
+    if "[" not in metric:
+        return ""
+    return " of each structure" if "segmentation" in METRICS_BY_NAME[metric.split("[")[0]].tasks else " of each class"
 
 
 def explain(family: list, ds: EvaluatedDataset, ctx: AuditContext, simultaneous: dict) -> list[Finding]:
