@@ -285,8 +285,9 @@ def segmentation_estimates(ctx: AuditContext, ds: EvaluatedDataset, one_sided: b
     interval), ``detection_rate``, ``false_positive_lesions``, ``lesion_sensitivity``.
 
     Means: the bootstrap over cases (patients' cases together under ``data.cluster``) of the dataset's one stream, BCa
-    by default. A bootstrap that degenerates (every case detected: a rate of 1) falls back to the score or exact
-    interval of the proportion when cases are not clustered.
+    by default. The detection rate of unclustered cases is a proportion: the Wilson score interval, exact near 0 or
+    n (``stats.intervals.proportion_estimate``), which holds its coverage where a bootstrap degenerates (every case
+    detected).
     """
     from .stats.estimate import not_estimable
     from .stats.intervals import IntervalRules, proportion_estimate
@@ -310,7 +311,7 @@ def segmentation_estimates(ctx: AuditContext, ds: EvaluatedDataset, one_sided: b
         row = {}
         for name in [c.split("/")[0] for c in column if c.endswith(f"/{s}")]:
             est = boot.estimate_at(column[f"{name}/{s}"], cases.n)
-            if name == "detection_rate" and est.ci is None and not clustered and np.isfinite(est.value):
+            if name == "detection_rate" and not clustered and np.isfinite(est.value):
                 present = np.isin(cases.status[:, j], (BOTH_PRESENT, MISSED))
                 k = int((cases.status[present, j] == BOTH_PRESENT).sum())
                 est = proportion_estimate(k, int(present.sum()), rules, what="cases")

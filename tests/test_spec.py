@@ -192,8 +192,8 @@ def test_checks_given_as_a_string_asks_for_a_list():
 def test_unknown_report_format_and_task_are_named():
     with pytest.raises(AuditInputError, match=r"'report\[0\]'.*'docx'.*one of 'html', 'pdf'"):
         load_spec(minimal(report=["docx"]))
-    with pytest.raises(AuditInputError, match=r"'task' in the spec is 'segmentation', but it should be one of 'binary', 'multiclass'"):
-        load_spec(minimal(task="segmentation"))
+    with pytest.raises(AuditInputError, match=r"'task' in the spec is 'detection', but it should be one of 'binary', 'multiclass'"):
+        load_spec(minimal(task="detection"))
 
 
 def test_attestation_text_must_be_text():
