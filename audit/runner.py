@@ -21,7 +21,7 @@ from .provenance import provenance
 from .result import AuditResult
 from .spec import EXECUTION_SETTINGS, AuditSpec, load_spec, resolve
 from .stats import ResamplingEngine
-from .tasks import Task, get_task
+from .tasks import Task
 
 
 def run(spec: str | os.PathLike | dict | AuditSpec, model: object | None = None, progress: Progress | None = None) -> AuditResult:
@@ -195,26 +195,46 @@ def segmentation_dataset(ds, spec: AuditSpec, base_dir: Path, adapter) -> Evalua
     the case table's folder; cases are named by ``data.id`` (else their row number)."""
     from .segmentation import evaluate_cases
 
-    if adapter is not None:
-        raise AuditInputError("auditing a segmentation model from images is not supported yet; give its predicted label "
-                              "maps (or probabilities) in data.prediction instead of model.")
     data = spec.data
     written = spec.data.test if ds.name == "test" else spec.data.external[ds.name]
     folder = resolve(base_dir, written).parent
     frame = ds.frame
     ids = ([str(v) for v in frame[data.id]] if data.id is not None else [f"row {i + 1}" for i in range(len(frame))])
     masks = [str(resolve(folder, p)) for p in ds.y]
-    preds = [str(resolve(folder, p)) for p in get_task(spec.task).read_prediction(frame, data)]
-    for case, path in [c for pair in zip(zip(ids, masks), zip(ids, preds)) for c in pair]:
+    column = data.image if adapter is not None else data.prediction
+    files = [str(resolve(folder, p)) for p in frame[column].astype(str)]
+    for case, path in [c for pair in zip(zip(ids, masks), zip(ids, files)) for c in pair]:
         if not Path(path).is_file():
             raise AuditInputError(f"dataset {ds.name!r}, case {case}: the file {path!r} does not exist; check the path in the "
                                   "case table (relative paths are relative to the table's folder).")
     settings = spec.settings
     try:
+        preds = files if adapter is None else model_label_maps(adapter, ids, files, masks, spec)
         cases = evaluate_cases(ids, masks, preds, data, settings, settings.n_jobs, settings.scheduler)
     except AuditInputError as exc:
         raise AuditInputError(f"dataset {ds.name!r}, {exc}") from None
     return EvaluatedDataset(ds, cases.values, cases)
+
+
+def model_label_maps(adapter, ids: list[str], images: list[str], masks: list[str], spec: AuditSpec) -> list:
+    """The model's label map of every case (the most probable class), from its image windowed to [0, 1]."""
+    from .segmentation import case_image, model_probabilities
+
+    window = spec.model.window if spec.model is not None else None
+    size = adapter.batch_size
+    out = []
+    for start in range(0, len(ids), size):
+        rows = range(start, min(len(ids), start + size))
+        batch = [case_image(images[i], masks[i], spec.data, window, ids[i]) for i in rows]
+        try:
+            probabilities = model_probabilities(adapter, batch)
+        except AuditInputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the user's model failing on the user's images
+            raise AuditInputError(f"case {ids[rows[0]]}: the model failed on its image ({type(exc).__name__}: {exc}); check "
+                                  "model.normalize and that the network takes (batch, channels, *spatial) images.") from None
+        out += [np.argmax(p, axis=0).astype(np.int16) for p in probabilities]
+    return out
 
 
 def dataset_summary(ds: EvaluatedDataset, confidence: float, task: Task, data, settings=None) -> dict:

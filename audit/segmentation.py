@@ -96,8 +96,11 @@ def _evaluate_chunk(shared: tuple, rows: list[int]) -> list:
         case = cases[i]
         reference_file = read_volume(Path(masks[i]), case, None)
         reference = label_map(reference_file, case, "mask")
-        prediction_file = read_volume(Path(predictions[i]), case, data.npz_key)
-        prediction = predicted_labels(aligned_prediction(reference_file, prediction_file, data, case), data, case)
+        if isinstance(predictions[i], np.ndarray):  # a model's label map, already on the mask's grid
+            prediction_file, prediction = None, predictions[i]
+        else:
+            prediction_file = read_volume(Path(predictions[i]), case, data.npz_key)
+            prediction = predicted_labels(aligned_prediction(reference_file, prediction_file, data, case), data, case)
         spacing = case_spacing(reference_file, prediction_file, data.spacing, case, reference.ndim)
         scores = {
             name: case_score(r, p, spacing, percentile=settings.hd_percentile, tolerance=settings.nsd_tolerance,
@@ -108,9 +111,10 @@ def _evaluate_chunk(shared: tuple, rows: list[int]) -> list:
     return out
 
 
-def evaluate_cases(cases: list[str], masks: list[str], predictions: list[str], data: Any, settings: Any,
+def evaluate_cases(cases: list[str], masks: list[str], predictions: list, data: Any, settings: Any,
                    n_jobs: int = 1, scheduler: Any = None) -> CaseEvaluation:
-    """Every case's metrics per structure (``masks``/``predictions``: absolute paths, in case order)."""
+    """Every case's metrics per structure (``masks``: absolute paths; ``predictions``: absolute paths, or a model's
+    label maps on the masks' grids; in case order)."""
     structures = structure_values(data.labels)
     rows = list(range(len(cases)))
     tasks = [(rows[i:i + CASES_PER_TASK],) for i in range(0, len(rows), CASES_PER_TASK)]
@@ -145,4 +149,103 @@ def _empty_score(settings: Any):
                       cap=settings.distance_cap, both_empty=settings.both_empty)
 
 
-__all__ = ["CaseEvaluation", "evaluate_cases", "predicted_labels", "structure_values"]
+# --------------------------------------------------------------------------------------------
+# A segmentation model: images in, per-class probabilities out
+# --------------------------------------------------------------------------------------------
+
+#: The per-image percentiles of ``model.window: percentile``.
+PERCENTILE_WINDOW = (0.5, 99.5)
+
+
+def windowed(raw: np.ndarray, window: Any, case: str) -> np.ndarray:
+    """Raw intensities mapped to [0, 1] by the spec's window (``model.window``), clipped; without a window the image
+    must already lie in [0, 1]."""
+    x = np.asarray(raw, dtype=np.float32)
+    if not np.all(np.isfinite(x)):
+        raise AuditInputError(f"case {case}: the image holds NaN or infinite values.")
+    if window is None:
+        if x.size and (x.min() < 0 or x.max() > 1):
+            raise AuditInputError(f"case {case}: the image's intensities run from {x.min():g} to {x.max():g}, outside [0, 1]; "
+                                  "state how they map to [0, 1] in model.window ([low, high], e.g. a CT window, or "
+                                  "percentile for MR).")
+        return x
+    low, high = np.percentile(x, PERCENTILE_WINDOW) if window == "percentile" else window
+    if high <= low:
+        return np.zeros_like(x)
+    return np.clip((x - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+
+def case_image(image_path: str, mask_path: str, data: Any, window: Any, case: str) -> np.ndarray:
+    """One case's model input: ``(C, *spatial)`` in [0, 1] on the mask's grid (a NIfTI image must share the mask's
+    affine; NIfTI channels are stored last, array channels first)."""
+    from .imaging import AFFINE_TOLERANCE
+
+    reference = read_volume(Path(mask_path), case, None)
+    image = read_volume(Path(image_path), case, data.npz_key)
+    array = np.asarray(image.array)
+    if image.nifti:
+        if reference.nifti and not np.allclose(image.affine, reference.affine, atol=AFFINE_TOLERANCE):
+            raise AuditInputError(f"case {case}: the image's NIfTI affine differs from the mask's; resample the image to the mask's grid.")
+        if array.ndim == reference.array.ndim + 1:
+            array = np.moveaxis(array, -1, 0)
+    if array.ndim == reference.array.ndim:
+        array = array[None]
+    if array.shape[1:] != reference.array.shape:
+        raise AuditInputError(f"case {case}: the image has shape {image.array.shape}, the mask {reference.array.shape}; the image "
+                              "must lie on the mask's grid (channels first for arrays, last for NIfTI).")
+    return windowed(array, window, case)
+
+
+def model_probabilities(adapter: Any, images: list[np.ndarray]) -> list[np.ndarray]:
+    """Per-class probabilities ``(K, *spatial)`` for each ``(C, *spatial)`` image in [0, 1]: ``model.normalize`` applied,
+    consecutive images of one shape batched (``model.batch_size``), softmax over the model's logits."""
+    import torch
+
+    module = segmentation_module(adapter)
+    out: list[np.ndarray] = []
+    start = 0
+    while start < len(images):
+        stop = start + 1
+        while stop < len(images) and stop - start < adapter.batch_size and images[stop].shape == images[start].shape:
+            stop += 1
+        batch = torch.from_numpy(np.stack(images[start:stop]).astype(np.float32)).to(adapter.device)
+        with torch.no_grad():
+            logits = module(batch)
+        out += list(torch.softmax(logits.double(), dim=1).cpu().numpy().astype(np.float32))
+        start = stop
+    return out
+
+
+def segmentation_module(adapter: Any):
+    """The model as attacks see it: ``[0, 1]`` images → per-class logits (log-probabilities for a model that outputs
+    probabilities), ``model.normalize`` inside."""
+    import torch
+    from torch import nn
+
+    from .models import TorchAdapter
+
+    if not isinstance(adapter, TorchAdapter):
+        raise AuditInputError("a segmentation audit takes a PyTorch model (an nn.Module mapping an image batch to per-class "
+                              "logits); for other models give their predictions in data.prediction.")
+
+    class Segmenter(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = adapter.module
+            self.probabilities = adapter.output == "probabilities"
+            channels = len(adapter.mean) if adapter.mean is not None else 0
+            shape = (1, channels) if channels else (1,)
+            self.register_buffer("mean", torch.tensor(adapter.mean or [0.0], dtype=torch.float32).reshape(*shape))
+            self.register_buffer("std", torch.tensor(adapter.std or [1.0], dtype=torch.float32).reshape(*shape))
+
+        def forward(self, x):
+            extra = (1,) * (x.ndim - 2)
+            z = (x - self.mean.reshape(*self.mean.shape, *extra)) / self.std.reshape(*self.std.shape, *extra)
+            out = self.model(z)
+            return torch.log(out.clamp_min(1e-12)) if self.probabilities else out
+
+    return Segmenter().to(adapter.device).eval()
+
+
+__all__ = ["CaseEvaluation", "case_image", "evaluate_cases", "model_probabilities", "predicted_labels", "segmentation_module",
+           "structure_values", "windowed"]

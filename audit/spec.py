@@ -114,6 +114,17 @@ class ModelSpec(_StrictModel):
     output_index: int | None = Field(None, ge=0)
     batch_size: int = Field(256, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: segmentation: the intensity window mapping raw image values to [0, 1] (clipped), where corruptions and attacks
+    #: act: [low, high] (a CT window in HU), or "percentile" (each image's 0.5th to 99.5th percentile, for MR);
+    #: ``normalize`` then applies inside the model wrapper, to the [0, 1] values
+    window: tuple[float, float] | Literal["percentile"] | None = None
+
+    @field_validator("window")
+    @classmethod
+    def _window_order(cls, value: Any) -> Any:
+        if isinstance(value, tuple) and not value[0] < value[1]:
+            raise ValueError(f"model.window {list(value)} must be [low, high] with low < high, e.g. [-100, 300] for a CT soft-tissue window")
+        return value
 
     @model_validator(mode="after")
     def _architecture_needs_state_dict(self) -> ModelSpec:

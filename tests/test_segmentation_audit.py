@@ -190,3 +190,49 @@ def test_fairness_and_external_read_the_cases(tmp_path):
     assert gap["difference"]["ci"][0] < gap["difference"]["value"] < gap["difference"]["ci"][1]
     assert result["sections"]["calibration"]["status"] == "not run"
     assert "segmentation" in result["sections"]["calibration"]["reason"]
+
+
+class Threshold:
+    """A fixed two-class 'network': class 1 where the image is bright (logit 20 (x - 0.5))."""
+
+    @staticmethod
+    def build():
+        import torch
+
+        class Net(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.scale = torch.nn.Parameter(torch.tensor(20.0))
+
+            def forward(self, x):
+                z = self.scale * (x[:, :1] - 0.5)
+                return torch.cat([torch.zeros_like(z), z], dim=1)
+
+        return Net()
+
+
+def write_images(folder, scale=1000.0):
+    """Each case's image: its whole-lesion mask times ``scale`` (raw units), as NIfTI on the mask's grid."""
+    (folder / "images").mkdir(exist_ok=True)
+    table = pd.read_csv(folder / "cases.csv")
+    for case in table["case"]:
+        mask = np.asanyarray(nib.load(folder / "masks" / f"{case}.nii.gz").dataobj)
+        nib.save(nib.Nifti1Image((mask > 0).astype(np.float32) * scale, AFFINE), folder / "images" / f"{case}.nii.gz")
+    table["image"] = [f"images/{c}.nii.gz" for c in table["case"]]
+    table.to_csv(folder / "cases.csv", index=False)
+
+
+def test_a_torch_model_segments_the_images(tmp_path):
+    pytest.importorskip("torch")
+    s = spec(tmp_path)
+    write_images(tmp_path / "a")
+    del s["data"]["prediction"]
+    s["data"]["image"] = "image"
+    s["data"]["labels"] = {"whole": [1, 2]}
+    s["model"] = {"window": [0.0, 1000.0]}
+    result = run(s, model=Threshold.build()).results
+    whole = result["sections"]["performance"]["datasets"]["test"]["structures"]["whole"]
+    assert whole["metrics"]["dice"]["mean"]["value"] == 1.0  # the network reproduces every mask
+    s["model"] = {}
+    with pytest.raises(AuditInputError, match=r"case c1: the image's intensities run from 0 to 1000, outside \[0, 1\]"):
+        run(s, model=Threshold.build())

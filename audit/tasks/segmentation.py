@@ -39,6 +39,8 @@ def refuse_segmentation_keys(spec: Any) -> None:
     for key in SEGMENTATION_DATA_KEYS:
         if getattr(data, key) is not None:
             raise ValueError(f"data.{key} is only used by a segmentation audit; add task: segmentation, or remove data.{key}")
+    if spec.model is not None and spec.model.window is not None:
+        raise ValueError("model.window is only used by a segmentation audit (the intensity window of its images); remove it")
     if data.prediction_type != "labels":
         raise ValueError("data.prediction_type is only used by a segmentation audit; add task: segmentation, or remove it")
     for key, default in (("hd_percentile", 95.0), ("nsd_tolerance", None), ("distance_cap", 100.0), ("both_empty", "exclude")):
