@@ -236,3 +236,27 @@ def test_a_torch_model_segments_the_images(tmp_path):
     s["model"] = {}
     with pytest.raises(AuditInputError, match=r"case c1: the image's intensities run from 0 to 1000, outside \[0, 1\]"):
         run(s, model=Threshold.build())
+
+
+def test_robustness_corruptions_and_dice_pgd(tmp_path):
+    pytest.importorskip("torchattacks")
+    s = spec(tmp_path, n_resamples=100)
+    write_images(tmp_path / "a")
+    del s["data"]["prediction"]
+    s["data"].update(image="image", labels={"whole": [1, 2]})
+    s["model"] = {"window": [0.0, 1000.0]}
+    s["checks"] = ["robustness"]
+    s["robustness"] = {"perturbations": ["contrast", "gaussian_noise"], "severities": [0, 0.2, 0.9], "attacks": ["pgd"],
+                       "epsilons": [0, 0.2, 0.6], "steps": 5}
+    section = run(s, model=Threshold.build()).results["sections"]["robustness"]
+    test = section["datasets"]["test"]
+    assert test["clean"]["structures"]["whole"]["dice"]["value"] == 1.0
+    contrast = test["corruptions"]["contrast"]["points"]
+    assert contrast[0]["structures"]["whole"]["dice"]["value"] == 1.0  # 1 -> m + 0.8 (1 - m) stays above 0.5
+    assert contrast[1]["structures"]["whole"]["dice"]["value"] < 0.5  # at 0.9 the lesions fall below the threshold
+    change = contrast[1]["structures"]["whole"]["dice_change"]
+    assert change["value"] == pytest.approx(contrast[1]["structures"]["whole"]["dice"]["value"] - 1.0)
+    pgd = test["attacks"]["dice_pgd"]["points"]
+    assert pgd[0]["structures"]["whole"]["dice"]["value"] == 1.0  # 1 - 0.2 > 0.5: the budget cannot flip a voxel
+    assert pgd[1]["structures"]["whole"]["dice"]["value"] < 0.2  # 0.6 can, and the Dice-loss ascent does
+    assert {c["verdict"] for c in section["criteria"]} == {"pass"}  # mildest severity of each corruption keeps Dice

@@ -43,7 +43,7 @@ from .base import Finding, Section
 
 NAME = "robustness"
 #: The tasks (``audit.tasks``) this check is defined for.
-TASKS = ("binary", "multiclass")
+TASKS = ("binary", "multiclass", "segmentation")
 #: Adjustment of the per-group attack-success comparisons of a dataset (family-wise error; statsmodels).
 MULTIPLICITY = "holm"
 TITLE = "Robustness"
@@ -56,6 +56,10 @@ FLIP_WARNING = 0.05
 
 
 def run(ctx: AuditContext) -> Section:
+    if ctx.task.name == "segmentation":
+        from . import robustness_segmentation
+
+        return robustness_segmentation.run(ctx)
     if ctx.model is None:
         return Section(
             NAME, TITLE, "not run", {"reason": NO_MODEL},

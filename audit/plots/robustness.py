@@ -208,3 +208,42 @@ def adversarial_grid_figure(clean, adversarial, p_clean, p_adversarial, caption:
     alt = (f"A grid of {n} example images: the clean image (top row), its adversarial version under {caption} "
            f"(middle row) and their difference, scaled to be visible (bottom row). {what}")
     return Figure(svg=svg, alt=alt, title=f"Clean vs adversarial examples ({caption})")
+
+
+def segmentation_severity_figure(entry: Mapping, dataset: str, confidence: float | None = 0.95) -> Figure:
+    """Mean Dice against corruption severity (one line per corruption, CI bands) and against the Dice-loss attack's
+    budget, one row of panels per structure; the clean mean Dice dashed grey.
+
+    ``entry`` is the segmentation robustness check's ``datasets.<name>`` (``clean``, ``corruptions``, ``attacks``).
+    """
+    structures = list(entry["clean"]["structures"])
+    attack = (entry.get("attacks") or {}).get("dice_pgd") or {}
+    panels = 2 if attack.get("points") else 1
+    described = []
+    with matplotlib.rc_context(RC):
+        fig = _MplFigure(figsize=(3.9 * panels + 0.4, 3.1 * len(structures) + 0.9))
+        axes = fig.subplots(len(structures), panels, squeeze=False)
+        for r, s in enumerate(structures):
+            clean = finite_or_none(estimate_value(entry["clean"]["structures"][s]["dice"]))
+            for k in range(panels):
+                ax = axes[r, k]
+                if clean is not None:
+                    ax.axhline(clean, color=REFERENCE_GREY, linestyle=REFERENCE_STYLE, linewidth=0.9, label=f"clean {clean:.3f}")
+                series = ([(v["label"], v["points"], "severity") for v in entry["corruptions"].values() if v.get("points")]
+                          if k == 0 else [(attack["label"], attack["points"], "epsilon")])
+                for i, (label, points, x_key) in enumerate(series):
+                    xs = [0.0] + [float(p[x_key]) for p in points]
+                    ests = [entry["clean"]["structures"][s]["dice"]] + [p["structures"][s]["dice"] for p in points]
+                    ys = [finite_or_none(estimate_value(e)) for e in ests]
+                    ys = [float("nan") if v is None else v for v in ys]
+                    ax.plot(xs, ys, color=series_colour(i), linestyle=series_style(i), marker="o", markersize=3, linewidth=1.6, label=label)
+                    _band(ax, xs, ests, series_colour(i))
+                    described.append(f"{s}, {label}: " + ", ".join(f"{x:g} → {format_number(y)}" for x, y in zip(xs, ys)))
+                _curve_axes(ax, "Severity (0 = unchanged)" if k == 0 else "ε (L∞, windowed intensities)", "Mean Dice",
+                            f"{s}: {'corruptions' if k == 0 else 'Dice-loss PGD'}")
+                if r == 0:
+                    ax.legend(fontsize=6.5, frameon=False, loc="lower left")
+        svg = figure_to_svg(fig)
+    alt = (f"Mean Dice on {dataset} against corruption severity and attack budget, with {confidence_words(confidence) or 'the'} "
+           "confidence intervals as bands: " + "; ".join(described) + ".")
+    return Figure(svg=svg, alt=alt, title=f"Mean Dice under corruptions and attack ({dataset})")

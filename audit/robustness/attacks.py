@@ -136,3 +136,49 @@ def run_attack(
                 progress(done, -(-n // batch_size))
     kept = np.concatenate(examples)[:keep] if examples else None
     return AttackOutput(p=p, l2=l2, linf=linf, examples=kept)
+
+
+def soft_dice_loss(logits, labels, n_classes: int):
+    """``1 - mean over foreground classes of 2 sum(p y) / (sum p + sum y)`` with ``p`` the softmax of ``logits``
+    ``(N, K, *spatial)`` and ``y`` the one-hot ``labels`` ``(N, *spatial)`` (Milletari et al., V-Net, 3DV 2016)."""
+    import torch
+
+    p = torch.softmax(logits, dim=1)[:, 1:]
+    y = torch.nn.functional.one_hot(labels.long(), n_classes).movedim(-1, 1)[:, 1:].to(p.dtype)
+    axes = tuple(range(2, p.ndim))
+    dice = (2 * (p * y).sum(axes) + 1e-6) / (p.sum(axes) + y.sum(axes) + 1e-6)
+    return 1 - dice.mean()
+
+
+def dice_pgd_class():
+    """``DicePGD``: projected gradient ascent (L∞) on the soft Dice loss of a segmentation network, as a torchattacks
+    ``Attack`` subclass (built on first use, so torch is imported only when an attack runs)."""
+    import torch
+    import torchattacks
+
+    class DicePGD(torchattacks.attack.Attack):
+        """PGD (Madry et al., ICLR 2018) whose loss is the soft Dice loss of the whole label map, not a per-image
+        cross-entropy: ``steps`` steps of ``alpha`` from a uniform random start in the ``eps`` ball, images in [0, 1].
+        ``labels`` are the reference label maps ``(N, *spatial)``; ``n_classes`` the network's output channels."""
+
+        def __init__(self, model, n_classes: int, eps: float = 8 / 255, alpha: float = 2 / 255, steps: int = 10,
+                     random_start: bool = True):
+            super().__init__("DicePGD", model)
+            self.n_classes, self.eps, self.alpha, self.steps, self.random_start = n_classes, eps, alpha, steps, random_start
+            self.supported_mode = ["default"]
+
+        def forward(self, images, labels):
+            images = images.clone().detach().to(self.device)
+            labels = labels.clone().detach().to(self.device)
+            adv = images.clone().detach()
+            if self.random_start:
+                adv = torch.clamp(adv + torch.empty_like(adv).uniform_(-self.eps, self.eps), 0, 1).detach()
+            for _ in range(self.steps):
+                adv.requires_grad = True
+                cost = soft_dice_loss(self.get_logits(adv), labels, self.n_classes)
+                grad = torch.autograd.grad(cost, adv, retain_graph=False, create_graph=False)[0]
+                adv = adv.detach() + self.alpha * grad.sign()
+                adv = torch.clamp(images + torch.clamp(adv - images, -self.eps, self.eps), 0, 1).detach()
+            return adv
+
+    return DicePGD
