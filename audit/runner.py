@@ -209,15 +209,16 @@ def segmentation_dataset(ds, spec: AuditSpec, base_dir: Path, adapter) -> Evalua
                                   "case table (relative paths are relative to the table's folder).")
     settings = spec.settings
     try:
-        preds = files if adapter is None else model_label_maps(adapter, ids, files, masks, spec)
+        preds = files if adapter is None else model_predictions(adapter, ids, files, masks, spec)
         cases = evaluate_cases(ids, masks, preds, data, settings, settings.n_jobs, settings.scheduler)
     except AuditInputError as exc:
         raise AuditInputError(f"dataset {ds.name!r}, {exc}") from None
     return EvaluatedDataset(ds, cases.values, cases)
 
 
-def model_label_maps(adapter, ids: list[str], images: list[str], masks: list[str], spec: AuditSpec) -> list:
-    """The model's label map of every case (the most probable class), from its image windowed to [0, 1]."""
+def model_predictions(adapter, ids: list[str], images: list[str], masks: list[str], spec: AuditSpec) -> list:
+    """The model's per-class probabilities for every case, from its image windowed to [0, 1] (label map: the most
+    probable class)."""
     from .segmentation import case_image, model_probabilities
 
     window = spec.model.window if spec.model is not None else None
@@ -233,7 +234,7 @@ def model_label_maps(adapter, ids: list[str], images: list[str], masks: list[str
         except Exception as exc:  # noqa: BLE001 - the user's model failing on the user's images
             raise AuditInputError(f"case {ids[rows[0]]}: the model failed on its image ({type(exc).__name__}: {exc}); check "
                                   "model.normalize and that the network takes (batch, channels, *spatial) images.") from None
-        out += [np.argmax(p, axis=0).astype(np.int16) for p in probabilities]
+        out += probabilities
     return out
 
 

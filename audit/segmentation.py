@@ -16,7 +16,7 @@ import numpy as np
 from .errors import AuditInputError
 from .imaging import aligned_prediction, case_spacing, label_map, read_volume
 from .stats.parallel import map_ordered
-from .stats.segmentation import BOTH_EMPTY, CASE_METRICS, LESION_COUNTS, STATUS, case_score
+from .stats.segmentation import BOTH_EMPTY, CALIBRATION_BINS, CASE_METRICS, LESION_COUNTS, STATUS, calibration_sums, case_score
 
 #: Cases per parallel task.
 CASES_PER_TASK = 8
@@ -34,6 +34,9 @@ class CaseEvaluation:
     lesions: np.ndarray
     spacing: tuple[tuple[float, ...], ...]
     spacing_source: str
+    #: with probability maps: per case and structure the voxel-calibration bin sums ``(n, S, bins, 3)``
+    #: (``stats.segmentation.calibration_sums``), else None
+    calibration: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -96,19 +99,37 @@ def _evaluate_chunk(shared: tuple, rows: list[int]) -> list:
         case = cases[i]
         reference_file = read_volume(Path(masks[i]), case, None)
         reference = label_map(reference_file, case, "mask")
-        if isinstance(predictions[i], np.ndarray):  # a model's label map, already on the mask's grid
-            prediction_file, prediction = None, predictions[i]
+        probabilities = None
+        if isinstance(predictions[i], np.ndarray):  # a model's probabilities, already on the mask's grid
+            prediction_file, probabilities = None, predictions[i]
+            prediction = np.argmax(probabilities, axis=0)
         else:
             prediction_file = read_volume(Path(predictions[i]), case, data.npz_key)
-            prediction = predicted_labels(aligned_prediction(reference_file, prediction_file, data, case), data, case)
+            aligned = aligned_prediction(reference_file, prediction_file, data, case)
+            prediction = predicted_labels(aligned, data, case)
+            probabilities = aligned if data.prediction_type == "probabilities" else None
         spacing = case_spacing(reference_file, prediction_file, data.spacing, case, reference.ndim)
+        regions = _case_labels(reference, prediction, structures, case)
         scores = {
             name: case_score(r, p, spacing, percentile=settings.hd_percentile, tolerance=settings.nsd_tolerance,
                              cap=settings.distance_cap, both_empty=settings.both_empty)
-            for name, (r, p) in _case_labels(reference, prediction, structures, case).items()
+            for name, (r, p) in regions.items()
         }
-        out.append((scores, spacing, reference_file.nifti))
+        sums = None
+        if probabilities is not None:
+            sums = {name: calibration_sums(_structure_probability(probabilities, name, structures, case), r, p, spacing)
+                    for name, (r, p) in regions.items()}
+        out.append((scores, spacing, reference_file.nifti, sums))
     return out
+
+
+def _structure_probability(probabilities: np.ndarray, name: str, structures: dict | None, case: str) -> np.ndarray:
+    """P(voxel in the structure): the sum of its label values' channels."""
+    values = structures[name] if structures is not None else (int(name.split("_")[1]),)
+    if max(values) >= probabilities.shape[0]:
+        raise AuditInputError(f"case {case}: the probability map has {probabilities.shape[0]} channels, but {name} needs the "
+                              f"channel of label value {max(values)}; give one channel per label value, background first.")
+    return probabilities[list(values)].sum(axis=0)
 
 
 def evaluate_cases(cases: list[str], masks: list[str], predictions: list, data: Any, settings: Any,
@@ -121,7 +142,7 @@ def evaluate_cases(cases: list[str], masks: list[str], predictions: list, data: 
     shared = (list(cases), list(masks), list(predictions), data, settings, structures)
     results = [r for block in map_ordered(_evaluate_chunk, shared, tasks, n_jobs, scheduler) for r in block]
     names = tuple(structures) if structures is not None else tuple(
-        sorted({s for scores, _, _ in results for s in scores}, key=lambda s: int(s.split("_")[1])))
+        sorted({s for scores, *_ in results for s in scores}, key=lambda s: int(s.split("_")[1])))
     if not names:
         raise AuditInputError("no structure to evaluate: every reference and prediction is empty (all zeros); check the "
                               "files, or name the structures in data.labels.")
@@ -130,16 +151,19 @@ def evaluate_cases(cases: list[str], masks: list[str], predictions: list, data: 
     status = np.full((n, S), BOTH_EMPTY, dtype=np.int8)
     lesions = np.zeros((n, S, len(LESION_COUNTS)))
     empty = _empty_score(settings)
-    for i, (scores, _, _) in enumerate(results):
+    calibration = np.zeros((n, S, CALIBRATION_BINS, 3)) if results and results[0][3] is not None else None
+    for i, (scores, _, _, sums) in enumerate(results):
         for j, name in enumerate(names):
             score = scores.get(name, empty)
             values[i, j], status[i, j], lesions[i, j] = score.values, score.status, score.lesions
-    nifti = {header for _, _, header in results}
+            if calibration is not None and name in sums:
+                calibration[i, j] = sums[name]
+    nifti = {header for _, _, header, _ in results}
     source = "NIfTI header" if nifti == {True} else "data.spacing" if data.spacing is not None else (
         "none (distances in voxels)" if nifti == {False} else "NIfTI header, else data.spacing")
-    for arr in (values, status, lesions):
+    for arr in (values, status, lesions, *([calibration] if calibration is not None else [])):
         arr.flags.writeable = False
-    return CaseEvaluation(tuple(cases), names, values, status, lesions, tuple(s for _, s, _ in results), source)
+    return CaseEvaluation(tuple(cases), names, values, status, lesions, tuple(s for _, s, *_ in results), source, calibration)
 
 
 def _empty_score(settings: Any):

@@ -172,7 +172,7 @@ def test_fairness_and_external_read_the_cases(tmp_path):
     make_cases(tmp_path / "b", seed=4, shift=2.0)
     s["data"]["external"] = {"site_b": str(tmp_path / "b" / "cases.csv")}
     s["data"]["id_scope"] = "dataset"
-    s["checks"] = ["performance", "fairness", "external", "calibration"]
+    s["checks"] = ["performance", "fairness", "external", "calibration", "uncertainty"]
     result = run(s).results
     cases = result["sections"]["performance"]["datasets"]["test"]["cases"]
     table = pd.read_csv(tmp_path / "a" / "cases.csv")
@@ -189,11 +189,13 @@ def test_fairness_and_external_read_the_cases(tmp_path):
     assert gap["difference"]["value"] == pytest.approx(gap["external"]["value"] - gap["internal"]["value"])
     assert gap["difference"]["ci"][0] < gap["difference"]["value"] < gap["difference"]["ci"][1]
     assert result["sections"]["calibration"]["status"] == "not run"
-    assert "segmentation" in result["sections"]["calibration"]["reason"]
+    assert "label maps" in result["sections"]["calibration"]["reason"]  # calibration needs probabilities
+    assert result["sections"]["uncertainty"]["reason"] == "not defined for segmentation outcomes"
 
 
 class Threshold:
-    """A fixed two-class 'network': class 1 where the image is bright (logit 20 (x - 0.5))."""
+    """A fixed 'network' with a channel per label value (0, 1, 2): class 1 where the image is bright (logit 20 (x - 0.5)),
+    class 2 never."""
 
     @staticmethod
     def build():
@@ -206,7 +208,7 @@ class Threshold:
 
             def forward(self, x):
                 z = self.scale * (x[:, :1] - 0.5)
-                return torch.cat([torch.zeros_like(z), z], dim=1)
+                return torch.cat([torch.zeros_like(z), z, torch.full_like(z, -30.0)], dim=1)
 
         return Net()
 
@@ -260,3 +262,33 @@ def test_robustness_corruptions_and_dice_pgd(tmp_path):
     assert pgd[0]["structures"]["whole"]["dice"]["value"] == 1.0  # 1 - 0.2 > 0.5: the budget cannot flip a voxel
     assert pgd[1]["structures"]["whole"]["dice"]["value"] < 0.2  # 0.6 can, and the Dice-loss ascent does
     assert {c["verdict"] for c in section["criteria"]} == {"pass"}  # mildest severity of each corruption keeps Dice
+
+
+def test_probability_maps_from_nnunet_style_arrays(tmp_path):
+    """Channel-first .npz probabilities (nnU-Net's export) for NIfTI masks: the axis order stated, labels by arg-max,
+    and the voxel calibration check run on them."""
+    from scipy.ndimage import gaussian_filter
+
+    s = spec(tmp_path)
+    folder = tmp_path / "a"
+    table = pd.read_csv(folder / "cases.csv")
+    for case in table["case"]:
+        pred = np.asanyarray(nib.load(folder / "preds" / f"{case}.nii.gz").dataobj)
+        one_hot = np.stack([gaussian_filter((pred == v).astype(float), 0.7) for v in range(3)])
+        probabilities = one_hot / one_hot.sum(axis=0)
+        np.savez(folder / "preds" / f"{case}.npz", probabilities=probabilities.transpose(0, 2, 1))  # c, y, x on disk
+    table["pred"] = [f"preds/{c}.npz" for c in table["case"]]
+    table.to_csv(folder / "cases.csv", index=False)
+    s["data"].update(prediction_type="probabilities", prediction_axes="cyx", npz_key="probabilities")
+    s["checks"] = ["performance", "calibration"]
+    result = run(s).results
+    labels_only = run(spec(tmp_path / "again")).results
+    dice = result["sections"]["performance"]["datasets"]["test"]["structures"]["whole"]["metrics"]["dice"]["mean"]["value"]
+    assert dice == labels_only["sections"]["performance"]["datasets"]["test"]["structures"]["whole"]["metrics"]["dice"]["mean"]["value"]
+    calibration = result["sections"]["calibration"]
+    assert calibration["status"] in ("pass", "fail", "inconclusive")
+    whole = calibration["datasets"]["test"]["structures"]["whole"]
+    assert whole["ece"]["ci"] is not None and whole["oe_ratio"]["value"] > 0
+    del s["data"]["prediction_axes"]
+    with pytest.raises(AuditInputError, match=r"case c0: the mask is NIfTI but the prediction is an array file"):
+        run(s)

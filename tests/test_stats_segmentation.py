@@ -10,7 +10,7 @@ from scipy.spatial.distance import cdist
 from scipy.stats import binom
 
 from audit.stats.segmentation import (
-    BOTH_EMPTY, BOTH_PRESENT, CASE_METRICS, DEFAULT_DISTANCE_CAP, FALSE_POSITIVE, MISSED, CaseMeans, case_score,
+    VoxelCalibration, calibration_sums, BOTH_EMPTY, BOTH_PRESENT, CASE_METRICS, DEFAULT_DISTANCE_CAP, FALSE_POSITIVE, MISSED, CaseMeans, case_score,
     lesion_counts, median_interval, surface_distances,
 )
 
@@ -211,3 +211,33 @@ def test_monai_agrees_when_installed():
         assert m["hd95"] == pytest.approx(float(hd95), rel=1e-6)
         assert m["hd"] == pytest.approx(float(hd), rel=1e-6)
         assert m["assd"] == pytest.approx(float(assd), rel=1e-6)
+
+
+def test_voxel_calibration_equals_pooled_voxels():
+    """ECE, O/E and the bins from per-case sums equal a direct computation over every region voxel of every case;
+    a resample equals repeated cases."""
+    from scipy.ndimage import distance_transform_edt
+
+    rng = np.random.default_rng(2)
+    cases = []
+    for _ in range(5):
+        ref, pred = _blobs(rng, (12, 12, 8), 2), _blobs(rng, (12, 12, 8), 2)
+        cases.append((ref, pred, rng.uniform(size=ref.shape)))
+    spacing = (1.0, 1.0, 2.0)
+    sums = np.stack([calibration_sums(p, r, q, spacing, margin=3.0) for r, q, p in cases])
+    ps, ys = [], []
+    for r, q, p in cases:
+        region = distance_transform_edt(~(r | q), sampling=spacing) <= 3.0
+        ps.append(p[region])
+        ys.append(r[region])
+    p, y = np.concatenate(ps), np.concatenate(ys)
+    b = np.minimum((p * 10).astype(int), 9)
+    ece = sum(abs(y[b == k].sum() - p[b == k].sum()) for k in range(10)) / p.size
+    got = VoxelCalibration(sums)(np.ones((1, 5)))[0]
+    assert got[0] == pytest.approx(ece)
+    assert got[1] == pytest.approx(y.sum() / p.sum())
+    np.testing.assert_allclose(got[12:], [y[b == k].mean() for k in range(10)])
+    w = np.array([[2, 0, 1, 0, 3]])
+    expanded = VoxelCalibration(np.repeat(sums, w[0], axis=0))(np.ones((1, int(w.sum()))))
+    np.testing.assert_allclose(VoxelCalibration(sums)(w), expanded)
+    assert not calibration_sums(np.zeros((4, 4)), np.zeros((4, 4), bool), np.zeros((4, 4), bool), (1, 1)).any()

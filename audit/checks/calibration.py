@@ -38,7 +38,7 @@ from .base import Finding, Section
 
 NAME = "calibration"
 #: The tasks (``audit.tasks``) this check is defined for.
-TASKS = ("binary", "multiclass", "survival")
+TASKS = ("binary", "multiclass", "survival", "segmentation")
 METRICS = ("calibration_intercept", "calibration_slope", "oe_ratio", "ece", "ece_equal_mass")
 CURVE_POINTS = 200
 
@@ -52,6 +52,10 @@ def run(ctx: AuditContext) -> Section:
         from . import calibration_survival
 
         return calibration_survival.run(ctx)
+    if ctx.task.name == "segmentation":
+        from . import calibration_segmentation
+
+        return calibration_segmentation.run(ctx)
     settings = ctx.spec.settings
     per_dataset, findings, curves = {}, [], {}
     for ds in ctx.datasets.values():

@@ -116,7 +116,8 @@ def dataset_images(ctx: AuditContext, ds: EvaluatedDataset, rows: np.ndarray):
 
 def subset(cases: CaseEvaluation, rows: np.ndarray) -> CaseEvaluation:
     return CaseEvaluation(tuple(cases.ids[i] for i in rows), cases.structures, cases.values[rows], cases.status[rows],
-                          cases.lesions[rows], tuple(cases.spacing[i] for i in rows), cases.spacing_source)
+                          cases.lesions[rows], tuple(cases.spacing[i] for i in rows), cases.spacing_source,
+                          None if cases.calibration is None else cases.calibration[rows])
 
 
 def corrupt_image(x: np.ndarray, kind: str, severity: float, rng: np.random.Generator) -> np.ndarray:
@@ -129,9 +130,9 @@ def corrupt_image(x: np.ndarray, kind: str, severity: float, rng: np.random.Gene
 
 def evaluate(ctx: AuditContext, ids, masks, images, structures) -> CaseEvaluation:
     """The model's label maps on ``images``, scored against the masks (structures as the clean evaluation's)."""
-    labels = [np.argmax(p, axis=0).astype(np.int16) for p in model_probabilities(ctx.model, images)]
     settings = ctx.spec.settings
-    out = evaluate_cases(ids, masks, labels, ctx.spec.data, settings, settings.n_jobs, settings.scheduler)
+    out = evaluate_cases(ids, masks, model_probabilities(ctx.model, images), ctx.spec.data, settings, settings.n_jobs,
+                         settings.scheduler)
     if out.structures != structures:  # default structures (every value found) differ once predictions change
         raise AuditInputError(f"the predictions on corrupted images hold other label values ({', '.join(out.structures)}) than "
                               f"the clean ones ({', '.join(structures)}); name the structures in data.labels.")

@@ -175,6 +175,67 @@ def case_score(reference: np.ndarray, prediction: np.ndarray, spacing, *, percen
 
 
 # --------------------------------------------------------------------------------------------
+# Calibration of probability maps
+# --------------------------------------------------------------------------------------------
+
+#: Equal-width probability bins of the voxel-level reliability diagram.
+CALIBRATION_BINS = 10
+#: Voxels within this distance (mm) of the reference or the predicted structure are the calibration region.
+CALIBRATION_MARGIN_MM = 5.0
+
+
+def calibration_sums(probability: np.ndarray, reference: np.ndarray, prediction: np.ndarray, spacing,
+                     margin: float = CALIBRATION_MARGIN_MM, bins: int = CALIBRATION_BINS) -> np.ndarray:
+    """Per probability bin: voxel count, sum of predicted probabilities, count of reference voxels, ``(bins, 3)``, over
+    the voxels within ``margin`` mm of ``reference ∪ prediction`` (the whole background would make any model look
+    calibrated). Zeros when both are empty. Bin ``b`` holds ``b / bins <= p < (b + 1) / bins`` (p = 1 in the last)."""
+    either = np.asarray(reference, bool) | np.asarray(prediction, bool)
+    out = np.zeros((bins, 3))
+    if not either.any():
+        return out
+    region = ndimage.distance_transform_edt(~either, sampling=spacing) <= margin
+    p = np.asarray(probability, dtype=np.float64)[region]
+    y = np.asarray(reference, bool)[region]
+    b = np.minimum((p * bins).astype(np.int64), bins - 1)
+    out[:, 0] = np.bincount(b, minlength=bins)
+    out[:, 1] = np.bincount(b, weights=p, minlength=bins)
+    out[:, 2] = np.bincount(b, weights=y, minlength=bins)
+    return out
+
+
+@dataclass(frozen=True)
+class VoxelCalibration:
+    """Voxel-level calibration pooled over cases, as a statistic of case resample counts.
+
+    ``sums`` is ``(n, bins, 3)`` (``calibration_sums`` of each case). Columns: the expected calibration error
+    ``ECE = sum_b |O_b - E_b| / N`` (``O_b``, ``E_b`` the bin's reference-voxel count and probability sum, ``N`` the
+    region's voxels; Naeini et al., AAAI 2015, pooled over voxels), the observed / expected ratio ``sum O / sum E``,
+    then per bin the mean predicted probability and the observed frequency.
+    """
+
+    sums: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.sums.shape[0])
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        k = self.sums.shape[1]
+        return ("ece", "oe_ratio", *(f"predicted@{b}" for b in range(k)), *(f"observed@{b}" for b in range(k)))
+
+    def __call__(self, W: np.ndarray) -> np.ndarray:
+        W = np.asarray(W, dtype=np.float64)
+        n, k = self.sums.shape[:2]
+        pooled = (W @ self.sums.reshape(n, -1)).reshape(W.shape[0], k, 3)
+        count, expected, observed = pooled[..., 0], pooled[..., 1], pooled[..., 2]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ece = np.abs(observed - expected).sum(axis=1) / count.sum(axis=1)
+            oe = observed.sum(axis=1) / expected.sum(axis=1)
+            return np.column_stack([ece, oe, expected / count, observed / count])
+
+
+# --------------------------------------------------------------------------------------------
 # Aggregation over cases
 # --------------------------------------------------------------------------------------------
 
@@ -234,6 +295,6 @@ def median_interval(values: np.ndarray, confidence: float) -> tuple[float, tuple
     return median, (float(x[k - 1]), float(x[n - k]))
 
 
-__all__ = ["BOTH_EMPTY", "BOTH_PRESENT", "CASE_METRICS", "DEFAULT_DISTANCE_CAP", "DISTANCE_METRICS", "FALSE_POSITIVE",
+__all__ = ["CALIBRATION_BINS", "CALIBRATION_MARGIN_MM", "VoxelCalibration", "calibration_sums", "BOTH_EMPTY", "BOTH_PRESENT", "CASE_METRICS", "DEFAULT_DISTANCE_CAP", "DISTANCE_METRICS", "FALSE_POSITIVE",
            "LESION_COUNTS", "MISSED", "STATUS", "CaseMeans", "CaseScore", "border", "case_score", "lesion_counts",
            "median_interval", "surface_distances"]
