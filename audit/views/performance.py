@@ -13,7 +13,7 @@ PER_CLASS_COLUMNS = ("auroc", "sensitivity", "specificity", "ppv", "npv")
 def build(section: Mapping, figures: Mapping, settings: Mapping, context=None) -> dict:
     if section.get("task") == "multilabel":
         columns = list(section.get("label_metrics") or [])
-        return {"multiclass": False, "multilabel": True, "survival": False, "confidence": section.get("confidence"), "columns": columns,
+        return {"multiclass": False, "multilabel": True, "survival": False, "segmentation": False, "confidence": section.get("confidence"), "columns": columns,
                 "no_finding": section.get("no_finding"),
                 "per_label": [{"dataset": name, "rows": [{"label": label, "threshold": cell.get("threshold"), "n_events": cell.get("n_events"),
                                                            "cells": [cell.get(m) for m in columns]}
@@ -24,12 +24,13 @@ def build(section: Mapping, figures: Mapping, settings: Mapping, context=None) -
     if section.get("task") == "segmentation":
         return segmentation_view(section)
     if section.get("task") != "multiclass":
-        return {"multiclass": False, "multilabel": False, "survival": False}
+        return {"multiclass": False, "multilabel": False, "survival": False, "segmentation": False}
     datasets = section.get("datasets") or {}
     return {
         "multiclass": True,
         "multilabel": False,
         "survival": False,
+        "segmentation": False,
         "confidence": section.get("confidence"),
         "decision": section.get("decision"),
         "notes": list(section.get("notes") or []),
@@ -62,7 +63,7 @@ def survival_view(section: Mapping) -> dict:
             follow.append({"dataset": n, "at_risk": f.get("at_risk"), "events": f.get("events"),
                            "censoring_survival": f.get("censoring_survival"), "reason": f.get("reason")})
         horizons.append({"horizon": h, "rows": rows, "follow_up": follow})
-    return {"multiclass": False, "multilabel": False, "survival": True, "confidence": section.get("confidence"),
+    return {"multiclass": False, "multilabel": False, "survival": True, "segmentation": False, "confidence": section.get("confidence"),
             "time_unit": section.get("time_unit") or "", "threshold": section.get("threshold"),
             "conventions": list(section.get("conventions") or []), "datasets": names, "horizons": horizons}
 
