@@ -641,7 +641,10 @@ USUAL_COLUMNS = {
 }
 #: Keys of the multiclass, multilabel and survival tasks: for a binary table they appear only in examples with trouble.
 MULTI_TASK_KEYS = frozenset({"task", "data.classes", "data.ordinal", "data.no_finding", "settings.binary_views", "data.time",
-                             "data.event", "data.risk_score", "settings.horizon", "settings.time_unit"})
+                             "data.event", "data.risk_score", "settings.horizon", "settings.time_unit",
+                             "data.mask", "data.image", "data.prediction_type", "data.prediction_axes", "data.npz_key",
+                             "data.spacing", "data.labels", "settings.hd_percentile", "settings.nsd_tolerance",
+                             "settings.distance_cap", "settings.both_empty", "model.window"})
 #: Settings that change only how long an audit takes, or where it runs: their valid values are these
 #: (n_resamples at its minimum). Out-of-range values are still drawn for them by the mutations.
 COSTLY = {
