@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 EXAMPLE := examples/rotterdam_gbsg
 DEMO_OUT := $(EXAMPLE)/out
 
-.PHONY: demo demo-flchain test venv install-demo install-dev bench clean
+.PHONY: demo demo-flchain demo-segmentation test venv install-demo install-dev bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ demo-flchain: install-demo
 	$(BIN)/trustaudit run examples/flchain/audit.yaml --out examples/flchain/out
 	@echo
 	@echo "Report: $(abspath examples/flchain/out)/report.html"
+
+demo-segmentation: install-dev
+	$(BIN)/python examples/lesion_phantoms/prepare.py
+	$(BIN)/trustaudit run examples/lesion_phantoms/audit.yaml --out examples/lesion_phantoms/out
+	@echo
+	@echo "Report: $(abspath examples/lesion_phantoms/out)/report.html"
 
 test: install-dev
 	$(BIN)/python -m pytest -q

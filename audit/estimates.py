@@ -289,7 +289,7 @@ def segmentation_estimates(ctx: AuditContext, ds: EvaluatedDataset, one_sided: b
     n (``stats.intervals.proportion_estimate``), which holds its coverage where a bootstrap degenerates (every case
     detected).
     """
-    from .stats.estimate import not_estimable
+    from .stats.estimate import cluster_labelled, not_estimable
     from .stats.intervals import IntervalRules, proportion_estimate
     from .stats.segmentation import BOTH_PRESENT, MISSED, median_interval
 
@@ -315,8 +315,8 @@ def segmentation_estimates(ctx: AuditContext, ds: EvaluatedDataset, one_sided: b
                 present = np.isin(cases.status[:, j], (BOTH_PRESENT, MISSED))
                 k = int((cases.status[present, j] == BOTH_PRESENT).sum())
                 est = proportion_estimate(k, int(present.sum()), rules, what="cases")
-            elif clustered:
-                est = Estimate(est.value, est.ci, f"cluster-{est.method}", est.n, reason=est.reason)
+            else:
+                est = cluster_labelled(est, clustered)
             row[name] = est
         for m in segmentation_metrics(ctx):
             x = cases.metric(m)[:, j]

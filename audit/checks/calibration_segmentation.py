@@ -18,6 +18,7 @@ import numpy as np
 from ..context import AuditContext
 from ..evidence import shown
 from ..plots.calibration import reliability_figure
+from ..stats.estimate import cluster_labelled
 from ..stats.segmentation import CALIBRATION_BINS, CALIBRATION_MARGIN_MM, VoxelCalibration
 from ..verdicts import criterion, judge_interval_within, worst
 from .base import Finding, Section
@@ -47,7 +48,8 @@ def run(ctx: AuditContext) -> Section:
             stat = VoxelCalibration(ds.cases.calibration[:, j])
             boot = ctx.engine.bootstrap(stat, ctx.design(ds), ctx.stream(ds))
             column = {name: k for k, name in enumerate(stat.names)}
-            ece, oe = boot.estimate_at(column["ece"], ds.n).to_dict(), boot.estimate_at(column["oe_ratio"], ds.n).to_dict()
+            clustered = ctx.design(ds).clusters is not None
+            ece, oe = (cluster_labelled(boot.estimate_at(column[k], ds.n), clustered).to_dict() for k in ("ece", "oe_ratio"))
             counts = ds.cases.calibration[:, j, :, 0].sum(axis=0)
             bins = [{"predicted": _finite(boot.estimate[column[f"predicted@{b}"]]),
                      "observed": _finite(boot.estimate[column[f"observed@{b}"]]),

@@ -495,7 +495,7 @@ def partition_criteria(partitions: list[dict], dataset: str, margin_of: dict[str
     """One criterion per partition: pass when every judged comparison is within margin, fail on a material gap,
     insufficient evidence without two adequately sized groups, otherwise inconclusive."""
     level = f"{confidence:.0%}"
-    shown = ", ".join(dict.fromkeys(f"{metric_label(m.split('[')[0], short=True)}{_each(m)} {v:g}"
+    shown = ", ".join(dict.fromkeys(f"{metric_label(m.split('[')[0], short=True)}{_each(m)} {v:g}{_unit(m)}"
                                     for m, v in margin_of.items() if m not in MIRRORS))
     rule = (f"pass when every gap's simultaneous {level} interval lies within the equivalence margin ({shown}); "
             "fail when a gap is material (its interval excludes 0 and its estimate lies beyond the margin); "
@@ -521,6 +521,11 @@ def _each(metric: str) -> str:
     if "[" not in metric:
         return ""
     return " of each structure" if "segmentation" in METRICS_BY_NAME[metric.split("[")[0]].tasks else " of each class"
+
+
+def _unit(metric: str) -> str:
+    """" mm" after a margin of a segmentation distance (its label says "(mm)" only in tables)."""
+    return " mm" if metric.split("[")[0] in ("hd95", "hd", "masd", "assd") else ""
 
 
 def explain(family: list, ds: EvaluatedDataset, ctx: AuditContext, simultaneous: dict) -> list[Finding]:

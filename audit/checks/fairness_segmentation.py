@@ -20,7 +20,7 @@ from ..context import AuditContext, EvaluatedDataset
 from ..estimates import segmentation_estimates
 from ..groups import Partition, build_partitions, reference_group, too_small
 from ..labels import EQUIVALENCE_MARGINS
-from ..stats import Estimate
+from ..stats.estimate import cluster_labelled
 from ..stats.intervals import IntervalRules
 from ..stats.segmentation import BOTH_PRESENT, CASE_METRICS, MISSED, CaseMeans
 from ..verdicts import worst
@@ -141,7 +141,7 @@ def group_cell(ds, part: Partition, label: str, code: int, boot, column, cluster
     estimates = {}
     for m in primary:
         est = boot.estimate_at(column[(part.name, code, m)], n)
-        estimates[m] = est if clusters is None else Estimate(est.value, est.ci, f"cluster-{est.method}", est.n, reason=est.reason)
+        estimates[m] = cluster_labelled(est, clusters is not None)
     reasons = too_small(n, None, settings)
     if events < settings.min_group_events:
         reasons.append(f"{events} cases holding a structure < {settings.min_group_events}")

@@ -35,6 +35,7 @@ from ..robustness.attacks import dice_pgd_class, run_seed
 from ..segmentation import CaseEvaluation, case_image, evaluate_cases, model_probabilities, segmentation_module
 from ..spec import IMAGE_CORRUPTIONS, resolve
 from ..stats import stream_rng
+from ..stats.estimate import cluster_labelled
 from ..stats.segmentation import CASE_METRICS, CaseMeans
 from ..verdicts import criterion, worst
 from .base import Finding, Section
@@ -158,8 +159,8 @@ def point(ctx: AuditContext, ds: EvaluatedDataset, rows: np.ndarray, clean: Case
         row = {}
         for i, m in enumerate(METRICS):
             c = 2 * (j * len(METRICS) + i)
-            row[m] = boot.estimate_at(c, int(rows.size)).to_dict()
-            row[f"{m}_change"] = change.estimate_at(c // 2, int(rows.size)).to_dict()
+            row[m] = cluster_labelled(boot.estimate_at(c, int(rows.size)), design.clustered).to_dict()
+            row[f"{m}_change"] = cluster_labelled(change.estimate_at(c // 2, int(rows.size)), design.clustered).to_dict()
         a, b = stressed.values[:, j, CASE_METRICS.index("dice")], clean.values[:, j, CASE_METRICS.index("dice")]
         row["cases_changed"] = int(np.sum(~((a == b) | (np.isnan(a) & np.isnan(b)))))
         out[s] = row

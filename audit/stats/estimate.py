@@ -64,6 +64,11 @@ def not_estimable(reason: str, method: str, n: int, value: float = math.nan) -> 
     return Estimate(value, None, method, n, reason=reason)
 
 
+def cluster_labelled(est: Estimate, clustered: bool) -> Estimate:
+    """``est`` with its method marked ``cluster-`` when its bootstrap resampled clusters (``data.cluster``) whole."""
+    return Estimate(est.value, est.ci, f"cluster-{est.method}", est.n, reason=est.reason) if clustered else est
+
+
 def _finite_or_none(x: float) -> float | None:
     x = float(x)
     return x if math.isfinite(x) else None
