@@ -25,7 +25,8 @@ from markupsafe import Markup
 from audit.checklist import section_states
 from audit.figure import Figure
 from audit.numbers import finite_or_none
-from audit.labels import METRIC_BETTER, METRIC_LABELS, SEVERITY_ORDER
+from audit.labels import METRIC_BETTER, METRIC_LABELS, METRICS_BY_NAME, SEVERITY_ORDER
+from audit.labels import metric_label as labels_metric_label
 from audit.resources import resource_dir
 from audit.views import ViewContext, section_view
 from audit.views.checklists import build_checklists
@@ -188,6 +189,37 @@ SECTION_INTROS |= {
         "that excludes 0 is a real change. The tables below say why: outcome shift (different event-free "
         "survival), prediction shift and covariate shift."
     ),
+    "performance/segmentation": (
+        "Each structure is scored case by case and the cases are summarised: the mean over counted cases (missed "
+        "structures count with Dice 0 and the capped distance), the median, and the mean over the cases where the "
+        "prediction found the structure, each with its {level} interval. Dice, IoU and NSD run from 0 to 1, higher "
+        "better; HD95, HD, MASD and ASSD are distances in mm, lower better. The rules for empty masks are listed below; "
+        "every case's values are in results.json (cases[])."
+    ),
+    "fairness/segmentation": (
+        "Each group's mean Dice, HD95 and NSD per structure are compared with the reference group's; gaps carry "
+        "simultaneous {level} intervals over all comparisons of a dataset (max-T) and are judged against equivalence "
+        "margins (Dice and NSD 0.05, HD95 2 mm unless the spec says otherwise). Small groups are shown, never judged."
+    ),
+    "calibration/segmentation": (
+        "Calibration asks whether a voxel given a 30% probability of belonging to the structure belongs to it 30% "
+        "of the time. Only voxels near the reference or the predicted structure (within 5 mm) count, since the far "
+        "background is trivially right. ECE is the mean absolute gap between predicted and observed over the "
+        "probability bins; O/E (observed over expected structure voxels) should be 1: above 1 means the "
+        "probabilities claim too little. Intervals ({level}) come from resampling cases."
+    ),
+    "robustness/segmentation": (
+        "The model is re-run on corrupted images (noise, blur, contrast, gamma, bias field, lower resolution, JPEG) "
+        "at growing severity and under an attack that pushes the images, within a small budget, to spoil the "
+        "Dice of the prediction. Each point is the mean Dice or HD95 over the same cases with its {level} interval; "
+        "the change from the clean images is paired, case by case."
+    ),
+    "external/segmentation": (
+        "For each external site the table puts the internal and external means per structure side by side with "
+        "the difference external minus internal and its {level} interval (independent bootstraps over cases): an "
+        "interval that excludes 0 is a real change. A structure shift (different lesion sizes) changes overlap "
+        "metrics even for an unchanged model."
+    ),
     "utility/survival": (
         "A decision curve asks whether treating the patients whose predicted risk by the horizon reaches a "
         "threshold does more good than harm, compared with treating everyone or no one. True and false "
@@ -327,6 +359,9 @@ def method_short(method: Any) -> str:
 def metric_label(name: Any) -> str:
     """``"balanced_accuracy"`` → ``"Balanced accuracy"``; known acronyms kept (``"AUROC"``)."""
     name = str(name)
+    base = name.split("[")[0]
+    if name.endswith("]") and base in METRICS_BY_NAME and "segmentation" in METRICS_BY_NAME[base].tasks:
+        return labels_metric_label(name)  # a structure's metric: "Dice, whole_tumour"
     return METRIC_LABELS.get(name, name.replace("_", " ").capitalize())
 
 
