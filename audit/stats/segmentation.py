@@ -78,12 +78,14 @@ def border(mask: np.ndarray) -> np.ndarray:
 def _crop(reference: np.ndarray, prediction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Both masks cut to their joint bounding box, padded by one background voxel on every side (borders and
     border-to-border distances are unchanged, and the distance transform runs on the small box only)."""
-    either = reference | prediction
     slices = []
-    for axis in range(either.ndim):
-        hit = np.flatnonzero(either.any(axis=tuple(a for a in range(either.ndim) if a != axis)))
+    for axis in range(reference.ndim):
+        others = tuple(a for a in range(reference.ndim) if a != axis)
+        hit = np.flatnonzero(reference.any(axis=others) | prediction.any(axis=others))
         slices.append(slice(int(hit[0]), int(hit[-1]) + 1))
     box = tuple(slices)
+    if all(s.start == 1 and s.stop == n - 1 for s, n in zip(box, reference.shape)):
+        return reference, prediction  # already cropped and padded
     return np.pad(reference[box], 1), np.pad(prediction[box], 1)
 
 
@@ -146,6 +148,8 @@ def case_score(reference: np.ndarray, prediction: np.ndarray, spacing, *, percen
     """
     reference = np.asarray(reference, dtype=bool)
     prediction = np.asarray(prediction, dtype=bool)
+    if reference.any() or prediction.any():  # every metric reads the joint bounding box only (padded: same borders)
+        reference, prediction = _crop(reference, prediction)
     voxel = float(np.prod(spacing))
     n_ref, n_pred = int(reference.sum()), int(prediction.sum())
     v_ref, v_pred = n_ref * voxel, n_pred * voxel
