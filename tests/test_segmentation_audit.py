@@ -292,3 +292,31 @@ def test_probability_maps_from_nnunet_style_arrays(tmp_path):
     del s["data"]["prediction_axes"]
     with pytest.raises(AuditInputError, match=r"case c0: the mask is NIfTI but the prediction is an array file"):
         run(s)
+
+
+def test_png_cases_take_their_spacing_from_the_spec_and_a_header_is_never_contradicted(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "png"
+    make_cases(folder, n=12)
+    table = pd.read_csv(folder / "cases.csv")
+    for column in ("mask", "pred"):
+        for path in table[column]:
+            array = np.asanyarray(nib.load(folder / path).dataobj).astype(np.uint8)
+            Image.fromarray(array).save(folder / path.replace(".nii.gz", ".png"))
+        table[column] = table[column].str.replace(".nii.gz", ".png")
+    table.to_csv(folder / "cases.csv", index=False)
+    base = {"name": "png", "task": "segmentation", "settings": {"n_resamples": 50},
+            "data": {"test": str(folder / "cases.csv"), "mask": "mask", "prediction": "pred", "id": "case",
+                     "labels": {"whole": [1, 2]}}}
+    voxels = run(base).results
+    assert voxels["datasets"]["test"]["spacing"] == "none (distances in voxels)"
+    mm = run(base | {"data": base["data"] | {"spacing": [0.8, 0.8]}}).results
+    nifti = run(spec(tmp_path / "nifti") | {"checks": ["performance"]}).results  # the same cases as NIfTI at 0.8 mm
+    cases = {c["id"]: c["structures"]["whole"]["hd95"] for c in mm["sections"]["performance"]["datasets"]["test"]["cases"]}
+    for c in nifti["sections"]["performance"]["datasets"]["test"]["cases"][:12]:
+        assert cases[c["id"]] == pytest.approx(c["structures"]["whole"]["hd95"])
+    s = spec(tmp_path / "nifti")
+    s["data"]["spacing"] = [1.0, 1.0]
+    with pytest.raises(AuditInputError, match=r"case c0: data.spacing \[1.0, 1.0\] contradicts the mask's NIfTI header 0.8 × 0.8 mm"):
+        run(s)
