@@ -193,7 +193,7 @@ def requested_checks(spec: AuditSpec) -> list[str]:
 def segmentation_dataset(ds, spec: AuditSpec, base_dir: Path, adapter) -> EvaluatedDataset:
     """A segmentation dataset with every case scored (``audit.segmentation.evaluate_cases``): file paths are relative to
     the case table's folder; cases are named by ``data.id`` (else their row number)."""
-    from .segmentation import evaluate_cases
+    from .segmentation import evaluate_cases, with_files_digest
 
     data = spec.data
     written = spec.data.test if ds.name == "test" else spec.data.external[ds.name]
@@ -213,6 +213,7 @@ def segmentation_dataset(ds, spec: AuditSpec, base_dir: Path, adapter) -> Evalua
         cases = evaluate_cases(ids, masks, preds, data, settings, settings.n_jobs, settings.scheduler)
     except AuditInputError as exc:
         raise AuditInputError(f"dataset {ds.name!r}, {exc}") from None
+    cases = with_files_digest(cases, [p for pair in zip(masks, files) for p in pair])
     return EvaluatedDataset(ds, cases.values, cases)
 
 

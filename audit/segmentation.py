@@ -7,7 +7,8 @@ every non-zero label value found in a reference or prediction is one structure, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,9 @@ class CaseEvaluation:
     #: with probability maps: per case and structure the voxel-calibration bin sums ``(n, S, bins, 3)``
     #: (``stats.segmentation.calibration_sums``), else None
     calibration: np.ndarray | None = None
+    #: SHA-256 over the SHA-256 of every file the cases read (mask, then prediction or image, case by case), so a
+    #: reviewer can tell the files are the audited ones; set by the runner
+    files_sha256: str | None = None
 
     @property
     def n(self) -> int:
@@ -49,11 +53,27 @@ class CaseEvaluation:
     def summary(self) -> dict:
         """Cases and, per structure, how many fall in each branch of the empty-mask policy."""
         out: dict[str, Any] = {"n": self.n, "spacing": self.spacing_source}
+        if self.files_sha256 is not None:
+            out["case_files_sha256"] = self.files_sha256
         out["structures"] = {
             s: {name: int((self.status[:, j] == code).sum()) for code, name in enumerate(STATUS)}
             for j, s in enumerate(self.structures)
         }
         return out
+
+
+def files_digest(paths: list[str]) -> str:
+    """SHA-256 of the files' SHA-256 digests in order (one hash for every file of a dataset's cases)."""
+    from .data import sha256_file
+
+    outer = hashlib.sha256()
+    for path in paths:
+        outer.update(sha256_file(Path(path)).encode("ascii"))
+    return outer.hexdigest()
+
+
+def with_files_digest(cases: CaseEvaluation, paths: list[str]) -> CaseEvaluation:
+    return replace(cases, files_sha256=files_digest(paths))
 
 
 def structure_values(labels: dict | None) -> dict[str, tuple[int, ...]] | None:
@@ -271,5 +291,5 @@ def segmentation_module(adapter: Any):
     return Segmenter().to(adapter.device).eval()
 
 
-__all__ = ["CaseEvaluation", "case_image", "evaluate_cases", "model_probabilities", "predicted_labels", "segmentation_module",
+__all__ = ["CaseEvaluation", "files_digest", "with_files_digest", "case_image", "evaluate_cases", "model_probabilities", "predicted_labels", "segmentation_module",
            "structure_values", "windowed"]

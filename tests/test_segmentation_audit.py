@@ -80,6 +80,13 @@ def test_audit_reports_cases_policy_and_intervals(tmp_path):
     missed = [c for c in cases if c["structures"]["whole"]["status"] == "missed"]
     assert all(c["structures"]["whole"]["hd95"] == 100.0 for c in missed)  # the default distance cap
     assert result["datasets"]["test"]["spacing"] == "NIfTI header"
+    import hashlib
+
+    from audit.data import sha256_file
+
+    files = [tmp_path / "a" / p for c in range(24) for p in (f"masks/c{c}.nii.gz", f"preds/c{c}.nii.gz")]
+    digest = hashlib.sha256("".join(sha256_file(f) for f in files).encode()).hexdigest()
+    assert result["datasets"]["test"]["case_files_sha256"] == digest  # provenance of every case file
     assert any("Dice 0 and distances 100 mm" in f["message"] for f in result["findings"])
     best = run(spec(tmp_path, both_empty="best")).results["sections"]["performance"]["datasets"]["test"]["structures"]["whole"]
     assert best["metrics"]["dice"]["mean"]["value"] > whole["metrics"]["dice"]["mean"]["value"]  # 3 perfect cases added
