@@ -237,13 +237,19 @@ def survival_estimates(ctx: AuditContext, ds: EvaluatedDataset, one_sided: bool 
 
 #: The mean of a distance or overlap over the cases where both masks hold the structure, shown beside each mean.
 DETECTED_SUFFIX = "|detected"
+#: The mean over the counted cases that are not failures (missed or false-positive structures), for the failure-
+#: mixture interval (``stats.segmentation.failure_mixture_interval``).
+REST_SUFFIX = "|rest"
+#: Metrics whose failures (missed, false positive) all take one value: 0, or the distance cap (``None`` here).
+FAILURE_VALUES = {"dice": 0.0, "iou": 0.0, "nsd": 0.0, "hd": None, "hd95": None, "masd": None, "assd": None}
 
 
 def segmentation_statistic(cases, metrics: tuple[str, ...], rows=None):
     """One ``stats.segmentation.CaseMeans`` over the cases (all, or ``rows``): per structure, the mean of each metric
     (``<metric>/<structure>``), its mean over detected cases (``<metric>|detected/<structure>``: both masks hold the
-    structure), the detection rate, false-positive lesions per case, and lesion-wise sensitivity (a ratio of sums)."""
-    from .stats.segmentation import BOTH_PRESENT, CASE_METRICS, LESION_COUNTS, MISSED, CaseMeans
+    structure), for metrics with a fixed failure value the mean over the cases that did not fail (``|rest``), the
+    detection rate, false-positive lesions per case, and lesion-wise sensitivity (a ratio of sums)."""
+    from .stats.segmentation import BOTH_PRESENT, CASE_METRICS, FALSE_POSITIVE, LESION_COUNTS, MISSED, CaseMeans
 
     rows = slice(None) if rows is None else rows
     values, status, lesions = cases.values[rows], cases.status[rows], cases.lesions[rows]
@@ -253,6 +259,9 @@ def segmentation_statistic(cases, metrics: tuple[str, ...], rows=None):
             x = values[:, j, CASE_METRICS.index(m)]
             cols += [x, np.where(status[:, j] == BOTH_PRESENT, x, np.nan)]
             names += [f"{m}/{s}", f"{m}{DETECTED_SUFFIX}/{s}"]
+            if m in FAILURE_VALUES:
+                cols.append(np.where(np.isin(status[:, j], (MISSED, FALSE_POSITIVE)), np.nan, x))
+                names.append(f"{m}{REST_SUFFIX}/{s}")
         present = np.isin(status[:, j], (BOTH_PRESENT, MISSED))
         cols += [np.where(present, (status[:, j] == BOTH_PRESENT).astype(float), np.nan),
                  lesions[:, j, LESION_COUNTS.index("false_positive_lesions")]]
@@ -285,7 +294,10 @@ def segmentation_estimates(ctx: AuditContext, ds: EvaluatedDataset, one_sided: b
     interval), ``detection_rate``, ``false_positive_lesions``, ``lesion_sensitivity``.
 
     Means: the bootstrap over cases (patients' cases together under ``data.cluster``) of the dataset's one stream, BCa
-    by default. The detection rate of unclustered cases is a proportion: the Wilson score interval, exact near 0 or
+    by default. A mean of a metric whose failures share one value (Dice, IoU, NSD at 0; distances at the cap) over
+    unclustered cases gets the failure-mixture interval (``stats.segmentation.failure_mixture_interval``: the
+    bootstrap of the other cases' mean combined with the Jeffreys posterior of the failure share), which keeps its
+    coverage when failures are rare and a sample may hold none. The detection rate of unclustered cases is a proportion: the Wilson score interval, exact near 0 or
     n (``stats.intervals.proportion_estimate``), which holds its coverage where a bootstrap degenerates (every case
     detected).
     """
@@ -315,6 +327,8 @@ def segmentation_estimates(ctx: AuditContext, ds: EvaluatedDataset, one_sided: b
                 present = np.isin(cases.status[:, j], (BOTH_PRESENT, MISSED))
                 k = int((cases.status[present, j] == BOTH_PRESENT).sum())
                 est = proportion_estimate(k, int(present.sum()), rules, what="cases")
+            elif name in FAILURE_VALUES and not clustered and np.isfinite(est.value):
+                est = failure_mixture(ctx, ds, boot, column, name, s, j, confidence) or est
             else:
                 est = cluster_labelled(est, clustered)
             row[name] = est
@@ -328,3 +342,23 @@ def segmentation_estimates(ctx: AuditContext, ds: EvaluatedDataset, one_sided: b
         out[s] = row
     ctx.cache[key] = out
     return out
+
+
+def failure_mixture(ctx: AuditContext, ds: EvaluatedDataset, boot: BootstrapResult, column: dict, metric: str,
+                    structure: str, j: int, confidence: float) -> Estimate | None:
+    """The failure-mixture interval of one structure's mean ``metric`` (``segmentation_estimates``); ``None`` when
+    every counted case failed (the bootstrap's answer stands)."""
+    from .stats import stream_rng
+    from .stats.segmentation import FALSE_POSITIVE, MISSED, failure_mixture_interval
+
+    x = ds.cases.metric(metric)[:, j]
+    counted = np.isfinite(x)
+    failures = int(np.isin(ds.cases.status[counted, j], (MISSED, FALSE_POSITIVE)).sum())
+    value = FAILURE_VALUES[metric]
+    value = ctx.spec.settings.distance_cap if value is None else value
+    rng = stream_rng(ctx.spec.settings.seed, f"{ctx.stream(ds)}/failure-share/{metric}/{structure}")
+    ci = failure_mixture_interval(boot.replicates[:, column[f"{metric}{REST_SUFFIX}/{structure}"]], failures,
+                                  int(counted.sum()), value, confidence, rng)
+    if ci is None:
+        return None
+    return Estimate(float(np.mean(x[counted])), ci, "bootstrap-jeffreys-mixture", ds.n)

@@ -106,8 +106,10 @@ What is simulated
 
 9. **Segmentation** (``segmentation-*``; 4,000 studies each, seconds): per-case Dice ~ Beta(8, 2) and HD95 ~
    lognormal(log 2 mm, 0.8), a structure missed in 10% of cases (Dice 0, HD95 at the 100 mm cap), 20, 50 and
-   200 cases: means by the bootstrap over cases (``CaseMeans`` in the engine, BCa), the median by its order-
-   statistic interval, the detection rate by Wilson / Clopper–Pearson. Clustered: 30 patients with two cases
+   200 cases: means by the failure-mixture interval the audit reports for unclustered cases
+   (``segmentation.failure_mixture_interval``: the bootstrap of the non-failed cases' mean with a Jeffreys
+   posterior failure share) and, for comparison, by the plain bootstrap over cases (BCa, what clustered cases
+   get); the median by its order-statistic interval, the detection rate by Wilson / Clopper–Pearson. Clustered: 30 patients with two cases
    sharing a patient effect, the cluster bootstrap against the case bootstrap that ignores the pairing.
    External: the difference of two sites' mean Dice by independent bootstraps (60 cases each).
 
@@ -284,8 +286,9 @@ EXEMPTIONS: dict[tuple[str, str], str] = {
 for _metric in ("dice", "hd95"):
     EXEMPTIONS[(f"mean {_metric} — bootstrap over cases, BCa", "segmentation-n20")] = (
         "a 10% mass of missed structures is unseen in 0.9^20 = 12% of 20-case samples, and no resampling of those "
-        "samples can put it back: the bootstrap misses on the failure side. The report warns below 50 cases "
-        "(performance_segmentation.MIN_CASES); the median's order-statistic interval holds at n = 20")
+        "samples can put it back: the bootstrap misses on the failure side. The audit reports the failure-mixture "
+        "interval for unclustered cases (the row above); with clustered cases it keeps this bootstrap and warns "
+        "below 50 counted cases (performance_segmentation.MIN_CASES)")
 EXEMPTIONS[("the pairing ignored", "segmentation-clustered")] = (
     "not an interval the audit reports: what the case bootstrap gives when data.cluster is left out, shown to "
     "measure why patients' cases are resampled together")
@@ -1260,7 +1263,7 @@ def segmentation_study(key: str, n: int, studies: int, rng) -> Tallies:
     ``ResamplingEngine``, BCa, as ``estimates.segmentation_estimates``), the median Dice by the order-statistic
     interval (``segmentation.median_interval``)."""
     from audit.stats.intervals import IntervalRules, proportion_estimate
-    from audit.stats.segmentation import CaseMeans, median_interval
+    from audit.stats.segmentation import CaseMeans, failure_mixture_interval, median_interval
 
     truths = _segmentation_truths()
     t = Tallies(key)
@@ -1269,10 +1272,14 @@ def segmentation_study(key: str, n: int, studies: int, rng) -> Tallies:
         missed = rng.uniform(size=n) < SEG_MISS
         dice = np.where(missed, 0.0, rng.beta(8, 2, size=n))
         hd95 = np.where(missed, SEG_CAP, np.minimum(SEG_CAP, 2.0 * np.exp(0.8 * rng.standard_normal(n))))
-        stat = CaseMeans(np.column_stack([dice, hd95, (~missed).astype(float)]), ("dice", "hd95", "detection_rate"))
+        rest = [np.where(missed, np.nan, v) for v in (dice, hd95)]
+        stat = CaseMeans(np.column_stack([dice, hd95, *rest]), ("dice", "hd95", "dice|rest", "hd95|rest"))
         boot = eng.bootstrap(stat, None, "coverage")
-        for j, name in enumerate(stat.names[:2]):
-            t(f"mean {name} — bootstrap over cases, BCa").estimate(boot.estimate_at(j, n), truths[name])
+        for j, (name, fail) in enumerate((("dice", 0.0), ("hd95", SEG_CAP))):
+            ci = failure_mixture_interval(boot.replicates[:, 2 + j], int(missed.sum()), n, fail, CONFIDENCE, rng)
+            t(f"mean {name} — failure mixture (bootstrap + Jeffreys), as the audit reports it").estimate(
+                Estimate(float(stat.values[:, j].mean()), ci, "bootstrap-jeffreys-mixture", n), truths[name])
+            t(f"mean {name} — bootstrap over cases, BCa (clustered cases; for comparison)").estimate(boot.estimate_at(j, n), truths[name])
         t("detection rate — Wilson / Clopper-Pearson", "exact").estimate(
             proportion_estimate(int((~missed).sum()), n, IntervalRules(CONFIDENCE, "cohort", None, "auto"), "cases"),
             truths["detection_rate"])

@@ -88,6 +88,10 @@ def test_audit_reports_cases_policy_and_intervals(tmp_path):
     digest = hashlib.sha256("".join(sha256_file(f) for f in files).encode()).hexdigest()
     assert result["datasets"]["test"]["case_files_sha256"] == digest  # provenance of every case file
     assert any("Dice 0 and distances 100 mm" in f["message"] for f in result["findings"])
+    unclustered = spec(tmp_path)
+    del unclustered["data"]["cluster"]
+    mean = run(unclustered).results["sections"]["performance"]["datasets"]["test"]["structures"]["whole"]["metrics"]["dice"]["mean"]
+    assert mean["method"] == "bootstrap-jeffreys-mixture" and mean["ci"][0] < mean["value"] < mean["ci"][1]
     best = run(spec(tmp_path, both_empty="best")).results["sections"]["performance"]["datasets"]["test"]["structures"]["whole"]
     assert best["metrics"]["dice"]["mean"]["value"] > whole["metrics"]["dice"]["mean"]["value"]  # 3 perfect cases added
 

@@ -10,7 +10,7 @@ from scipy.spatial.distance import cdist
 from scipy.stats import binom
 
 from audit.stats.segmentation import (
-    VoxelCalibration, calibration_sums, BOTH_EMPTY, BOTH_PRESENT, CASE_METRICS, DEFAULT_DISTANCE_CAP, FALSE_POSITIVE, MISSED, CaseMeans, case_score,
+    VoxelCalibration, calibration_sums, failure_mixture_interval, BOTH_EMPTY, BOTH_PRESENT, CASE_METRICS, DEFAULT_DISTANCE_CAP, FALSE_POSITIVE, MISSED, CaseMeans, case_score,
     lesion_counts, median_interval, surface_distances,
 )
 
@@ -241,3 +241,16 @@ def test_voxel_calibration_equals_pooled_voxels():
     expanded = VoxelCalibration(np.repeat(sums, w[0], axis=0))(np.ones((1, int(w.sum()))))
     np.testing.assert_allclose(VoxelCalibration(sums)(w), expanded)
     assert not calibration_sums(np.zeros((4, 4)), np.zeros((4, 4), bool), np.zeros((4, 4), bool), (1, 1)).any()
+
+
+def test_failure_mixture_interval_keeps_a_failure_rate_possible_when_none_was_seen():
+    rest = np.random.default_rng(0).normal(0.8, 0.02, 2000)  # bootstrap replicates of the non-failed cases' mean
+    seen_none = failure_mixture_interval(rest, 0, 20, 0.0, 0.95, np.random.default_rng(1))
+    plain = np.quantile(rest, [0.025, 0.975])
+    assert seen_none[0] < plain[0] - 0.03  # down by the plausible failure share (Jeffreys upper 97.5% ~ 0.12 at n=20)
+    assert seen_none[1] == pytest.approx(plain[1], abs=0.01)
+    two = failure_mixture_interval(rest, 2, 20, 0.0, 0.95, np.random.default_rng(1))
+    assert two[0] < 0.9 * 0.8 < two[1]  # centred near (1 - 2/20) 0.8
+    cap = failure_mixture_interval(rest * 5, 2, 20, 100.0, 0.95, np.random.default_rng(1))
+    assert cap[0] < 0.9 * 4 + 0.1 * 100 < cap[1]  # distances: failures at the cap
+    assert failure_mixture_interval(np.array([np.nan]), 20, 20, 0.0, 0.95, np.random.default_rng(1)) is None

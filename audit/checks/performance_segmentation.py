@@ -26,8 +26,9 @@ from .base import Finding, Section
 NAME = "performance"
 #: Cases listed as the worst per structure (lowest Dice).
 WORST_CASES = 5
-#: Below this many counted cases a mean's bootstrap interval undercovers when failures are rare (a miss rate of 10%
-#: is unseen in 12% of 20-case samples: 88% coverage at n = 20, 94% from n = 50; benchmarks/coverage.py).
+#: Below this many counted cases the cluster bootstrap of a mean undercovers when failures are rare (a miss rate of
+#: 10% is unseen in 12% of 20-case samples: 88% at n = 20, 94% from n = 50; benchmarks/coverage.py). Unclustered
+#: cases get the failure-mixture interval, which holds at 20.
 MIN_CASES = 50
 
 
@@ -48,7 +49,9 @@ def conventions(settings) -> list[str]:
         f"is not estimable. Cases with the structure in neither mask are {both}.",
         "Beside each mean: the mean over detected cases (both masks hold the structure) and the detection rate. Lesions "
         "are connected components (full connectivity); a reference lesion is detected when a predicted voxel overlaps it.",
-        "Intervals of means: bootstrap over cases (a patient's cases together under data.cluster); medians: the "
+        "Intervals of means: for Dice, IoU, NSD and the distances, the bootstrap of the non-failed cases' mean combined "
+        "with the Jeffreys posterior of the failure share (a failure rate stays possible when the sample shows none); "
+        "with data.cluster, and for the volumes, the bootstrap over cases (a patient's cases together); medians: the "
         "distribution-free order-statistic interval.",
     ]
 
@@ -80,9 +83,9 @@ def run(ctx: AuditContext) -> Section:
                                       structures[s]["metrics"]["dice"]["mean"], 0.0, reason))
             counted = counts["both_present"] + counts["missed"] + counts["false_positive"] + (
                 counts["both_empty"] if settings.both_empty == "best" else 0)
-            if counted < MIN_CASES:
+            if counted < MIN_CASES and ctx.spec.data.cluster is not None:
                 findings.append(Finding(NAME, "warning", f"On {ds.name}, {s} has {counted} counted cases (< {MIN_CASES}): the "
-                                        "intervals of its means may be too narrow, because failures rarer than 1 in "
+                                        "cluster-bootstrap intervals of its means may be too narrow, because failures rarer than 1 in "
                                         f"{counted} can be absent from the sample; read the medians' order-statistic "
                                         "intervals and the detection rate's exact interval beside them.", ds.name))
             if counts["missed"]:

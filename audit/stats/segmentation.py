@@ -275,6 +275,31 @@ class CaseMeans:
         return out
 
 
+def failure_mixture_interval(rest_replicates: np.ndarray, failures: int, counted: int, failure_value: float,
+                             confidence: float, rng: np.random.Generator) -> tuple[float, float] | None:
+    """Interval of a mean over cases with a mass of failures at a fixed value (a missed structure's Dice 0 or
+    capped distance), where the bootstrap misses when failures are rare: in a 20-case sample without a failure
+    every resample is failure-free, whatever the failure rate.
+
+    The mean is ``(1 - pi) m + pi v``: ``pi`` the failure share, ``v`` the failure value, ``m`` the mean of the
+    other cases. Replicate ``b`` combines the bootstrap replicate ``m_b`` of the other cases' mean (from the
+    dataset's resample stream, ``rest_replicates``) with ``pi_b`` drawn from the Jeffreys posterior
+    ``Beta(k + 1/2, n - k + 1/2)`` of ``k`` failures in ``n`` counted cases, which keeps a failure rate
+    possible when none was seen (Brown, Cai & DasGupta, Stat Sci 2001, for the Jeffreys interval of a
+    proportion); the percentile interval of ``(1 - pi_b) m_b + pi_b v``. ``None`` when no case escaped failure.
+    Coverage (``benchmarks/coverage.py``, segmentation family): 94–95% at 20, 50 and 200 cases with a 10%
+    failure rate, where the plain bootstrap gives 88% (Dice) and 85% (HD95) at 20.
+    """
+    m = np.asarray(rest_replicates, dtype=np.float64)
+    m = m[np.isfinite(m)]
+    if m.size == 0 or counted == 0:
+        return None
+    pi = rng.beta(failures + 0.5, counted - failures + 0.5, size=m.size)
+    alpha = 1.0 - confidence
+    lo, hi = np.quantile((1.0 - pi) * m + pi * failure_value, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return float(lo), float(hi)
+
+
 def median_interval(values: np.ndarray, confidence: float) -> tuple[float, tuple[float, float] | None]:
     """The sample median and its distribution-free order-statistic interval.
 
@@ -299,6 +324,6 @@ def median_interval(values: np.ndarray, confidence: float) -> tuple[float, tuple
     return median, (float(x[k - 1]), float(x[n - k]))
 
 
-__all__ = ["CALIBRATION_BINS", "CALIBRATION_MARGIN_MM", "VoxelCalibration", "calibration_sums", "BOTH_EMPTY", "BOTH_PRESENT", "CASE_METRICS", "DEFAULT_DISTANCE_CAP", "DISTANCE_METRICS", "FALSE_POSITIVE",
+__all__ = ["failure_mixture_interval", "CALIBRATION_BINS", "CALIBRATION_MARGIN_MM", "VoxelCalibration", "calibration_sums", "BOTH_EMPTY", "BOTH_PRESENT", "CASE_METRICS", "DEFAULT_DISTANCE_CAP", "DISTANCE_METRICS", "FALSE_POSITIVE",
            "LESION_COUNTS", "MISSED", "STATUS", "CaseMeans", "CaseScore", "border", "case_score", "lesion_counts",
            "median_interval", "surface_distances"]
