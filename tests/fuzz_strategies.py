@@ -811,6 +811,8 @@ def inclusion_odds(path: tuple[str, ...]) -> int:
     the many settings, attestations rarely (they must name a requested checklist's items)."""
     if path[-1] == "attestations":
         return 10
+    if path[0] == "attestations":  # an item's text, source or na: rare specs, so each key often enough to be reached
+        return 2
     return 3 if len(path) == 1 or path[0] == "data" else 6
 
 
