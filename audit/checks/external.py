@@ -460,3 +460,10 @@ def meta_analysis(ctx: AuditContext) -> dict | None:
             "scale": "logit" if metric == "auroc" else "identity",
         }
     return out
+
+
+def no_external_section() -> Section:
+    """The section of a task's external check when the spec names no external dataset."""
+    return Section(NAME, "External validation", "not run",
+                   {"reason": "no external dataset: add one under data.external"},
+                   [Finding(NAME, "info", "The external check was not run: the spec has no external dataset (data.external).")])

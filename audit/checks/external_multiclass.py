@@ -26,7 +26,7 @@ from ..evidence import shown
 from ..stats import Estimate, proportion
 from ..tasks.multiclass import label_text
 from .base import Finding, Section
-from .external import covariate_shift, domain_classifier, domain_findings, feature_columns
+from .external import covariate_shift, domain_classifier, domain_findings, feature_columns, no_external_section
 from .external import prediction_shift as binary_prediction_shift
 
 NAME = "external"
@@ -38,9 +38,7 @@ AUROC_DROP_WARNING = 0.05
 
 def run(ctx: AuditContext) -> Section:
     if not ctx.external:
-        return Section(NAME, "External validation", "not run",
-                       {"reason": "no external dataset: add one under data.external"},
-                       [Finding(NAME, "info", "The external check was not run: the spec has no external dataset (data.external).")])
+        return no_external_section()
     internal, confidence = ctx.internal, ctx.engine.confidence
     labels = [label_text(c) for c in ctx.task.classes(ctx.spec.data)]
     metrics = GAP_METRICS + (ORDINAL_GAP_METRICS if ctx.spec.data.ordinal else ())

@@ -22,6 +22,7 @@ from ..estimates import segmentation_bootstrap, segmentation_estimates, segmenta
 from ..evidence import shown
 from ..stats.segmentation import BOTH_PRESENT, MISSED
 from .base import Finding, Section
+from .external import no_external_section
 from .external_survival import independent_gap
 
 NAME = "external"
@@ -32,9 +33,7 @@ HD95_RISE_WARNING = 2.0
 
 def run(ctx: AuditContext) -> Section:
     if not ctx.external:
-        return Section(NAME, "External validation", "not run",
-                       {"reason": "no external dataset: add one under data.external"},
-                       [Finding(NAME, "info", "The external check was not run: the spec has no external dataset (data.external).")])
+        return no_external_section()
     internal, confidence = ctx.internal, ctx.engine.confidence
     per_dataset, findings = {}, []
     for ds in ctx.external:

@@ -28,7 +28,7 @@ from ..estimates import survival_bootstrap, survival_estimates
 from ..evidence import shown
 from ..stats import Estimate
 from .base import Finding, Section
-from .external import covariate_shift, domain_classifier, domain_findings, feature_columns, prediction_shift
+from .external import covariate_shift, domain_classifier, domain_findings, feature_columns, no_external_section, prediction_shift
 
 NAME = "external"
 HORIZON_GAP_METRICS = ("auc_t", "brier", "ipa")
@@ -38,9 +38,7 @@ C_DROP_WARNING = 0.05
 
 def run(ctx: AuditContext) -> Section:
     if not ctx.external:
-        return Section(NAME, "External validation", "not run",
-                       {"reason": "no external dataset: add one under data.external"},
-                       [Finding(NAME, "info", "The external check was not run: the spec has no external dataset (data.external).")])
+        return no_external_section()
     internal, confidence = ctx.internal, ctx.engine.confidence
     own_i = survival_estimates(ctx, internal)
     per_dataset, findings = {}, []
