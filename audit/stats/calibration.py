@@ -219,14 +219,19 @@ class SmoothedCalibration:
     emax: float
 
 
+def lowess_delta(p: np.ndarray) -> float:
+    """The lowess ``delta`` of the calibration curves: 0.5% of the predictions' range above 5,000 points
+    (fits between anchors that close are linear interpolations), else 0 (a fit at every point)."""
+    return 0.005 * float(np.ptp(p)) if p.size > 5000 else 0.0
+
+
 def smoothed_calibration(y, p, frac: float = 0.75) -> SmoothedCalibration:
     """Lowess of ``y`` on ``p`` (statsmodels), with ICI / E50 / E90 / Emax of ``|p_c - p|``."""
     from statsmodels.nonparametric.smoothers_lowess import lowess
 
     p = np.asarray(p, dtype=float)
     y = np.asarray(y, dtype=float)
-    delta = 0.005 * float(np.ptp(p)) if p.size > 5000 else 0.0  # linear interpolation between near points
-    fitted = np.clip(lowess(y, p, frac=frac, it=0, delta=delta, return_sorted=False), 0.0, 1.0)
+    fitted = np.clip(lowess(y, p, frac=frac, it=0, delta=lowess_delta(p), return_sorted=False), 0.0, 1.0)
     diff = np.abs(fitted - p)
     order = np.argsort(p, kind="stable")
     return SmoothedCalibration(
@@ -234,15 +239,29 @@ def smoothed_calibration(y, p, frac: float = 0.75) -> SmoothedCalibration:
     )
 
 
-def expected_if_calibrated(p, n_bins: int, rng: np.random.Generator, simulations: int = 40) -> dict[str, float]:
+def expected_if_calibrated(p, n_bins: int, rng: np.random.Generator, simulations: int = 40, frac: float = 0.75) -> dict[str, float]:
     """Mean ICI and ECE of a *perfectly calibrated* model with these predictions: outcomes drawn as
     ``Bernoulli(p)`` ``simulations`` times. A binned or smoothed calibration error is never 0 in a
     finite sample, so an observed ECE of 0.109 in a group of 70 means nothing when a calibrated
-    model shows 0.115 there; the report prints the two side by side (descriptive, not a test)."""
+    model shows 0.115 there; the report prints the two side by side (descriptive, not a test).
+
+    Every simulated outcome vector is smoothed by the same lowess (:class:`audit.stats.lowess.LowessOperator`,
+    equal to :func:`smoothed_calibration`'s statsmodels fit to about 1e-12: one matrix product for all
+    simulations instead of one lowess per simulation), and its ECE comes from per-bin sums.
+    """
+    from .lowess import LowessOperator
+
     p = np.asarray(p, dtype=float)
     draws = rng.random((simulations, p.size)) < p
-    ici = [smoothed_calibration(d, p).ici for d in draws]
-    eces = [ece(d.astype(float), p, n_bins, "uniform") for d in draws]
+    outcomes = draws.T.astype(float)  # (n, simulations)
+    fitted = np.clip(LowessOperator(p, frac, lowess_delta(p)).smooth(outcomes), 0.0, 1.0)
+    ici = np.abs(fitted - p[:, None]).mean(axis=0)
+    edges = bin_edges(p, n_bins, "uniform")
+    onehot = np.zeros((p.size, edges.size - 1))
+    onehot[np.arange(p.size), bin_index(p, edges)] = 1.0
+    observed = np.einsum("ns,nk->sk", outcomes, onehot)  # events per bin and simulation
+    expected = np.einsum("n,nk->k", p, onehot)
+    eces = np.abs(observed - expected).sum(axis=1) / p.size
     return {"ici": float(np.mean(ici)), "ece": float(np.mean(eces)), "simulations": simulations}
 
 

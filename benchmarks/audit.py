@@ -1,0 +1,206 @@
+"""Benchmark: the whole ``trustaudit run`` at registry scale, and each check alone, with peak memory.
+
+Every figure is measured in this run, on this machine, on data this script generates:
+
+- *binary*: a prediction-only audit (a CSV of outcomes, predicted risks, two sensitive
+  attributes and three features) of an internal test set and one external site of equal size,
+  ``B`` bootstrap replicates, every binary check but robustness (which needs a model), HTML report
+  included; at each ``--n`` (default 10,000, 100,000 and 1,000,000 rows per dataset);
+- *each check alone*: the same audit with ``checks: [<check>]`` (start-up, reading the CSVs and
+  the report included, as a user would run it);
+- *multiclass*: K = 14 classes (probability columns), performance, fairness, calibration and
+  external, at ``--n-task`` rows;
+- *survival*: a time-to-event audit with predicted risks at two horizons, performance, fairness,
+  calibration, utility and external, at ``--n-task`` rows.
+
+Every run is a child process ``trustaudit run SPEC --out DIR -q``; wall time is measured around it
+and peak memory is the child's maximum resident set size (``os.wait4``). The targets of issue 21
+are printed beside the measurements, with the miss factor where one is missed.
+
+    python benchmarks/audit.py                          # the full table (about 10 minutes)
+    python benchmarks/audit.py --n 100000 --no-tasks    # one size, binary only
+    python benchmarks/audit.py --n 2000 --B 200 --n-task 2000 --checks   # a quick smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+BINARY_CHECKS = ["profile", "performance", "fairness", "calibration", "utility", "uncertainty", "external"]
+MULTICLASS_CHECKS = ["performance", "fairness", "calibration", "external"]
+SURVIVAL_CHECKS = ["performance", "fairness", "calibration", "utility", "external"]
+
+#: (n, seconds, MiB) targets of issue 21 for the whole binary audit (test + external of n rows each).
+TARGETS = {100_000: (10.0, 600.0), 1_000_000: (120.0, 2048.0)}
+
+
+def binary_frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    """Outcome (about 20% prevalence), a calibrated-ish risk, sex, age band and three features.
+
+    ``shift`` moves the age distribution and the risk's intercept, as an external site would.
+    """
+    rng = np.random.default_rng(seed)
+    age = rng.normal(60 + 5 * shift, 12, n)
+    lab = rng.lognormal(0.0 + 0.2 * shift, 0.5, n)
+    bmi = rng.normal(27, 4, n)
+    sex = np.where(rng.random(n) < 0.5, "female", "male")
+    lp = -1.6 + 0.04 * (age - 60) + 0.5 * np.log(lab) + 0.3 * (sex == "male") + 0.3 * shift
+    y = (rng.random(n) < 1 / (1 + np.exp(-lp))).astype(int)
+    risk = 1 / (1 + np.exp(-(lp + rng.normal(0, 0.6, n) - 0.1)))
+    band = pd.cut(age, [-np.inf, 50, 65, 80, np.inf], labels=["<50", "50-64", "65-79", "80+"]).astype(str)
+    return pd.DataFrame({"y": y, "risk": risk.round(6), "sex": sex, "age_band": band,
+                         "age": age.round(1), "lab": lab.round(3), "bmi": bmi.round(1)})
+
+
+def multiclass_frame(n: int, seed: int, k: int = 14, shift: float = 0.0) -> pd.DataFrame:
+    """K classes with a softmax of noisy class scores (one probability column per class)."""
+    rng = np.random.default_rng(seed)
+    prior = np.linspace(2.0, 0.5, k)
+    prior = prior / prior.sum()
+    y = rng.choice(k, size=n, p=prior)
+    scores = rng.normal(0, 1, (n, k))
+    scores[np.arange(n), y] += 1.5 + shift * 0.3
+    scores += np.log(prior)
+    prob = np.exp(scores - scores.max(axis=1, keepdims=True))
+    prob /= prob.sum(axis=1, keepdims=True)
+    frame = pd.DataFrame(prob.round(6), columns=[f"p{c}" for c in range(k)])
+    frame["y"] = y
+    frame["sex"] = np.where(rng.random(n) < 0.5, "female", "male")
+    frame["age"] = rng.normal(60 + 5 * shift, 12, n).round(1)
+    return frame
+
+
+def survival_frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    """Exponential event times under a proportional-hazards score, uniform censoring; risks at 2 and 5 years."""
+    rng = np.random.default_rng(seed)
+    age = rng.normal(60 + 5 * shift, 12, n)
+    sex = np.where(rng.random(n) < 0.5, "female", "male")
+    lp = 0.03 * (age - 60) + 0.3 * (sex == "male") + 0.2 * shift
+    base = 0.08
+    event_time = rng.exponential(1 / (base * np.exp(lp)))
+    censor = rng.uniform(1, 10, n)
+    frame = pd.DataFrame({"time": np.maximum(np.minimum(event_time, censor).round(3), 0.001), "event": (event_time <= censor).astype(int),
+                          "sex": sex, "age": age.round(1)})
+    noisy = lp + rng.normal(0, 0.3, n)
+    for t in (2, 5):
+        frame[f"risk_{t}"] = (1 - np.exp(-base * t * np.exp(noisy))).round(6)
+    return frame
+
+
+def binary_spec(folder: Path, B: int, checks: list[str]) -> dict:
+    return {
+        "name": "benchmark: binary", "task": "binary",
+        "data": {"test": "test.csv", "external": {"site_b": "external.csv"}, "target": "y", "prediction": "risk",
+                 "sensitive": ["sex", "age_band"], "features": ["age", "lab", "bmi"]},
+        "settings": {"n_resamples": B, "seed": 1, "threshold": 0.2},
+        "checks": checks, "report": ["html"],
+    }
+
+
+def multiclass_spec(folder: Path, B: int, checks: list[str], k: int = 14) -> dict:
+    return {
+        "name": "benchmark: multiclass", "task": "multiclass",
+        "data": {"test": "test.csv", "external": {"site_b": "external.csv"}, "target": "y",
+                 "prediction": {c: f"p{c}" for c in range(k)}, "sensitive": ["sex"], "features": ["age"]},
+        "settings": {"n_resamples": B, "seed": 1},
+        "checks": checks, "report": ["html"],
+    }
+
+
+def survival_spec(folder: Path, B: int, checks: list[str]) -> dict:
+    return {
+        "name": "benchmark: survival", "task": "survival",
+        "data": {"test": "test.csv", "external": {"site_b": "external.csv"}, "time": "time", "event": "event",
+                 "prediction": {2: "risk_2", 5: "risk_5"}, "sensitive": ["sex"], "features": ["age"]},
+        "settings": {"n_resamples": B, "seed": 1, "horizon": [2, 5], "time_unit": "years", "threshold": 0.3},
+        "checks": checks, "report": ["html"],
+    }
+
+
+def write_case(folder: Path, frames: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    frames[0].to_csv(folder / "test.csv", index=False)
+    frames[1].to_csv(folder / "external.csv", index=False)
+
+
+def timed_run(spec: dict, folder: Path, name: str) -> tuple[float, float, int]:
+    """Seconds, peak MiB and exit code of ``trustaudit run`` on ``spec`` in a child process."""
+    spec_path = folder / f"{name}.yaml"
+    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    command = [sys.executable, "-c", "import sys; from audit.cli import main; sys.exit(main(sys.argv[1:]))", "run", str(spec_path), "--out", str(folder / f"out-{name}"), "-q"]
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    stderr = child.stderr.read().decode() if child.stderr else ""
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        print(f"  {name}: exit {code}\n{stderr[-2000:]}", file=sys.stderr)
+    return seconds, usage.ru_maxrss / 1024, code
+
+
+def verdict(n: int, seconds: float, mib: float) -> str:
+    if n not in TARGETS:
+        return ""
+    t_sec, t_mib = TARGETS[n]
+    parts = []
+    parts.append(f"time {'met' if seconds < t_sec else f'MISSED x{seconds / t_sec:.2f}'} (<{t_sec:.0f} s)")
+    parts.append(f"memory {'met' if mib < t_mib else f'MISSED x{mib / t_mib:.2f}'} (<{t_mib:.0f} MiB)")
+    return "; ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, nargs="+", default=[10_000, 100_000, 1_000_000], help="rows per dataset")
+    parser.add_argument("--B", type=int, default=1000, help="bootstrap replicates")
+    parser.add_argument("--checks", action="store_true", help="also time each binary check alone at every n")
+    parser.add_argument("--n-task", type=int, default=100_000, help="rows per dataset of the multiclass and survival audits")
+    parser.add_argument("--no-tasks", action="store_true", help="skip the multiclass and survival audits")
+    parser.add_argument("--keep", metavar="DIR", help="keep the generated data and outputs in DIR")
+    args = parser.parse_args(argv)
+
+    root_cm = tempfile.TemporaryDirectory() if args.keep is None else None
+    root = Path(args.keep) if args.keep else Path(root_cm.name)
+    rows = []
+    print(f"B = {args.B}; every run is `trustaudit run` in a child process (start-up, CSV reading and HTML report included)")
+    print(f"{'audit':<44} {'n per dataset':>13} {'seconds':>8} {'peak MiB':>9}  target")
+    try:
+        for n in args.n:
+            folder = root / f"binary-{n}"
+            write_case(folder, (binary_frame(n, 11), binary_frame(n, 12, shift=1.0)))
+            seconds, mib, _ = timed_run(binary_spec(folder, args.B, BINARY_CHECKS), folder, "all")
+            rows.append(("binary, every check but robustness", n, seconds, mib, verdict(n, seconds, mib)))
+            print(f"{rows[-1][0]:<44} {n:>13,} {seconds:>8.1f} {mib:>9.0f}  {rows[-1][4]}", flush=True)
+            if args.checks:
+                for check in BINARY_CHECKS:
+                    seconds, mib, _ = timed_run(binary_spec(folder, args.B, [check]), folder, check)
+                    rows.append((f"  {check} alone", n, seconds, mib, ""))
+                    print(f"{rows[-1][0]:<44} {n:>13,} {seconds:>8.1f} {mib:>9.0f}", flush=True)
+        if not args.no_tasks:
+            n = args.n_task
+            folder = root / f"multiclass-{n}"
+            write_case(folder, (multiclass_frame(n, 21), multiclass_frame(n, 22, shift=1.0)))
+            seconds, mib, _ = timed_run(multiclass_spec(folder, args.B, MULTICLASS_CHECKS), folder, "all")
+            print(f"{'multiclass K = 14: ' + ', '.join(MULTICLASS_CHECKS):<44} {n:>13,} {seconds:>8.1f} {mib:>9.0f}", flush=True)
+            folder = root / f"survival-{n}"
+            write_case(folder, (survival_frame(n, 31), survival_frame(n, 32, shift=1.0)))
+            seconds, mib, _ = timed_run(survival_spec(folder, args.B, SURVIVAL_CHECKS), folder, "all")
+            print(f"{'survival: ' + ', '.join(SURVIVAL_CHECKS):<44} {n:>13,} {seconds:>8.1f} {mib:>9.0f}", flush=True)
+    finally:
+        if root_cm is not None:
+            root_cm.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
