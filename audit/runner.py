@@ -21,6 +21,7 @@ from .provenance import provenance
 from .result import AuditResult
 from .spec import EXECUTION_SETTINGS, AuditSpec, load_spec, resolve
 from .stats import ResamplingEngine
+from .stats.resample import CountsStore
 from .tasks import Task
 
 
@@ -76,21 +77,24 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
     settings = spec.settings
     engine = ResamplingEngine(
         settings.seed, settings.n_resamples, settings.confidence, settings.ci_method,
-        n_jobs=settings.n_jobs, scheduler=settings.scheduler, progress=steps.resamples,
+        n_jobs=settings.n_jobs, scheduler=settings.scheduler, progress=steps.resamples, store=CountsStore(),
     )
     ctx = AuditContext(spec, base_dir, evaluated, engine, adapter, say, calibration, train_ids)
-    sections = []
-    names = requested_checks(spec)
-    if spec.data.id is not None and "profile" not in names:  # shared patients are never left unchecked
-        say("check: patient identifiers")
-        sections.append(data_profile.leakage_only(ctx))
-    for name in names:
-        say(f"check: {name}")
-        if name in CHECKS and ctx.task.name not in CHECK_TASKS[name]:
-            sections.append(not_run(name, not_defined_reason(name, spec)))
-        else:
-            sections.append(CHECKS[name](ctx) if name in CHECKS else not_run(name))
-    sections += view_sections(ctx, names)  # binary views of a multiclass audit, labels of a multilabel one
+    try:  # every check reads each dataset's one stream of counts, drawn once (CountsStore)
+        sections = []
+        names = requested_checks(spec)
+        if spec.data.id is not None and "profile" not in names:  # shared patients are never left unchecked
+            say("check: patient identifiers")
+            sections.append(data_profile.leakage_only(ctx))
+        for name in names:
+            say(f"check: {name}")
+            if name in CHECKS and ctx.task.name not in CHECK_TASKS[name]:
+                sections.append(not_run(name, not_defined_reason(name, spec)))
+            else:
+                sections.append(CHECKS[name](ctx) if name in CHECKS else not_run(name))
+        sections += view_sections(ctx, names)  # binary views of a multiclass audit, labels of a multilabel one
+    finally:
+        engine.store.close()
     mark_backwards_datasets(sections)
     model_file = None
     if model is None and spec.model is not None:

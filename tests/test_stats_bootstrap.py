@@ -99,3 +99,49 @@ def test_undefined_statistic_gets_no_interval_and_point_estimate_stays():
     # sensitivity is 0 in every resample: a degenerate distribution gives no interval, with the reason
     assert res.estimate[1] == 0.0 and np.isnan(res.low[1])
     assert "degenerate" in res.estimate_at(1, 80).reason
+
+
+def test_a_stream_drawn_once_and_read_back_gives_the_same_replicates():
+    """CountsStore (issue 21): the first bootstrap of a stream draws and stores its counts, later ones read them;
+    every statistic gets the replicates it would get by drawing, whatever its layout."""
+    from audit.stats import BinaryMetrics
+    from audit.stats.bootstrap import replicates
+    from audit.stats.resample import CountsStore, SamplingDesign
+
+    rng = np.random.default_rng(3)
+    n = 500
+    y = (rng.random(n) < 0.3).astype(int)
+    p = np.clip(0.3 + 0.3 * (y - 0.3) + rng.normal(0, 0.2, n), 0.01, 0.99)
+    design = SamplingDesign(None, rng.integers(0, 120, n))  # clustered rows: a row's count is its cluster's
+    laid_out = BinaryMetrics(y, p, 0.5)
+
+    def plain(w):  # no layout: rows in their own order
+        return (np.asarray(w, float) @ p / np.asarray(w, float).sum(axis=1))[:, None]
+
+    store = CountsStore()
+    try:
+        for statistic in (laid_out, plain, laid_out):
+            drawn = replicates(statistic, design, 250, 9, "dataset/test", store=None)
+            stored = replicates(statistic, design, 250, 9, "dataset/test", store=store)
+            np.testing.assert_array_equal(stored, drawn)
+        assert len(store._streams) == 1  # one draw for the stream, read by the others
+        other = replicates(plain, design, 250, 9, "dataset/ext", store=store)
+        assert len(store._streams) == 2 and not np.array_equal(other, replicates(plain, design, 250, 9, "dataset/test"))
+    finally:
+        store.close()
+
+
+def test_stored_counts_keep_their_values_above_255():
+    from audit.stats.resample import CountsStore
+
+    store = CountsStore()
+    try:
+        small, big = np.array([[0, 3, 255]]), np.array([[256, 70_000, 1]])
+        store.write("k", small)
+        store.write("k", big)
+        back = list(store.read("k"))
+        assert [b.dtype for b in back] == [np.int64, np.int64]
+        np.testing.assert_array_equal(back[0], small)
+        np.testing.assert_array_equal(back[1], big)
+    finally:
+        store.close()

@@ -31,7 +31,7 @@ would claim certainty the data do not give (callers use exact intervals there).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -41,8 +41,20 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from .estimate import Estimate
-from .parallel import map_ordered
-from .resample import CHUNK_CELLS, ResamplePlan, SamplingDesign, as_design, chunk_sizes, draw_counts, jackknife_groups, seed_sequence, stream_rng
+from .parallel import effective_jobs, map_ordered
+from .resample import (
+    CHUNK_CELLS,
+    CountsStore,
+    ResamplePlan,
+    SamplingDesign,
+    as_design,
+    chunk_sizes,
+    draw_counts,
+    jackknife_groups,
+    plan_key,
+    seed_sequence,
+    stream_rng,
+)
 
 Statistic = Callable[[np.ndarray], np.ndarray]
 CIMethod = Literal["bca", "percentile"]
@@ -139,22 +151,46 @@ def replicates(
     n_jobs: int = 1,
     scheduler=None,
     progress: Progress | None = None,
+    store: CountsStore | None = None,
 ) -> np.ndarray:
     """Evaluate ``statistic`` (of ``n`` rows) on ``n_resamples`` resamples under ``design``; shape ``(B, M)``.
 
     Chunks run serially, on ``n_jobs`` local processes or on a Dask ``scheduler``; the result
-    is identical in every case.
+    is identical in every case. Serially, a ``store`` draws the stream's counts once and reads
+    them back for every later statistic of the same stream and design (the same counts).
     """
     plan = ResamplePlan.build(design, _rows(statistic, design))
     sizes = chunk_sizes(plan.n, n_resamples)
     tasks = list(zip(sizes, seed_sequence(seed, stream).spawn(len(sizes))))
+    serial = scheduler is None and (effective_jobs(n_jobs) == 1 or len(tasks) == 1)
+    if store is not None and serial:
+        blocks = _stored_blocks(statistic, plan, tasks, store, plan_key(plan, seed, stream, n_resamples))
+    else:
+        blocks = map_ordered(_chunk, (statistic, plan), tasks, n_jobs, scheduler)
     out, done = [], 0
-    for block in map_ordered(_chunk, (statistic, plan), tasks, n_jobs, scheduler):
+    for block in blocks:
         out.append(block)
         done += block.shape[0]
         if progress is not None:
             progress(done, n_resamples)
     return np.vstack(out)
+
+
+def _stored_blocks(statistic: Statistic, plan: ResamplePlan, tasks: list, store: CountsStore, key: str) -> Iterator[np.ndarray]:
+    """The statistic on each chunk of the stream's counts: read from ``store``, or drawn and written to it."""
+    evaluate, layout = _laid_out(statistic)
+    if key in store:
+        chunks = store.read(key)
+    else:
+        chunks = (_drawn_and_stored(plan, size, child, store, key) for size, child in tasks)
+    for counts in chunks:
+        yield evaluate(counts if layout is None else np.take(counts, layout, axis=1))
+
+
+def _drawn_and_stored(plan: ResamplePlan, size: int, seed: np.random.SeedSequence, store: CountsStore, key: str) -> np.ndarray:
+    counts = draw_counts(plan, size, seed)  # in row order; a layout gathers from it as draw_counts would
+    store.write(key, counts)
+    return counts
 
 
 def _rows(statistic: Statistic, design) -> int:
@@ -276,6 +312,8 @@ class ResamplingEngine:
     n_jobs: int = 1
     scheduler: object = None
     progress: Progress | None = field(default=None, compare=False)
+    #: Keeps each stream's counts for the serial bootstraps that follow (``CountsStore``); ``None``: draw every time.
+    store: CountsStore | None = field(default=None, compare=False)
 
     def bootstrap(self, statistic: Statistic, design: SamplingDesign | np.ndarray | None, stream: str) -> BootstrapResult:
         """Bootstrap of ``statistic`` under ``design``; ``stream`` names this use of the seed.
@@ -288,7 +326,7 @@ class ResamplingEngine:
         evaluate, _ = _laid_out(statistic)
         n = _rows(statistic, design)
         estimate = np.asarray(evaluate(np.ones((1, n), dtype=np.int64)), dtype=float)[0]
-        reps = replicates(statistic, design, self.n_resamples, self.seed, stream, self.n_jobs, self.scheduler, self.progress)
+        reps = replicates(statistic, design, self.n_resamples, self.seed, stream, self.n_jobs, self.scheduler, self.progress, self.store)
         accel = jack = None
         if self.method == "bca":
             jack = jackknife(statistic, design, stream_rng(self.seed, stream + "/jackknife"))

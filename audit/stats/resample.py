@@ -194,3 +194,60 @@ def jackknife_groups(design, n: int, n_groups: int, rng: np.random.Generator) ->
     groups = np.empty(u, dtype=np.intp)
     groups[order] = np.arange(u) % n_groups
     return groups[unit_of_row]
+
+
+def plan_key(plan: ResamplePlan, seed: int, stream: str, n_resamples: int) -> str:
+    """What fixes a stream's counts: the seed, the stream's name, the replicate count and the resampling plan."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{int(seed)}|{stream}|{int(n_resamples)}|{plan.n}|{plan.sizes}|{plan.starts}".encode())
+    if plan.unit_of_row is not None:
+        digest.update(np.ascontiguousarray(plan.unit_of_row, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+class CountsStore:
+    """Each stream's resample counts, drawn once and read back by every later bootstrap of the stream.
+
+    A dataset's checks all resample it under one stream (``"dataset/test"``), so its counts are
+    drawn once per audit (``draw_counts``) and kept, chunk by chunk in row order, as ``uint8``
+    (``uint16``/``int64`` when a count exceeds 255), in an anonymous temporary file: the operating
+    system's page cache holds them and the process's memory does not grow with ``B x n``. A read
+    chunk equals the drawn one, so a bootstrap gives the same numbers with or without the store.
+    Only serial resampling uses it (local processes and Dask workers draw their own chunks).
+    """
+
+    def __init__(self, directory: str | None = None):
+        self._directory = directory
+        self._streams: dict[str, tuple[object, list[tuple[int, tuple[int, int], np.dtype]]]] = {}
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._streams
+
+    def write(self, key: str, counts: np.ndarray) -> None:
+        """Append one chunk (``(size, n)`` counts in row order) to stream ``key``."""
+        import tempfile
+
+        if key not in self._streams:
+            self._streams[key] = (tempfile.TemporaryFile(dir=self._directory), [])
+        handle, index = self._streams[key]
+        top = int(counts.max(initial=0))
+        dtype = np.dtype(np.uint8 if top <= np.iinfo(np.uint8).max else np.uint16 if top <= np.iinfo(np.uint16).max else np.int64)
+        handle.seek(0, 2)
+        offset = handle.tell()
+        handle.write(np.ascontiguousarray(counts, dtype=dtype).tobytes())
+        index.append((offset, counts.shape, dtype))
+
+    def read(self, key: str) -> Iterator[np.ndarray]:
+        """Stream ``key``'s chunks, in order, as int64 counts in row order."""
+        handle, index = self._streams[key]
+        for offset, shape, dtype in index:
+            buffer = np.empty(shape, dtype=dtype)
+            handle.seek(offset)
+            handle.readinto(memoryview(buffer).cast("B"))
+            yield buffer.astype(np.int64)
+
+    def close(self) -> None:
+        for handle, _ in self._streams.values():
+            handle.close()
+        self._streams.clear()
