@@ -46,13 +46,19 @@ def partitions_of(frame: pd.DataFrame, attributes: list[str], site: str | None, 
     if site is not None and site not in attributes:
         parts.append(Partition(site, "site", (site,), group_labels(frame[site])))
     if intersectional and len(attributes) >= 2:
-        combined = np.array(
-            [" & ".join(f"{a}={v}" for a, v in zip(attributes, row)) for row in zip(*(p.labels for p in parts[: len(attributes)]))],
-            dtype=object,
-        ).astype(str)
+        combined = intersection_labels(attributes, [p.labels for p in parts[: len(attributes)]])
         if max_groups is None or np.unique(combined).size <= max_groups:
             parts.append(Partition(" × ".join(attributes), "intersection", tuple(attributes), combined))
     return parts
+
+
+def intersection_labels(attributes: list[str], labels: list[np.ndarray]) -> np.ndarray:
+    """Per row, ``"a=x & b=y"`` of the attributes' labels; each distinct combination is spelled once, then gathered."""
+    values, codes = zip(*(np.unique(np.asarray(lab, dtype=str), return_inverse=True) for lab in labels))
+    stacked = np.column_stack([c.ravel() for c in codes])
+    combos, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    spelled = np.array([" & ".join(f"{a}={v[c]}" for a, v, c in zip(attributes, values, row)) for row in combos], dtype=object)
+    return spelled[inverse.ravel()].astype(str)
 
 
 def build_partitions(ds, attributes: list[str], site: str | None, intersectional: bool,

@@ -196,3 +196,13 @@ def test_site_column_is_analysed_as_groups(tmp_path):
                      "settings": {"n_resamples": 100}, "checks": ["fairness"]})
     parts = res.sections["fairness"]["datasets"]["test"]["partitions"]
     assert [(x["name"], x["kind"]) for x in parts] == [("hospital", "site")]
+
+
+def test_intersection_labels_spell_each_row_as_the_row_by_row_join():
+    from audit.groups import intersection_labels
+
+    rng = np.random.default_rng(4)
+    a = rng.choice(["F", "M", "(missing)"], 500).astype(str)
+    b = rng.choice(["<50", "50 & over", "x=y"], 500).astype(str)
+    naive = np.array([f"sex={u} & band={v}" for u, v in zip(a, b)], dtype=object).astype(str)
+    np.testing.assert_array_equal(intersection_labels(["sex", "band"], [a, b]), naive)
