@@ -109,6 +109,27 @@ class BenchmarkSettings(_Strict):
     metrics: list[MetricName] = Field(default_factory=lambda: list(DEFAULT_METRICS))
     reference: str | None = None  # default: the first model listed
     multiplicity: Literal["holm", "fdr_bh"] = "holm"
+    #: Where the model x dataset cells run (never recorded in benchmark.json, never changing it): ``n_jobs``
+    #: local processes (-1: every core), or the Dask distributed scheduler at ``scheduler``.
+    n_jobs: int = Field(1, ge=-64, le=1024)
+    scheduler: str | None = None
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        from .spec import SCHEDULER_ADDRESS
+
+        if value is not None and not SCHEDULER_ADDRESS.fullmatch(value.strip()):
+            raise ValueError(f"settings.scheduler is {value!r}, which is not a Dask scheduler address; give "
+                             "tcp://host:port (e.g. tcp://10.0.0.5:8786), or leave it out to run on this machine")
+        return value.strip() if value is not None else value
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _jobs_not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("settings.n_jobs is a number of processes (1 = serial, -1 = every core), not 0")
+        return value
 
     @field_validator("metrics")
     @classmethod
@@ -312,6 +333,22 @@ def pair_rows(by_model: dict[str, Cell], reference: str, dataset: str, id_column
 # --------------------------------------------------------------------------------------------
 
 
+def cell_work(shared: tuple, d_name: str, m_name: str, y: np.ndarray, p_ref: np.ndarray, p: np.ndarray) -> dict:
+    """One (dataset, model) cell: its metrics with intervals, and (unless it is the reference) its paired
+    comparison with the reference and McNemar's test; a pure function of its arguments (``map_ordered``)."""
+    engine, metrics, threshold, reference = shared
+    est = cell_metrics(y, p, metrics, engine, threshold, f"benchmark/{d_name}/{m_name}")
+    out = {"metrics": {m: e.to_dict() for m, e in est.items()}, "rows": [], "mcnemar": None}
+    if m_name != reference:
+        out["rows"] = [{"model": m_name, "reference": reference, **row}
+                       for row in compare(y, p_ref, p, metrics, engine, threshold, f"benchmark/{d_name}/{reference}-vs-{m_name}")]
+        mc = mcnemar_test(y, p_ref, p, threshold)
+        out["mcnemar"] = {"model": m_name, "reference": reference, "n": mc.n, "only_reference_correct": mc.n01,
+                          "only_model_correct": mc.n10, "accuracy_difference": _num(mc.accuracy_difference),
+                          "p_exact": mc.p_exact, "p_midp": mc.p_midp}
+    return out
+
+
 def cell_metrics(y: np.ndarray, p: np.ndarray, metrics: list[str], engine: ResamplingEngine, threshold: float, stream: str) -> dict[str, Estimate]:
     """The performance check's estimates for one cell, by the same rules (``audit.stats.intervals``):
     logit-DeLong AUROC, Wilson/exact proportions, the patient bootstrap (a cohort) for the rest."""
@@ -413,13 +450,30 @@ def run_benchmark(source: str | os.PathLike | dict | BenchmarkSpec, progress: Pr
     return run_loaded(spec, base_dir, progress)
 
 
+#: Settings that say where the work runs, not what it computes: left out of benchmark.json.
+EXECUTION_SETTINGS = frozenset({"n_jobs", "scheduler"})
+
+
 def run_loaded(spec: BenchmarkSpec, base_dir: Path, progress: Progress | None = None) -> BenchmarkResult:
+    """Every (dataset, model) cell's metrics and paired comparison, computed independently — serially, on
+    ``settings.n_jobs`` local processes or on the Dask cluster at ``settings.scheduler`` — then assembled in
+    the spec's order, so benchmark.json is byte-identical wherever the cells ran."""
+    from .stats.parallel import map_ordered
+
     say = progress or (lambda step: None)
     settings = spec.settings
     cells = load_cells(spec, base_dir, say)
     engine = ResamplingEngine(settings.seed, settings.n_resamples, settings.confidence, settings.ci_method)
     reference, metrics = spec.reference, list(settings.metrics)
     level = f"{settings.confidence:.0%}"
+
+    tasks = [(d_name, m_name, by_model[reference].y, by_model[reference].p, cell.p)
+             for d_name, by_model in cells.items() for m_name, cell in by_model.items()]
+    shared = (engine, metrics, settings.threshold, reference)
+    done = {}
+    for (d_name, m_name, *_), outcome in zip(tasks, map_ordered(cell_work, shared, tasks, settings.n_jobs, settings.scheduler)):
+        say(f"cell {len(done) + 1} of {len(tasks)}: {m_name} on {d_name}")
+        done[d_name, m_name] = outcome
 
     datasets, leaderboard, comparisons, findings = {}, {}, {}, []
     for d_name, by_model in cells.items():
@@ -432,24 +486,10 @@ def run_loaded(spec: BenchmarkSpec, base_dir: Path, progress: Progress | None = 
             findings.append(Finding("benchmark", "warning", f"{d_name} has only {min(events, n - events)} "
                                     f"{'events' if events <= n - events else 'non-events'}; at least {MIN_EVENTS} are recommended "
                                     "to compare models precisely (Collins et al., Stat Med 2016), so expect wide intervals.", d_name))
-        board = []
-        for m_name, cell in by_model.items():
-            say(f"metrics: {m_name} on {d_name}")
-            est = cell_metrics(cell.y, cell.p, metrics, engine, settings.threshold, f"benchmark/{d_name}/{m_name}")
-            board.append({"model": m_name, "rank": None, "metrics": {m: e.to_dict() for m, e in est.items()}})
+        board = [{"model": m_name, "rank": None, "metrics": done[d_name, m_name]["metrics"]} for m_name in by_model]
         leaderboard[d_name] = _rank(board, metrics[0])
-
-        rows, tests = [], []
-        for m_name, cell in by_model.items():
-            if m_name == reference:
-                continue
-            say(f"paired comparison: {m_name} vs {reference} on {d_name}")
-            for row in compare(y, ref.p, cell.p, metrics, engine, settings.threshold, f"benchmark/{d_name}/{reference}-vs-{m_name}"):
-                rows.append({"model": m_name, "reference": reference, **row})
-            mc = mcnemar_test(y, ref.p, cell.p, settings.threshold)
-            tests.append({"model": m_name, "reference": reference, "n": mc.n, "only_reference_correct": mc.n01,
-                          "only_model_correct": mc.n10, "accuracy_difference": _num(mc.accuracy_difference),
-                          "p_exact": mc.p_exact, "p_midp": mc.p_midp})
+        rows = [r for m_name in by_model if m_name != reference for r in done[d_name, m_name]["rows"]]
+        tests = [done[d_name, m_name]["mcnemar"] for m_name in by_model if m_name != reference]
         _adjust(rows, settings.multiplicity, 1 - settings.confidence)
         comparisons[d_name] = {"reference": reference, "rows": rows, "mcnemar": tests}
         findings += comparison_findings(d_name, rows, settings.multiplicity, level)
@@ -457,7 +497,7 @@ def run_loaded(spec: BenchmarkSpec, base_dir: Path, progress: Progress | None = 
     results = {
         "schema": SCHEMA,
         "trustaudit_version": package_versions(("trustaudit",))["trustaudit"],
-        "spec": spec.model_dump(mode="json"),
+        "spec": spec.model_dump(mode="json", exclude={"settings": set(EXECUTION_SETTINGS)}),
         "provenance": _provenance(spec, base_dir, cells),
         "datasets": datasets,
         "models": {name: _model_summary(model) for name, model in spec.models.items()},

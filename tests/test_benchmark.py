@@ -119,6 +119,37 @@ def test_benchmark_json_is_byte_identical_across_two_runs(tmp_path):
     assert (first / "benchmark.html").read_bytes() == (second / "benchmark.html").read_bytes()
 
 
+def test_benchmark_json_is_byte_identical_serially_on_two_processes_and_on_a_dask_cluster(tmp_path):
+    """Issue 21: the model x dataset cells run in parallel, locally (--n-jobs) and on Dask (--scheduler), and
+    benchmark.json does not change (the execution settings are not recorded in it)."""
+    distributed = pytest.importorskip("distributed")
+    simulated_tables(tmp_path)
+    (tmp_path / "second").mkdir()
+    simulated_tables(tmp_path / "second", seed=5)
+    spec = spec_dict(tmp_path, settings={"seed": 3, "n_resamples": 100, "reference": "ref"},
+                     datasets={"test": str(tmp_path / "test.csv"), "second": str(tmp_path / "second" / "test.csv")})
+    path = write_spec(tmp_path, spec)
+    outs = {name: tmp_path / name for name in ("serial", "jobs", "dask", "spec_jobs")}
+    assert cli(["benchmark", str(path), "--out", str(outs["serial"]), "--quiet"]) == 0
+    assert cli(["benchmark", str(path), "--out", str(outs["jobs"]), "--quiet", "--n-jobs", "2"]) == 0
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        assert cli(["benchmark", str(path), "--out", str(outs["dask"]), "--quiet", "--scheduler", cluster.scheduler_address]) == 0
+    in_spec = tmp_path / "benchmark_jobs.yaml"  # n_jobs in the spec itself, beside the other
+    in_spec.write_text(yaml.safe_dump({**spec, "settings": {**spec["settings"], "n_jobs": 2}}, sort_keys=False))
+    assert cli(["benchmark", str(in_spec), "--out", str(outs["spec_jobs"]), "--quiet"]) == 0
+    serial = (outs["serial"] / "benchmark.json").read_bytes()
+    assert len(json.loads(serial)["leaderboard"]) == 2
+    for name in ("jobs", "dask", "spec_jobs"):
+        assert (outs[name] / "benchmark.json").read_bytes() == serial, name
+        assert (outs[name] / "benchmark.html").read_bytes() == (outs["serial"] / "benchmark.html").read_bytes(), name
+
+
+def test_a_benchmark_scheduler_that_is_not_an_address_is_exit_2(tmp_path, capsys):
+    simulated_tables(tmp_path)
+    message = run_cli_expecting_error(tmp_path, spec_dict(tmp_path, settings={"scheduler": "my laptop", "reference": "ref"}), capsys)
+    assert "scheduler" in message and "tcp://host:port" in message
+
+
 def test_rows_matched_by_id_give_the_same_comparison_as_rows_in_the_same_order(tmp_path):
     frame = simulated_tables(tmp_path)
     shuffled = frame.sample(frac=1.0, random_state=1)[["pid", "y", "p_good"]]
