@@ -145,3 +145,20 @@ def test_stored_counts_keep_their_values_above_255():
         np.testing.assert_array_equal(back[1], big)
     finally:
         store.close()
+
+
+def test_a_chunk_evaluated_in_slices_gives_the_same_replicates(monkeypatch):
+    """EVAL_CELLS bounds a statistic's temporaries by evaluating a chunk of counts in slices of replicates."""
+    import audit.stats.bootstrap as bootstrap_module
+    from audit.stats.bootstrap import replicates
+    from audit.stats.metrics import GroupedBinaryMetrics
+
+    rng = np.random.default_rng(8)
+    n = 400
+    y = (rng.random(n) < 0.3).astype(int)
+    p = np.clip(0.3 + 0.3 * (y - 0.3) + rng.normal(0, 0.2, n), 0.01, 0.99)
+    kernel = GroupedBinaryMetrics(y, p, {"sex": rng.integers(0, 2, n), "band": rng.integers(0, 3, n)})
+    whole = replicates(kernel, strata_codes(y), 120, 4, "slices")
+    monkeypatch.setattr(bootstrap_module, "EVAL_CELLS", 7 * n)  # slices of 7 replicates
+    sliced = replicates(kernel, strata_codes(y), 120, 4, "slices")
+    np.testing.assert_array_equal(sliced, whole)

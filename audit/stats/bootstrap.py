@@ -135,11 +135,25 @@ def nan_std(reps: np.ndarray) -> np.ndarray:
     return np.where(k >= 2, np.sqrt(np.maximum(var, 0.0)), np.nan)
 
 
+#: Cells (replicates x rows) a statistic evaluates at once: 2 M cells (16 MiB of int64 counts). A chunk of
+#: counts (``CHUNK_CELLS``) is evaluated in slices of replicates, so the statistic's temporaries (running sums,
+#: gathers, several per cell) stay small at any n; a statistic is row-wise, so the values are the same.
+EVAL_CELLS = 2 * 2**20
+
+
+def evaluate_in_slices(evaluate: Callable[[np.ndarray], np.ndarray], counts: np.ndarray) -> np.ndarray:
+    """``evaluate(counts)``, computed on slices of at most ``EVAL_CELLS`` cells (rows are replicates)."""
+    step = max(1, EVAL_CELLS // max(1, counts.shape[1]))
+    if counts.shape[0] <= step:
+        return evaluate(counts)
+    return np.vstack([evaluate(counts[start : start + step]) for start in range(0, counts.shape[0], step)])
+
+
 def _chunk(shared: tuple, size: int, seed: np.random.SeedSequence) -> np.ndarray:
     """One chunk of replicates: draw the counts, gathered into the statistic's layout, and evaluate them."""
     statistic, plan = shared
     evaluate, layout = _laid_out(statistic)
-    return evaluate(draw_counts(plan, size, seed, layout))
+    return evaluate_in_slices(evaluate, draw_counts(plan, size, seed, layout))
 
 
 def replicates(
@@ -184,7 +198,7 @@ def _stored_blocks(statistic: Statistic, plan: ResamplePlan, tasks: list, store:
     else:
         chunks = (_drawn_and_stored(plan, size, child, store, key) for size, child in tasks)
     for counts in chunks:
-        yield evaluate(counts if layout is None else np.take(counts, layout, axis=1))
+        yield evaluate_in_slices(evaluate, counts if layout is None else np.take(counts, layout, axis=1))
 
 
 def _drawn_and_stored(plan: ResamplePlan, size: int, seed: np.random.SeedSequence, store: CountsStore, key: str) -> np.ndarray:

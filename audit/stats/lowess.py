@@ -22,6 +22,8 @@ is applied to many simulated outcome vectors.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 #: Cells (anchors x rows) of one block of the operator's anchor rows: 4 M cells is 32 MiB.
@@ -61,30 +63,56 @@ class LowessOperator:
             starts = np.zeros(anchors.size, dtype=np.intp)
         self.starts = starts.astype(np.intp)
 
-    def _rows(self, block: slice) -> tuple[np.ndarray, int, int]:
-        """Dense anchor rows of ``L`` for a block of anchors, restricted to the block's span of sorted points."""
+    def _anchor_terms(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per anchor: the radius, the sum of tricube weights, the weighted mean and sum of squares of x, and
+        whether a line is fitted (at least two weights above 1e-12; else the fit is the anchor's own outcome)."""
         xs, k = self.xs, self.k
-        anchors, starts = self.anchors[block], self.starts[block]
-        lo, hi = min(int(starts[0]), int(anchors[0])), max(int(starts[-1]) + k, int(anchors[-1]) + 1)
-        xw = xs[starts[:, None] + np.arange(k)]  # (anchors, k): each anchor's window
-        xa = xs[anchors][:, None]
-        radius = np.maximum(xa[:, 0] - xw[:, 0], xw[:, -1] - xa[:, 0])[:, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            d = np.abs(xw - xa) / radius
-            d = d * d * d
-            w = 1.0 - d
-            w = w * w * w
-            fitted = np.count_nonzero(w > 1e-12, axis=1) >= 2  # else no regression: the point's own outcome
-            w = w / np.sum(w, axis=1, keepdims=True)
-            xbar = np.sum(w * xw, axis=1, keepdims=True)
-            sxx = np.maximum(np.sum(w * (xw - xbar) ** 2, axis=1, keepdims=True), 1e-12)
-            weights = w * (1.0 + (xa - xbar) * (xw - xbar) / sxx)
-        rows = np.zeros((anchors.size, hi - lo))
-        r = np.flatnonzero(fitted)
-        rows[r[:, None], starts[r, None] - lo + np.arange(k)] = weights[r]
-        r = np.flatnonzero(~fitted)
-        rows[r, anchors[r] - lo] = 1.0
-        return rows, lo, hi
+        n_anchors = self.anchors.size
+        radius, total, xbar, sxx = (np.empty(n_anchors) for _ in range(4))
+        fitted = np.empty(n_anchors, dtype=bool)
+        per_block = max(1, BLOCK_CELLS // k)
+        for start in range(0, n_anchors, per_block):
+            block = slice(start, min(n_anchors, start + per_block))
+            xw = xs[self.starts[block, None] + np.arange(k)]  # each anchor's window
+            xa = xs[self.anchors[block]][:, None]
+            r = np.maximum(xa[:, 0] - xw[:, 0], xw[:, -1] - xa[:, 0])[:, None]
+            w = _tricube(xw, xa, r)
+            fitted[block] = np.count_nonzero(w > 1e-12, axis=1) >= 2
+            with np.errstate(divide="ignore", invalid="ignore"):
+                sums = np.sum(w, axis=1, keepdims=True)
+                w = w / sums
+                mean = np.sum(w * xw, axis=1, keepdims=True)
+                sxx[block] = np.maximum(np.sum(w * (xw - mean) ** 2, axis=1), 1e-12)
+            radius[block], total[block], xbar[block] = r[:, 0], sums[:, 0], mean[:, 0]
+        return radius, total, xbar, sxx, fitted
+
+    def anchor_fits(self, outcomes: Callable[[slice], np.ndarray], n_outcomes: int) -> np.ndarray:
+        """The fits at the anchors, shape ``(anchors, S)``: ``sum_j P_aj y_j`` accumulated over slices of the
+        sorted points, ``outcomes(slice)`` giving those points' outcome vectors ``(m, S)``; memory stays
+        within ``BLOCK_CELLS`` cells of the operator and ``(m, S)`` of outcomes at any n."""
+        xs, k, anchors = self.xs, self.k, self.anchors
+        radius, total, xbar, sxx, fitted = self._anchor_terms()
+        xa, starts = xs[anchors][:, None], self.starts[:, None]
+        fits = np.zeros((anchors.size, n_outcomes))
+        step = max(1, BLOCK_CELLS // anchors.size)
+        for lo in range(0, self.n, step):
+            points = slice(lo, min(self.n, lo + step))
+            position = np.arange(points.start, points.stop)[None, :]
+            inside = (position >= starts) & (position < starts + k) & fitted[:, None]
+            x = xs[points][None, :]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                w = _tricube(x, xa, radius[:, None]) / total[:, None]
+                rows = np.where(inside, w * (1.0 + (xa - xbar[:, None]) * (x - xbar[:, None]) / sxx[:, None]), 0.0)
+            rows[~fitted] = 0.0
+            own = np.flatnonzero(~fitted & (anchors >= points.start) & (anchors < points.stop))
+            rows[own, anchors[own] - points.start] = 1.0
+            fits += rows @ np.asarray(outcomes(points), dtype=float)
+        return fits
+
+    def fitted_at(self, fits: np.ndarray, points: slice) -> np.ndarray:
+        """The fits at a slice of the *sorted* points (interpolated between anchors, tied points copied)."""
+        a = self.alpha[points, None]
+        return a * fits[self.right_anchor[points]] + (1.0 - a) * fits[self.left_anchor[points]]
 
     def smooth(self, Y) -> np.ndarray:
         """The lowess fits of each column of ``Y`` (shape ``(n, S)``, in the order of ``x``); shape ``(n, S)``."""
@@ -92,18 +120,19 @@ class LowessOperator:
         if Y.ndim == 1:
             return self.smooth(Y[:, None])[:, 0]
         sorted_y = Y[self.order]
-        n_anchors = self.anchors.size
-        per_block = max(1, BLOCK_CELLS // max(1, self.n))  # rows span at most n points
-        fits = np.empty((n_anchors, Y.shape[1]))
-        for start in range(0, n_anchors, per_block):
-            block = slice(start, min(n_anchors, start + per_block))
-            rows, lo, hi = self._rows(block)
-            fits[block] = rows @ sorted_y[lo:hi]
-        a = self.alpha[:, None]
-        fitted_sorted = a * fits[self.right_anchor] + (1.0 - a) * fits[self.left_anchor]
-        out = np.empty_like(fitted_sorted)
-        out[self.order] = fitted_sorted
+        fits = self.anchor_fits(lambda points: sorted_y[points], Y.shape[1])
+        out = np.empty_like(sorted_y)
+        out[self.order] = self.fitted_at(fits, slice(0, self.n))
         return out
+
+
+def _tricube(x: np.ndarray, centre: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """``(1 - (|x - centre| / radius)^3)^3``, computed as statsmodels does (cube, subtract, cube)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.abs(x - centre) / radius
+    d = d * d * d
+    w = 1.0 - d
+    return w * w * w
 
 
 def _anchor_plan(xs: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
