@@ -157,3 +157,18 @@ def test_random_effects_tau2_equals_an_independent_paule_mandel_solution():
     assert tau2 > 0 and pooled["tau2"] == pytest.approx(tau2, rel=1e-4)
     w = 1 / (variances + tau2)
     assert pooled["estimate"]["value"] == pytest.approx(np.sum(w * effects) / np.sum(w), rel=1e-4)
+
+
+def test_the_domain_classifier_states_its_subsample(monkeypatch):
+    """Issue 21: the domain classifier runs on a seeded subsample of a large dataset, and says how large."""
+    from audit.checks import external
+
+    rng = np.random.default_rng(0)
+    a = pd.DataFrame({"age": rng.normal(60, 10, 300), "lab": rng.normal(0, 1, 300)})
+    b = pd.DataFrame({"age": rng.normal(65, 10, 250), "lab": rng.normal(0, 1, 250)})
+    whole = external.domain_classifier(a, b, ["age", "lab"], 1, 0.95)
+    assert "random" not in whole["method"]
+    monkeypatch.setattr(external, "DOMAIN_ROWS", 120)
+    sub = external.domain_classifier(a, b, ["age", "lab"], 1, 0.95)
+    assert "random 120 rows" in sub["method"] and "internal 120 of 300" in sub["method"] and "external 120 of 250" in sub["method"]
+    assert sub["auroc"]["n"] == 240
