@@ -304,6 +304,8 @@ def _logistic_recalibration(y: np.ndarray, lp: np.ndarray) -> np.ndarray | None:
 
     import statsmodels.api as sm
 
+    from ..stats.calibration import release_fits
+
     if np.ptp(lp) == 0 or y.min() == y.max():
         return None
     try:
@@ -313,6 +315,8 @@ def _logistic_recalibration(y: np.ndarray, lp: np.ndarray) -> np.ndarray | None:
     except Exception:  # noqa: BLE001 - statsmodels on separated data (PerfectSeparationError and kin)
         return None
     q = expit(fit.params[0] + fit.params[1] * lp)
+    del fit
+    release_fits(y.size)
     return q if np.all(np.isfinite(q)) else None
 
 

@@ -36,6 +36,19 @@ from scipy.stats import chi2
 from .estimate import Estimate
 
 EPS = 1e-12
+#: Rows from which a finished statsmodels fit is collected at once (see ``release_fits``).
+LARGE_FIT_ROWS = 50_000
+
+
+def release_fits(n: int) -> None:
+    """Collect finished statsmodels fits of ``n`` rows now. A statsmodels result sits in reference cycles
+    (result, model, data), so its n-sized arrays live until a full garbage collection, which Python runs
+    rarely: at n = 1,000,000 the calibration check's fits held over 1 GB of dead arrays. One collection
+    (about 0.1 s) after the fits of a large dataset or group keeps the peak memory to one fit's."""
+    if n >= LARGE_FIT_ROWS:
+        import gc
+
+        gc.collect()
 
 
 def _lp(p: np.ndarray) -> np.ndarray:
@@ -100,6 +113,7 @@ def calibration_intercept(y, p, confidence: float = 0.95, method: str = "wald", 
     y = np.asarray(y, dtype=float)
     lp = _lp(p)
     a, se, llf = _intercept_llf(y, lp, clusters)
+    release_fits(y.size)
     if clusters is not None:
         z = ndtri(0.5 + confidence / 2)
         return Estimate(a, (a - z * se, a + z * se), "wald-glm-cluster", y.size)
@@ -128,12 +142,14 @@ def calibration_slope(y, p, confidence: float = 0.95, method: str = "wald", clus
     lp = _lp(p)
     X = np.column_stack([np.ones(y.size), lp])
     fit = sm.GLM(y, X, family=sm.families.Binomial()).fit(**_fit_kwargs(clusters))
-    b, se = float(fit.params[1]), float(fit.bse[1])
+    b, se, llf = float(fit.params[1]), float(fit.bse[1]), float(fit.llf)
+    del fit
+    release_fits(y.size)
     if clusters is not None:
         z = ndtri(0.5 + confidence / 2)
         return Estimate(b, (b - z * se, b + z * se), "wald-glm-cluster", y.size)
     if method == "profile":
-        return Estimate(b, profile_interval(lambda t: _intercept_llf(y, t * lp)[2], b, se, float(fit.llf), confidence), "profile-likelihood", y.size)
+        return Estimate(b, profile_interval(lambda t: _intercept_llf(y, t * lp)[2], b, se, llf, confidence), "profile-likelihood", y.size)
     z = ndtri(0.5 + confidence / 2)
     return Estimate(b, (b - z * se, b + z * se), "wald-glm", y.size)
 
@@ -357,8 +373,11 @@ def spline_calibration_curve(y, p, confidence: float = 0.95, df: int = 4, points
             grid = np.linspace(*np.quantile(np.asarray(p, dtype=float), [0.01, 0.99]), points)
             design = np.asarray(patsy.build_design_matrices([basis.design_info], {"x": _lp(grid)})[0])
             frame = fit.get_prediction(design).summary_frame(alpha=1 - confidence)
+        del fit
     except Exception:  # noqa: BLE001 - separation or too few distinct predictions
         return {"predicted": [], "observed": [], "low": [], "high": []}
+    finally:
+        release_fits(y.size)
     return {
         "predicted": [float(v) for v in grid],
         "observed": frame["mean"].astype(float).tolist(),
