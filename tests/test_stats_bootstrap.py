@@ -162,3 +162,28 @@ def test_a_chunk_evaluated_in_slices_gives_the_same_replicates(monkeypatch):
     monkeypatch.setattr(bootstrap_module, "EVAL_CELLS", 7 * n)  # slices of 7 replicates
     sliced = replicates(kernel, strata_codes(y), 120, 4, "slices")
     np.testing.assert_array_equal(sliced, whole)
+
+
+@pytest.mark.parametrize("stored", [False, True])
+def test_chunks_evaluated_on_several_threads_give_the_same_replicates(stored):
+    """The engine evaluates chunks on threads in this process (every core by default); order and values are
+    those of one thread, with a store (drawn and written in chunk order, then read) and without."""
+    from audit.stats.bootstrap import replicates
+    from audit.stats.metrics import GroupedBinaryMetrics
+    from audit.stats.resample import CountsStore
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    y = (rng.random(n) < 0.3).astype(int)
+    p = np.clip(0.3 + 0.3 * (y - 0.3) + rng.normal(0, 0.2, n), 0.01, 0.99)
+    kernel = GroupedBinaryMetrics(y, p, {"sex": rng.integers(0, 2, n)})
+    one = replicates(kernel, strata_codes(y), 7000, 2, "threads", threads=1)  # several chunks at n = 3,000
+    assert len(chunk_sizes(n, 7000)) > 2
+    store = CountsStore() if stored else None
+    try:
+        for _ in range(2 if stored else 1):  # drawn and stored, then read back
+            many = replicates(kernel, strata_codes(y), 7000, 2, "threads", store=store, threads=3)
+            np.testing.assert_array_equal(many, one)
+    finally:
+        if store is not None:
+            store.close()

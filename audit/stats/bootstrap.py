@@ -41,7 +41,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from .estimate import Estimate
-from .parallel import effective_jobs, map_ordered
+from .parallel import available_cores, effective_jobs, map_ordered, threaded_ordered
 from .resample import (
     CHUNK_CELLS,
     CountsStore,
@@ -166,21 +166,23 @@ def replicates(
     scheduler=None,
     progress: Progress | None = None,
     store: CountsStore | None = None,
+    threads: int = 1,
 ) -> np.ndarray:
     """Evaluate ``statistic`` (of ``n`` rows) on ``n_resamples`` resamples under ``design``; shape ``(B, M)``.
 
-    Chunks run serially, on ``n_jobs`` local processes or on a Dask ``scheduler``; the result
-    is identical in every case. Serially, a ``store`` draws the stream's counts once and reads
-    them back for every later statistic of the same stream and design (the same counts).
+    Chunks run in this process (``threads`` at a time), on ``n_jobs`` local processes or on a Dask
+    ``scheduler``; the result is identical in every case. In this process, a ``store`` draws the
+    stream's counts once and reads them back for every later statistic of the same stream and
+    design (the same counts).
     """
     plan = ResamplePlan.build(design, _rows(statistic, design))
     sizes = chunk_sizes(plan.n, n_resamples)
     tasks = list(zip(sizes, seed_sequence(seed, stream).spawn(len(sizes))))
-    serial = scheduler is None and (effective_jobs(n_jobs) == 1 or len(tasks) == 1)
-    if store is not None and serial:
-        blocks = _stored_blocks(statistic, plan, tasks, store, plan_key(plan, seed, stream, n_resamples))
+    here = scheduler is None and (effective_jobs(n_jobs) == 1 or len(tasks) == 1)
+    if store is not None and here:
+        blocks = _stored_blocks(statistic, plan, tasks, store, plan_key(plan, seed, stream, n_resamples), threads)
     else:
-        blocks = map_ordered(_chunk, (statistic, plan), tasks, n_jobs, scheduler)
+        blocks = map_ordered(_chunk, (statistic, plan), tasks, n_jobs, scheduler, threads)
     out, done = [], 0
     for block in blocks:
         out.append(block)
@@ -190,21 +192,25 @@ def replicates(
     return np.vstack(out)
 
 
-def _stored_blocks(statistic: Statistic, plan: ResamplePlan, tasks: list, store: CountsStore, key: str) -> Iterator[np.ndarray]:
-    """The statistic on each chunk of the stream's counts: read from ``store``, or drawn and written to it."""
+def _stored_blocks(statistic: Statistic, plan: ResamplePlan, tasks: list, store: CountsStore, key: str, threads: int) -> Iterator[np.ndarray]:
+    """The statistic on each chunk of the stream's counts: read from ``store``, or drawn and written to it (in
+    chunk order, by this thread, whichever thread drew them)."""
     evaluate, layout = _laid_out(statistic)
+
+    def on(counts: np.ndarray) -> np.ndarray:
+        return evaluate_in_slices(evaluate, counts if layout is None else np.take(counts, layout, axis=1))
+
     if key in store:
-        chunks = store.read(key)
-    else:
-        chunks = (_drawn_and_stored(plan, size, child, store, key) for size, child in tasks)
-    for counts in chunks:
-        yield evaluate_in_slices(evaluate, counts if layout is None else np.take(counts, layout, axis=1))
+        yield from threaded_ordered(on, store.read(key), threads)
+        return
 
+    def drawn(task: tuple) -> tuple[np.ndarray, np.ndarray]:
+        counts = draw_counts(plan, *task)  # in row order; a layout gathers from it as draw_counts would
+        return counts, on(counts)
 
-def _drawn_and_stored(plan: ResamplePlan, size: int, seed: np.random.SeedSequence, store: CountsStore, key: str) -> np.ndarray:
-    counts = draw_counts(plan, size, seed)  # in row order; a layout gathers from it as draw_counts would
-    store.write(key, counts)
-    return counts
+    for counts, block in threaded_ordered(drawn, tasks, threads):
+        store.write(key, counts)
+        yield block
 
 
 def _rows(statistic: Statistic, design) -> int:
@@ -328,6 +334,8 @@ class ResamplingEngine:
     progress: Progress | None = field(default=None, compare=False)
     #: Keeps each stream's counts for the serial bootstraps that follow (``CountsStore``); ``None``: draw every time.
     store: CountsStore | None = field(default=None, compare=False)
+    #: Chunks evaluated at once in this process (threads; numpy releases the GIL); ``None``: every available core.
+    threads: int | None = field(default=None, compare=False)
 
     def bootstrap(self, statistic: Statistic, design: SamplingDesign | np.ndarray | None, stream: str) -> BootstrapResult:
         """Bootstrap of ``statistic`` under ``design``; ``stream`` names this use of the seed.
@@ -340,7 +348,9 @@ class ResamplingEngine:
         evaluate, _ = _laid_out(statistic)
         n = _rows(statistic, design)
         estimate = np.asarray(evaluate(np.ones((1, n), dtype=np.int64)), dtype=float)[0]
-        reps = replicates(statistic, design, self.n_resamples, self.seed, stream, self.n_jobs, self.scheduler, self.progress, self.store)
+        threads = available_cores() if self.threads is None else self.threads
+        reps = replicates(statistic, design, self.n_resamples, self.seed, stream, self.n_jobs, self.scheduler, self.progress,
+                          self.store, threads)
         accel = jack = None
         if self.method == "bca":
             jack = jackknife(statistic, design, stream_rng(self.seed, stream + "/jackknife"))

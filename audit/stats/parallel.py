@@ -19,12 +19,23 @@ def effective_jobs(n_jobs: int) -> int:
     return max(1, n_jobs if n_jobs > 0 else cores + 1 + n_jobs)
 
 
-def map_ordered(fn: Callable, shared: object, tasks: Sequence[tuple], n_jobs: int = 1, scheduler: str | None = None) -> Iterator:
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def map_ordered(fn: Callable, shared: object, tasks: Sequence[tuple], n_jobs: int = 1, scheduler: str | None = None,
+                threads: int = 1) -> Iterator:
     """Yield ``fn(shared, *task)`` for every task, in task order.
 
     ``shared`` (the statistic and the resampling plan) is sent to each worker once.
     ``scheduler`` is the address of a Dask distributed scheduler (``tcp://host:8786``) or a
-    ``distributed.Client``; otherwise ``n_jobs > 1`` uses local processes (joblib's loky).
+    ``distributed.Client``; otherwise ``n_jobs > 1`` uses local processes (joblib's loky); otherwise,
+    in this process, ``threads > 1`` runs that many tasks at once (numpy releases the GIL in the
+    work of a chunk: drawing, gathering, running sums).
     """
     if scheduler is not None:
         yield from _dask_map(fn, shared, tasks, scheduler)
@@ -34,8 +45,31 @@ def map_ordered(fn: Callable, shared: object, tasks: Sequence[tuple], n_jobs: in
         parallel = Parallel(n_jobs=effective_jobs(n_jobs), backend="loky", return_as="generator")
         yield from parallel(delayed(fn)(shared, *task) for task in tasks)
     else:
-        for task in tasks:
-            yield fn(shared, *task)
+        yield from threaded_ordered(lambda task: fn(shared, *task), tasks, threads)
+
+
+def threaded_ordered(fn: Callable, items, threads: int) -> Iterator:
+    """``fn(item)`` for each item of the iterable ``items``, in order, with at most ``threads`` running or waiting
+    at once, so that items drawn lazily (chunks read from a store) are held ``threads`` at a time, never all."""
+    if threads <= 1:
+        for item in items:
+            yield fn(item)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="trustaudit-resample") as pool:
+        pending: deque = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                if len(pending) >= threads:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def _dask_map(fn: Callable, shared: object, tasks: Sequence[tuple], scheduler) -> Iterator:
