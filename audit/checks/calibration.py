@@ -121,9 +121,9 @@ def subgroup_figures(ctx: AuditContext) -> dict:
                 y, p = ds.y[rows], ds.p[rows]
                 if too_small(int(rows.sum()), int(y.sum()), settings):
                     continue
-                smooth = smoothed_calibration(y, p)
+                cached = ctx.cache.get(("calibration/group", ds.name, part.name, str(label)))
+                smooth, est = cached if cached is not None else (smoothed_calibration(y, p), glm_estimates(y, p, settings.confidence))
                 keep = np.unique(np.linspace(0, smooth.p_sorted.size - 1, CURVE_POINTS).round().astype(int))
-                est = glm_estimates(y, p, settings.confidence)
                 curves[f"{part.name}={label}"] = {
                     "smooth": {"predicted": _rounded(smooth.p_sorted[keep]), "observed": _rounded(smooth.smoothed[keep])},
                     "slope": est["calibration_slope"].value, "intercept": est["calibration_intercept"].value,
@@ -240,7 +240,10 @@ def subgroup_calibration(ds: EvaluatedDataset, ctx: AuditContext) -> list[dict]:
                 metrics = glm_estimates(y, p, settings.confidence, settings.calibration_ci, None if clusters is None else clusters[rows])
                 metrics["ece"] = ece_estimate(y, p, settings.calibration_bins, "uniform")
                 entry["metrics"] = {k: v.to_dict() for k, v in metrics.items()}
-                entry["ici"] = smoothed_calibration(y, p).ici
+                smooth = smoothed_calibration(y, p)
+                # the subgroup figures draw the same curve with the same fit's slope and intercept: computed once
+                ctx.cache[("calibration/group", ds.name, part.name, str(label))] = (smooth, metrics)
+                entry["ici"] = smooth.ici
                 entry["expected_if_calibrated"] = expected_if_calibrated(p, settings.calibration_bins, rng)
                 entry["tests"] = {"calibration_intercept": wald_p(metrics["calibration_intercept"], 0.0, settings.confidence),
                                   "calibration_slope": wald_p(metrics["calibration_slope"], 1.0, settings.confidence)}

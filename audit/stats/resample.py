@@ -153,11 +153,16 @@ def draw_counts(plan: ResamplePlan, size: int, seed: np.random.SeedSequence, lay
     """
     rng = np.random.default_rng(seed)
     u = plan.n_units
-    draws = np.empty((size, u), dtype=np.int64)
     offsets = (np.arange(size, dtype=np.int64) * u)[:, None]
-    for start, m in zip(plan.starts, plan.sizes):
-        np.add(rng.integers(0, m, size=(size, m)), offsets + start, out=draws[:, start : start + m])
+    if len(plan.sizes) == 1:  # one stratum: the draws themselves, offset in place (no second (size, u) array)
+        draws = rng.integers(0, u, size=(size, u))
+        draws += offsets
+    else:
+        draws = np.empty((size, u), dtype=np.int64)
+        for start, m in zip(plan.starts, plan.sizes):
+            np.add(rng.integers(0, m, size=(size, m)), offsets + start, out=draws[:, start : start + m])
     counts = np.bincount(draws.ravel(), minlength=size * u).reshape(size, u)
+    del draws
     gather = plan.unit_of_row
     if layout is not None:
         gather = layout if gather is None else gather[layout]
