@@ -9,9 +9,9 @@ weighted straight line to the ``k = floor(frac n)`` nearest points, with tricube
 with ``W = sum w``, ``xbar`` and ``S_xx`` the weighted mean and sum of squares of ``x``. Points
 within ``delta`` of the last anchor are linear interpolations between anchors, and points tied
 with an anchor take its fit. Everything except ``y`` is a function of ``x``, so the smooth of
-any outcome vector is ``L y`` for one matrix ``L``: :class:`LowessOperator` builds the anchor rows
-of ``L`` once and applies them to a whole block of outcome vectors (``(n, S)``) with one matrix
-product per block of anchors, instead of one lowess call per vector.
+any outcome vector is ``L y`` for one matrix ``L``: :class:`LowessOperator` finds the anchors and
+windows once and smooths a whole block of outcome vectors (``(n, S)``) in one pass over the points,
+one matrix product per slice of them (``anchor_fits``), instead of one lowess call per vector.
 
 It reproduces statsmodels' ``lowess(y, x, frac, it=0, delta)`` (the same anchors, windows,
 weights, tie rule and interpolation; Seabold & Perktold 2010) to rounding: sums are in a
@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-#: Cells (anchors x rows) of one block of the operator's anchor rows: 4 M cells is 32 MiB.
+#: Cells (anchors x points) of the tricube weights held at once: 4 M cells is 32 MiB.
 BLOCK_CELLS = 4 * 2**20
 
 
@@ -63,50 +63,52 @@ class LowessOperator:
             starts = np.zeros(anchors.size, dtype=np.intp)
         self.starts = starts.astype(np.intp)
 
-    def _anchor_terms(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Per anchor: the radius, the sum of tricube weights, the weighted mean and sum of squares of x, and
-        whether a line is fitted (at least two weights above 1e-12; else the fit is the anchor's own outcome)."""
-        xs, k = self.xs, self.k
-        n_anchors = self.anchors.size
-        radius, total, xbar, sxx = (np.empty(n_anchors) for _ in range(4))
-        fitted = np.empty(n_anchors, dtype=bool)
-        per_block = max(1, BLOCK_CELLS // k)
-        for start in range(0, n_anchors, per_block):
-            block = slice(start, min(n_anchors, start + per_block))
-            xw = xs[self.starts[block, None] + np.arange(k)]  # each anchor's window
-            xa = xs[self.anchors[block]][:, None]
-            r = np.maximum(xa[:, 0] - xw[:, 0], xw[:, -1] - xa[:, 0])[:, None]
-            w = _tricube(xw, xa, r)
-            fitted[block] = np.count_nonzero(w > 1e-12, axis=1) >= 2
-            with np.errstate(divide="ignore", invalid="ignore"):
-                sums = np.sum(w, axis=1, keepdims=True)
-                w = w / sums
-                mean = np.sum(w * xw, axis=1, keepdims=True)
-                sxx[block] = np.maximum(np.sum(w * (xw - mean) ** 2, axis=1), 1e-12)
-            radius[block], total[block], xbar[block] = r[:, 0], sums[:, 0], mean[:, 0]
-        return radius, total, xbar, sxx, fitted
-
     def anchor_fits(self, outcomes: Callable[[slice], np.ndarray], n_outcomes: int) -> np.ndarray:
-        """The fits at the anchors, shape ``(anchors, S)``: ``sum_j P_aj y_j`` accumulated over slices of the
-        sorted points, ``outcomes(slice)`` giving those points' outcome vectors ``(m, S)``; memory stays
-        within ``BLOCK_CELLS`` cells of the operator and ``(m, S)`` of outcomes at any n."""
+        """The fits at the anchors, shape ``(anchors, S)``, from one pass over slices of the sorted points
+        (``outcomes(slice)`` gives those points' outcome vectors, ``(m, S)``).
+
+        Per anchor ``a`` the pass accumulates, with the tricube weights ``w_aj`` (zero outside the window:
+        every point outside it lies at least the radius away), the sums ``W = sum w``, ``sum w x``,
+        ``sum w x^2``, ``T = sum w y`` and ``U = sum w x y`` as one matrix product per slice; then
+        ``fit = (T + (x_a - xbar) / S_xx (U - xbar T)) / W``. ``x`` is centred at its median first (the
+        local line does not depend on the origin; the sums stay well conditioned). Memory stays within
+        ``BLOCK_CELLS`` cells of weights and ``(m, S)`` of outcomes at any n.
+        """
         xs, k, anchors = self.xs, self.k, self.anchors
-        radius, total, xbar, sxx, fitted = self._anchor_terms()
-        xa, starts = xs[anchors][:, None], self.starts[:, None]
-        fits = np.zeros((anchors.size, n_outcomes))
+        centre = float(np.median(xs))
+        xa = xs[anchors]
+        radius = np.maximum(xa - xs[self.starts], xs[self.starts + k - 1] - xa)
+        with np.errstate(divide="ignore"):
+            inverse = np.where(radius > 0, 1.0 / radius, 0.0)[:, None]
+        sums = np.zeros((anchors.size, 3 + 2 * n_outcomes))
+        positive = np.zeros(anchors.size, dtype=np.int64)
         step = max(1, BLOCK_CELLS // anchors.size)
         for lo in range(0, self.n, step):
             points = slice(lo, min(self.n, lo + step))
-            position = np.arange(points.start, points.stop)[None, :]
-            inside = (position >= starts) & (position < starts + k) & fitted[:, None]
-            x = xs[points][None, :]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                w = _tricube(x, xa, radius[:, None]) / total[:, None]
-                rows = np.where(inside, w * (1.0 + (xa - xbar[:, None]) * (x - xbar[:, None]) / sxx[:, None]), 0.0)
-            rows[~fitted] = 0.0
-            own = np.flatnonzero(~fitted & (anchors >= points.start) & (anchors < points.stop))
-            rows[own, anchors[own] - points.start] = 1.0
-            fits += rows @ np.asarray(outcomes(points), dtype=float)
+            x = xs[points]
+            w = np.abs(x[None, :] - xa[:, None])
+            w *= inverse
+            d3 = w * w
+            d3 *= w
+            np.subtract(1.0, d3, out=d3)
+            np.maximum(d3, 0.0, out=d3)
+            np.multiply(d3, d3, out=w)
+            w *= d3  # (1 - d^3)^3, zero beyond the radius
+            positive += np.count_nonzero(w > 1e-12, axis=1)
+            y = np.asarray(outcomes(points), dtype=float)
+            xc = x - centre
+            terms = np.concatenate([np.ones((xc.size, 1)), xc[:, None], (xc * xc)[:, None], y, xc[:, None] * y], axis=1)
+            sums += w @ terms
+        S = n_outcomes
+        with np.errstate(divide="ignore", invalid="ignore"):
+            total = sums[:, 0]
+            xbar = sums[:, 1] / total
+            sxx = np.maximum(sums[:, 2] / total - xbar * xbar, 1e-12)
+            T, U = sums[:, 3 : 3 + S], sums[:, 3 + S :]
+            fits = (T + ((xa - centre - xbar) / sxx)[:, None] * (U - xbar[:, None] * T)) / total[:, None]
+        own = np.flatnonzero((positive < 2) | (radius == 0))  # no line: the fit is the anchor's own outcome
+        for a in own:
+            fits[a] = np.asarray(outcomes(slice(int(anchors[a]), int(anchors[a]) + 1)), dtype=float)[0]
         return fits
 
     def fitted_at(self, fits: np.ndarray, points: slice) -> np.ndarray:
@@ -124,15 +126,6 @@ class LowessOperator:
         out = np.empty_like(sorted_y)
         out[self.order] = self.fitted_at(fits, slice(0, self.n))
         return out
-
-
-def _tricube(x: np.ndarray, centre: np.ndarray, radius: np.ndarray) -> np.ndarray:
-    """``(1 - (|x - centre| / radius)^3)^3``, computed as statsmodels does (cube, subtract, cube)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d = np.abs(x - centre) / radius
-    d = d * d * d
-    w = 1.0 - d
-    return w * w * w
 
 
 def _anchor_plan(xs: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
