@@ -57,3 +57,21 @@ def test_expected_if_calibrated_equals_the_loop_it_replaces(n):
     ici, ece = _loop_expected(p, 10, np.random.default_rng(1), 12)
     assert got["ici"] == pytest.approx(ici, rel=1e-12)
     assert got["ece"] == pytest.approx(ece, rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [400, 7000])
+def test_the_calibration_curve_is_statsmodels_lowess_and_one_pass_gives_curve_and_expectation(n):
+    from audit.stats.calibration import smoothed_and_expected, smoothed_calibration
+
+    rng = np.random.default_rng(n)
+    p = rng.beta(2, 5, n)
+    y = (rng.random(n) < np.clip(1.2 * p, 0, 1)).astype(float)
+    reference = np.clip(lowess(y, p, frac=0.75, it=0, delta=lowess_delta(p), return_sorted=False), 0, 1)
+    smooth = smoothed_calibration(y, p)
+    order = np.argsort(p, kind="stable")
+    np.testing.assert_allclose(smooth.smoothed, reference[order], atol=1e-11, rtol=0)
+    assert smooth.ici == pytest.approx(np.mean(np.abs(reference - p)), abs=1e-12)
+    together, expected = smoothed_and_expected(y, p, 10, np.random.default_rng(3))
+    assert expected == pytest.approx(expected_if_calibrated(p, 10, np.random.default_rng(3)), rel=1e-12)
+    np.testing.assert_allclose(together.smoothed, smooth.smoothed, atol=1e-12, rtol=0)
+    assert (together.ici, together.e50, together.e90, together.emax) == pytest.approx((smooth.ici, smooth.e50, smooth.e90, smooth.emax), rel=1e-10)

@@ -24,9 +24,9 @@ from ..stats.calibration import (
     calibration_intercept,
     calibration_slope,
     ece,
-    expected_if_calibrated,
     hosmer_lemeshow,
     oe_ratio,
+    smoothed_and_expected,
     smoothed_calibration,
     spiegelhalter_z,
     spline_calibration_curve,
@@ -240,11 +240,12 @@ def subgroup_calibration(ds: EvaluatedDataset, ctx: AuditContext) -> list[dict]:
                 metrics = glm_estimates(y, p, settings.confidence, settings.calibration_ci, None if clusters is None else clusters[rows])
                 metrics["ece"] = ece_estimate(y, p, settings.calibration_bins, "uniform")
                 entry["metrics"] = {k: v.to_dict() for k, v in metrics.items()}
-                smooth = smoothed_calibration(y, p)
+                # the group's lowess curve and the 40 simulated ones of a calibrated model: one pass
+                smooth, expected = smoothed_and_expected(y, p, settings.calibration_bins, rng)
                 # the subgroup figures draw the same curve with the same fit's slope and intercept: computed once
                 ctx.cache[("calibration/group", ds.name, part.name, str(label))] = (smooth, metrics)
                 entry["ici"] = smooth.ici
-                entry["expected_if_calibrated"] = expected_if_calibrated(p, settings.calibration_bins, rng)
+                entry["expected_if_calibrated"] = expected
                 entry["tests"] = {"calibration_intercept": wald_p(metrics["calibration_intercept"], 0.0, settings.confidence),
                                   "calibration_slope": wald_p(metrics["calibration_slope"], 1.0, settings.confidence)}
             out.append(entry)

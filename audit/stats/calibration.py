@@ -16,7 +16,7 @@
   check reports the ECE without an interval.
 - **ICI, E50, E90, Emax** (Austin & Steyerberg, Stat Med 2019): mean, median, 90th percentile and
   maximum of ``|p_c - p|``, where ``p_c`` is a lowess smooth of ``y`` on ``p`` (span 0.75, no
-  robustness iterations).
+  robustness iterations; ``audit.stats.lowess``, statsmodels' lowess as a linear operator).
 - **Spiegelhalter's z** (Stat Med 1986): ``sum (y - p)(1 - 2p) / sqrt(sum (1 - 2p)^2 p (1 - p))``.
 - **Hosmer–Lemeshow** ``C`` over ``g`` groups of predicted risk, ``chi2(g - 2)``; its p-value
   depends on ``g`` and on n (almost every model fails at large n), so it is reported, not judged.
@@ -243,12 +243,17 @@ def lowess_delta(p: np.ndarray) -> float:
 
 
 def smoothed_calibration(y, p, frac: float = 0.75) -> SmoothedCalibration:
-    """Lowess of ``y`` on ``p`` (statsmodels), with ICI / E50 / E90 / Emax of ``|p_c - p|``."""
-    from statsmodels.nonparametric.smoothers_lowess import lowess
+    """Lowess of ``y`` on ``p`` (span ``frac``, no robustness iterations, ``delta`` by :func:`lowess_delta`),
+    with ICI / E50 / E90 / Emax of ``|p_c - p|``. The smoother is :class:`audit.stats.lowess.LowessOperator`,
+    statsmodels' ``lowess(y, p, frac, it=0, delta)`` to 1e-11 (tested)."""
+    from .lowess import LowessOperator
 
     p = np.asarray(p, dtype=float)
-    y = np.asarray(y, dtype=float)
-    fitted = np.clip(lowess(y, p, frac=frac, it=0, delta=lowess_delta(p), return_sorted=False), 0.0, 1.0)
+    fitted = LowessOperator(p, frac, lowess_delta(p)).smooth(np.asarray(y, dtype=float))
+    return _summaries(p, np.clip(fitted, 0.0, 1.0))
+
+
+def _summaries(p: np.ndarray, fitted: np.ndarray) -> SmoothedCalibration:
     diff = np.abs(fitted - p)
     order = np.argsort(p, kind="stable")
     return SmoothedCalibration(
@@ -262,22 +267,41 @@ def expected_if_calibrated(p, n_bins: int, rng: np.random.Generator, simulations
     finite sample, so an observed ECE of 0.109 in a group of 70 means nothing when a calibrated
     model shows 0.115 there; the report prints the two side by side (descriptive, not a test).
 
-    Every simulated outcome vector is smoothed by the same lowess (:class:`audit.stats.lowess.LowessOperator`,
-    equal to :func:`smoothed_calibration`'s statsmodels fit to about 1e-12: one matrix product for all
-    simulations instead of one lowess per simulation), and its ECE comes from per-bin sums.
+    Every simulated outcome vector is smoothed by the same lowess as :func:`smoothed_calibration`
+    (:class:`audit.stats.lowess.LowessOperator`: one pass for all simulations instead of one lowess per
+    simulation), and its ECE comes from per-bin sums.
     """
+    return _with_simulations(None, p, n_bins, rng, simulations, frac)[1]
+
+
+def smoothed_and_expected(y, p, n_bins: int, rng: np.random.Generator, simulations: int = 40,
+                          frac: float = 0.75) -> tuple[SmoothedCalibration, dict[str, float]]:
+    """:func:`smoothed_calibration` of ``y`` and :func:`expected_if_calibrated` (the same draws from ``rng``),
+    from one pass of the lowess operator over the observed and the simulated outcomes together."""
+    return _with_simulations(np.asarray(y, dtype=float), p, n_bins, rng, simulations, frac)
+
+
+def _with_simulations(y, p, n_bins: int, rng: np.random.Generator, simulations: int, frac: float):
     from .lowess import BLOCK_CELLS, LowessOperator
 
     p = np.asarray(p, dtype=float)
     draws = rng.random((simulations, p.size)) < p  # (simulations, n): the same draws, in the same order, as ever
     smoother = LowessOperator(p, frac, lowess_delta(p))
-    sorted_p, sorted_draws = p[smoother.order], draws[:, smoother.order]
-    fits = smoother.anchor_fits(lambda points: sorted_draws[:, points].T, simulations)
+    order = smoother.order
+    sorted_p, sorted_draws = p[order], draws[:, order]
+    first = 0 if y is None else 1  # column 0 holds the observed outcomes, when given
+    sorted_y = None if y is None else y[order]
+
+    def outcomes(points: slice) -> np.ndarray:
+        simulated = sorted_draws[:, points].T
+        return simulated if sorted_y is None else np.concatenate([sorted_y[points, None], simulated], axis=1)
+
+    fits = smoother.anchor_fits(outcomes, simulations + first)
     distance = np.zeros(simulations)
-    step = max(1, BLOCK_CELLS // simulations)
+    step = max(1, BLOCK_CELLS // (simulations + first))
     for lo in range(0, p.size, step):  # |p_c - p| summed over slices of the points: memory bounded at any n
         points = slice(lo, min(p.size, lo + step))
-        distance += np.abs(np.clip(smoother.fitted_at(fits, points), 0.0, 1.0) - sorted_p[points, None]).sum(axis=0)
+        distance += np.abs(np.clip(smoother.fitted_at(fits[:, first:], points), 0.0, 1.0) - sorted_p[points, None]).sum(axis=0)
     edges = bin_edges(p, n_bins, "uniform")
     bins = bin_index(p, edges)
     by_bin = np.argsort(bins, kind="stable")
@@ -286,7 +310,13 @@ def expected_if_calibrated(p, n_bins: int, rng: np.random.Generator, simulations
     observed = np.add.reduceat(draws[:, by_bin].view(np.uint8), starts[present], axis=1, dtype=np.int64)  # events per bin
     expected = np.bincount(bins, weights=p, minlength=edges.size - 1)[present]
     eces = np.abs(observed - expected).sum(axis=1) / p.size
-    return {"ici": float(np.mean(distance / p.size)), "ece": float(np.mean(eces)), "simulations": simulations}
+    summary = {"ici": float(np.mean(distance / p.size)), "ece": float(np.mean(eces)), "simulations": simulations}
+    smooth = None
+    if y is not None:
+        fitted = np.empty(p.size)
+        fitted[order] = smoother.fitted_at(fits[:, :1], slice(0, p.size))[:, 0]
+        smooth = _summaries(p, np.clip(fitted, 0.0, 1.0))
+    return smooth, summary
 
 
 def spiegelhalter_z(y, p) -> tuple[float, float]:
