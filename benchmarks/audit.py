@@ -197,7 +197,7 @@ def component_ratios(n: int, B: int) -> list[tuple[str, float, float]]:
                  best_of(lowess_loop, 1), best_of(lambda: expected_if_calibrated(group, 10, np.random.default_rng(0)))))
     sex, band = frame["sex"].to_numpy(str), frame["age_band"].to_numpy(str)
     rows.append((f"intersection labels of {n:,} rows",
-                 best_of(lambda: [f"sex={a} & age_band={b}" for a, b in zip(sex, band)]),
+                 best_of(lambda: np.array([f"sex={a} & age_band={b}" for a, b in zip(sex, band)], dtype=object).astype(str)),
                  best_of(lambda: intersection_labels(["sex", "age_band"], [sex, band]))))
     strata = strata_codes(y)
     kernels = [BinaryMetrics(y, p, 0.2), GroupedBinaryMetrics(y, p, {"sex": sex, "band": band}, 0.2, overall=False),

@@ -181,3 +181,17 @@ def test_group_c_index_replicates_are_its_first_order_expansion():
     assert first_order == pytest.approx(concordance(time[rows], event[rows], lp[rows], 5.0).value, abs=5e-4)
     W = np.random.default_rng(0).multinomial(150, np.full(150, 1 / 150), size=4000)
     assert np.std(kernel(W)) == pytest.approx(exact.se, rel=0.05)
+
+
+def test_command_line_overrides_keep_the_horizons_numbers(tmp_path):
+    """`trustaudit run SPEC --n-resamples B` re-validates the spec with the override: the prediction's horizon keys
+    must stay numbers (they became the strings "2" and "5.0" through a JSON dump, and the spec was refused)."""
+    import yaml
+
+    from audit.cli import main
+
+    path = tmp_path / "audit.yaml"
+    path.write_text(yaml.safe_dump(spec(tmp_path, cohort(300, 4)), sort_keys=False))
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "-q", "--n-resamples", "60", "--seed", "5"]) == 0
+    recorded = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert recorded["provenance"]["n_resamples"] == 60 and recorded["provenance"]["seed"] == 5

@@ -42,7 +42,7 @@ def main(args: argparse.Namespace) -> int:
     spec, base_dir = load_spec(args.spec)
     overrides = {k: v for k, v in {"seed": args.seed, "n_resamples": args.n_resamples, "n_jobs": args.n_jobs, "scheduler": args.scheduler}.items() if v is not None}
     if overrides:
-        raw = spec.model_dump(mode="json", exclude_unset=True)  # keys the spec left out stay left out
+        raw = spec.model_dump(exclude_unset=True)  # keys the spec left out stay left out; horizons stay numbers
         raw.setdefault("settings", {})
         raw["settings"].update(overrides)
         spec, _ = load_spec(raw)
