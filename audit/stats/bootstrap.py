@@ -45,6 +45,7 @@ from .parallel import available_cores, effective_jobs, map_ordered, threaded_ord
 from .resample import (
     CHUNK_CELLS,
     CountsStore,
+    compact,
     ResamplePlan,
     SamplingDesign,
     as_design,
@@ -194,18 +195,25 @@ def replicates(
 
 def _stored_blocks(statistic: Statistic, plan: ResamplePlan, tasks: list, store: CountsStore, key: str, threads: int) -> Iterator[np.ndarray]:
     """The statistic on each chunk of the stream's counts: read from ``store``, or drawn and written to it (in
-    chunk order, by this thread, whichever thread drew them)."""
+    chunk order, by this thread, whichever thread drew them). A chunk stays in the store's compact type and
+    becomes int64 one slice of ``EVAL_CELLS`` at a time, so a thread holds one chunk of bytes, not of int64."""
     evaluate, layout = _laid_out(statistic)
 
     def on(counts: np.ndarray) -> np.ndarray:
-        return evaluate_in_slices(evaluate, counts if layout is None else np.take(counts, layout, axis=1))
+        step = max(1, EVAL_CELLS // max(1, counts.shape[1]))
+        blocks = []
+        for start in range(0, counts.shape[0], step):
+            part = counts[start : start + step]
+            part = part if layout is None else np.take(part, layout, axis=1)
+            blocks.append(evaluate(part.astype(np.int64)))
+        return np.vstack(blocks)
 
     if key in store:
         yield from threaded_ordered(on, store.read(key), threads)
         return
 
     def drawn(task: tuple) -> tuple[np.ndarray, np.ndarray]:
-        counts = draw_counts(plan, *task)  # in row order; a layout gathers from it as draw_counts would
+        counts = compact(draw_counts(plan, *task))  # in row order; a layout gathers from it as draw_counts would
         return counts, on(counts)
 
     for counts, block in threaded_ordered(drawn, tasks, threads):

@@ -211,12 +211,19 @@ def plan_key(plan: ResamplePlan, seed: int, stream: str, n_resamples: int) -> st
     return digest.hexdigest()
 
 
+def compact(counts: np.ndarray) -> np.ndarray:
+    """Counts in the smallest unsigned type that holds them (``uint8`` unless a count exceeds 255)."""
+    top = int(counts.max(initial=0))
+    dtype = np.uint8 if top <= np.iinfo(np.uint8).max else np.uint16 if top <= np.iinfo(np.uint16).max else np.int64
+    return counts if counts.dtype == dtype else counts.astype(dtype)
+
+
 class CountsStore:
     """Each stream's resample counts, drawn once and read back by every later bootstrap of the stream.
 
     A dataset's checks all resample it under one stream (``"dataset/test"``), so its counts are
     drawn once per audit (``draw_counts``) and kept, chunk by chunk in row order, as ``uint8``
-    (``uint16``/``int64`` when a count exceeds 255), in an anonymous temporary file: the operating
+    (``uint16``/``int64`` when a count exceeds 255: ``compact``), in an anonymous temporary file: the operating
     system's page cache holds them and the process's memory does not grow with ``B x n``. A read
     chunk equals the drawn one, so a bootstrap gives the same numbers with or without the store.
     Only serial resampling uses it (local processes and Dask workers draw their own chunks).
@@ -230,27 +237,26 @@ class CountsStore:
         return key in self._streams
 
     def write(self, key: str, counts: np.ndarray) -> None:
-        """Append one chunk (``(size, n)`` counts in row order) to stream ``key``."""
+        """Append one chunk (``(size, n)`` counts in row order) to stream ``key``, in its ``compact`` type."""
         import tempfile
 
         if key not in self._streams:
             self._streams[key] = (tempfile.TemporaryFile(dir=self._directory), [])
         handle, index = self._streams[key]
-        top = int(counts.max(initial=0))
-        dtype = np.dtype(np.uint8 if top <= np.iinfo(np.uint8).max else np.uint16 if top <= np.iinfo(np.uint16).max else np.int64)
+        counts = np.ascontiguousarray(compact(counts))
         handle.seek(0, 2)
         offset = handle.tell()
-        handle.write(np.ascontiguousarray(counts, dtype=dtype).tobytes())
-        index.append((offset, counts.shape, dtype))
+        handle.write(counts.tobytes())
+        index.append((offset, counts.shape, counts.dtype))
 
     def read(self, key: str) -> Iterator[np.ndarray]:
-        """Stream ``key``'s chunks, in order, as int64 counts in row order."""
+        """Stream ``key``'s chunks, in order, as stored (row order, ``compact`` type: convert before arithmetic)."""
         handle, index = self._streams[key]
         for offset, shape, dtype in index:
             buffer = np.empty(shape, dtype=dtype)
             handle.seek(offset)
             handle.readinto(memoryview(buffer).cast("B"))
-            yield buffer.astype(np.int64)
+            yield buffer
 
     def close(self) -> None:
         for handle, _ in self._streams.values():
