@@ -484,7 +484,8 @@ class Settings(_StrictModel):
     def _threshold_values(cls, value: Any) -> Any:
         """A probability in [0, 1], or (multilabel) a mapping of labels to such probabilities."""
         def check(v: Any, where: str) -> Any:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            # a Python int is finite at any size (np.isfinite refused 2**64 with a TypeError)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not np.isfinite(v)):
                 raise ValueError(f"{where!r} in the spec is {_show(v)}, but it should be a probability between 0 and 1, e.g. 0.5")
             if not 0 <= v <= 1:
                 bound = "greater than or equal to 0" if v < 0 else "less than or equal to 1"

@@ -282,3 +282,10 @@ def test_messages_never_show_pydantic_wording():
 def test_auditspec_can_be_built_directly_in_python():
     spec = AuditSpec(name="x", data={"test": "t.csv", "target": "y", "prediction": "p"})
     assert load_spec(spec)[0] is spec
+
+
+@pytest.mark.parametrize("threshold", [2**64, 10**400, -(2**70)])
+def test_a_threshold_integer_too_large_for_numpy_is_one_plain_message(threshold):
+    """Found by the fuzz test: np.isfinite(2**64) raised a TypeError (an internal error) instead of the message."""
+    with pytest.raises(AuditInputError, match="settings.threshold"):
+        load_spec({"name": "x", "data": {"test": "t.csv", "target": "y", "prediction": "p"}, "settings": {"threshold": threshold}})
