@@ -53,7 +53,7 @@ from .models import load_model, predictions
 from .plots.style import RC
 from .provenance import environment, package_versions
 from .result import write_atomically
-from .spec import AuditSpec, explain_error, read_yaml, problems_error, resolve
+from .spec import AuditSpec, explain_error, jobs_not_zero, problems_error, read_yaml, resolve, scheduler_address
 from .stats import PERFORMANCE_METRICS, BinaryMetrics, Estimate, ResamplingEngine, proportion
 from .stats.intervals import IntervalRules, cell_estimates
 from .stats.paired import PAIRED_PROPORTIONS, delong_paired, mcnemar_test, paired_bootstrap, paired_proportion
@@ -117,19 +117,12 @@ class BenchmarkSettings(_Strict):
     @field_validator("scheduler")
     @classmethod
     def _scheduler_address(cls, value: str | None) -> str | None:
-        from .spec import SCHEDULER_ADDRESS
-
-        if value is not None and not SCHEDULER_ADDRESS.fullmatch(value.strip()):
-            raise ValueError(f"settings.scheduler is {value!r}, which is not a Dask scheduler address; give "
-                             "tcp://host:port (e.g. tcp://10.0.0.5:8786), or leave it out to run on this machine")
-        return value.strip() if value is not None else value
+        return scheduler_address(value)
 
     @field_validator("n_jobs")
     @classmethod
     def _jobs_not_zero(cls, value: int) -> int:
-        if value == 0:
-            raise ValueError("settings.n_jobs is a number of processes (1 = serial, -1 = every core), not 0")
-        return value
+        return jobs_not_zero(value)
 
     @field_validator("metrics")
     @classmethod

@@ -42,6 +42,21 @@ MAX_PROBLEMS = 3
 MAX_CLASSES = 1000
 
 
+def scheduler_address(value: str | None) -> str | None:
+    """``settings.scheduler`` (audit and benchmark specs): a Dask scheduler address, stripped, or None."""
+    if value is not None and not SCHEDULER_ADDRESS.fullmatch(value.strip()):
+        raise ValueError(f"settings.scheduler is {_show(value)}, which is not a Dask scheduler address; give "
+                         "tcp://host:port (e.g. tcp://10.0.0.5:8786), or leave it out to run on this machine")
+    return value.strip() if value is not None else value
+
+
+def jobs_not_zero(value: int) -> int:
+    """``settings.n_jobs`` (audit and benchmark specs): a number of processes, -1 for every core; never 0."""
+    if value == 0:
+        raise ValueError("settings.n_jobs is a number of processes (1 = serial, -1 = every core), not 0")
+    return value
+
+
 def _targets_of_task(targets: dict, task: str, ordinal: bool = False) -> None:
     """``settings.targets`` names only metrics this task's audit computes (a target never silently goes unjudged)."""
     from .labels import METRICS_BY_NAME
@@ -521,17 +536,12 @@ class Settings(_StrictModel):
     @field_validator("scheduler")
     @classmethod
     def _scheduler_address(cls, value: str | None) -> str | None:
-        if value is not None and not SCHEDULER_ADDRESS.fullmatch(value.strip()):
-            raise ValueError(f"settings.scheduler is {_show(value)}, which is not a Dask scheduler address; give "
-                             "tcp://host:port (e.g. tcp://10.0.0.5:8786), or leave it out to run on this machine")
-        return value.strip() if value is not None else value
+        return scheduler_address(value)
 
     @field_validator("n_jobs")
     @classmethod
     def _jobs_not_zero(cls, value: int) -> int:
-        if value == 0:
-            raise ValueError("settings.n_jobs is a number of processes (1 = serial, -1 = every core), not 0")
-        return value
+        return jobs_not_zero(value)
 
 
 #: Settings that choose where the work runs, not what is computed (excluded from results.json).
