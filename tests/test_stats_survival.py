@@ -13,6 +13,7 @@ from audit.stats.survival import (
     SurvivalNetBenefit,
     censoring_survival,
     concordance,
+    dominance_sums,
     horizon_key,
     horizon_status,
     kaplan_meier,
@@ -186,6 +187,51 @@ def test_concordance_standard_error_is_the_infinitesimal_jackknife():
         down[k] -= eps
         grads.append((weighted_c(up) - weighted_c(down)) / (2 * eps))
     assert result.se == pytest.approx(math.sqrt(np.sum(np.square(grads))), rel=1e-5)
+
+
+def all_pairs_concordance(time, event, risk, tau=None, uno=False, clusters=None):
+    """C, its pair counts and every row's influence dC/dv_k from the explicit (n, n) matrix of comparable pairs."""
+    t, e = truncate(time, event, tau)
+    w = np.array([1 / g_brute(time, event, u, before=True) ** 2 if uno else 1.0 for u in t]) * (e == 1)
+    comparable = (e[:, None] == 1) & ((t[None, :] > t[:, None]) | ((t[None, :] == t[:, None]) & (e[None, :] == 0)))
+    score = comparable * ((risk[:, None] > risk[None, :]) + 0.5 * (risk[:, None] == risk[None, :]))
+    N, D = w @ score.sum(axis=1), w @ comparable.sum(axis=1)
+    C = N / D
+    dN = w * score.sum(axis=1) + w @ score  # as first member (row) and as second member (column)
+    dD = w * comparable.sum(axis=1) + w @ comparable
+    U = (dN - C * dD) / D
+    grouped = U if clusters is None else np.bincount(np.unique(clusters, return_inverse=True)[1], weights=U)
+    concordant = w @ (comparable & (risk[:, None] > risk[None, :])).sum(axis=1)
+    return C, math.sqrt(np.sum(grouped**2)), concordant, int(comparable.sum()), U
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_concordance_influences_equal_the_all_pairs_matrix(seed):
+    """The O(n log^2 n) sweep gives every row's influence, the SE (grouped too) and the pair counts of the explicit
+    pair matrix: tied times (events and censorings), tied risks, truncation, Uno's weights."""
+    rng = np.random.default_rng(seed)
+    time, event, risk = cohort(n=150, seed=seed, ties=seed % 2 == 0)
+    tau = None if seed == 1 else 4.0
+    clusters = rng.integers(0, 50, size=time.size) if seed >= 2 else None
+    for uno in (False, True):
+        C, se, concordant, comparable, U = all_pairs_concordance(time, event, risk, tau, uno, clusters)
+        fit = concordance(time, event, risk, tau, "uno" if uno else "harrell", clusters)
+        assert fit.value == pytest.approx(C, rel=1e-12)
+        assert fit.se == pytest.approx(se, rel=1e-10)
+        assert fit.concordant == pytest.approx(concordant, rel=1e-12)
+        assert fit.comparable == comparable
+        assert np.allclose(fit.influence, U, rtol=1e-10, atol=1e-15)
+
+
+def test_dominance_sums_equal_a_double_loop():
+    rng = np.random.default_rng(4)
+    x, y = rng.integers(0, 12, size=90), rng.integers(-5, 6, size=90).astype(float)
+    w = rng.exponential(size=90)
+    qx, qy = rng.integers(-1, 14, size=40), rng.integers(-6, 7, size=40) + rng.choice([0.0, 0.5], size=40)
+    expected = [(w * ((x >= a) & (y < b))).sum() for a, b in zip(qx, qy)]
+    assert np.allclose(dominance_sums(qx, qy, x, y, w), expected, rtol=1e-13, atol=1e-13)
+    assert np.array_equal(dominance_sums(qx[:0], qy[:0], x, y, w), np.zeros(0))
+    assert np.array_equal(dominance_sums(qx, qy, x[:0], y[:0], w[:0]), np.zeros(40))
 
 
 def test_time_dependent_auc_and_brier_equal_explicit_weights():
