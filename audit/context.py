@@ -50,6 +50,8 @@ class EvaluatedDataset:
     p: np.ndarray  # the prediction per row (binary: P(positive), in [0, 1]; segmentation: the per-case metrics)
     #: segmentation: every case's metrics per structure (``audit.segmentation.CaseEvaluation``), else None
     cases: object = None
+    #: What is derived from this dataset alone and read by several checks (its partitions); never compared.
+    cache: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def target(self) -> Target:

@@ -206,3 +206,30 @@ def test_intersection_labels_spell_each_row_as_the_row_by_row_join():
     b = rng.choice(["<50", "50 & over", "x=y"], 500).astype(str)
     naive = np.array([f"sex={u} & band={v}" for u, v in zip(a, b)], dtype=object).astype(str)
     np.testing.assert_array_equal(intersection_labels(["sex", "band"], [a, b]), naive)
+
+
+def test_partitions_code_groups_in_numpy_unique_order_and_are_built_once_per_dataset():
+    """A partition's groups and codes are numpy.unique's sorted labels and inverse (by hashing, not sorting every row);
+    its rows are the rows whose label is the group's; build_partitions returns the same objects on a second call."""
+    from audit.groups import build_partitions, partitions_of, sorted_codes
+    from audit.stats.metrics import _finest
+
+    rng = np.random.default_rng(8)
+    labels = rng.choice(["b", "B", "a", "(missing)", "Ä", "10", "9"], 400).astype(str)
+    groups, codes = sorted_codes(labels)
+    values, inverse = np.unique(labels, return_inverse=True)
+    assert list(groups) == list(values) and np.array_equal(codes, inverse.ravel())
+    frame = pd.DataFrame({"sex": rng.choice(["F", "M", None], 300), "band": rng.choice(["<50", "50+"], 300), "y": 0})
+    for part in partitions_of(frame, ["sex", "band"], None, True):
+        naive = part.labels
+        assert list(part.groups) == list(np.unique(naive))
+        for label, rows in part.members():
+            assert np.array_equal(rows, naive == label) and np.array_equal(part.rows(label), rows)
+    ds = EvaluatedDataset(Dataset("test", "internal", "m", "", frame, frame["y"].to_numpy()), np.zeros(300))
+    first = build_partitions(ds, ["sex", "band"], None, True)
+    assert build_partitions(ds, ["sex", "band"], None, True) is first
+    assert build_partitions(ds, ["sex"], None, False) is not first
+    # the finest cells of several partitions: numpy.unique over the rows of stacked codes, as mixed-radix integers
+    a, b = rng.integers(0, 3, 300), rng.choice(["x", "y", "z", "w"], 300)
+    stacked = np.column_stack([np.unique(a, return_inverse=True)[1], np.unique(b, return_inverse=True)[1]])
+    assert np.array_equal(_finest([a, b]), np.unique(stacked, axis=0, return_inverse=True)[1].ravel())

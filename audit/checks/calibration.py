@@ -116,8 +116,7 @@ def subgroup_figures(ctx: AuditContext) -> dict:
     for ds in ctx.datasets.values():
         for part in build_partitions(ds, list(ctx.spec.data.sensitive), None, False):
             curves = {}
-            for label in np.unique(part.labels):
-                rows = part.labels == label
+            for label, rows in part.members():
                 y, p = ds.y[rows], ds.p[rows]
                 if too_small(int(rows.sum()), int(y.sum()), settings):
                     continue
@@ -221,8 +220,7 @@ def subgroup_calibration(ds: EvaluatedDataset, ctx: AuditContext) -> list[dict]:
     clusters = ctx.design(ds).clusters
     rng = stream_rng(settings.seed, f"{NAME}/expected/{ds.name}")
     for part in partitions:
-        for label in np.unique(part.labels):
-            rows = part.labels == label
+        for label, rows in part.members():
             y, p = ds.y[rows], ds.p[rows]
             n, events = int(rows.sum()), int(y.sum())
             small = bool(too_small(n, events, settings))

@@ -73,8 +73,7 @@ def subgroup_calibration(ds: EvaluatedDataset, ctx: AuditContext, labels: list[s
     partitions = build_partitions(ds, list(ctx.spec.data.sensitive), ctx.spec.data.site, False, settings.max_groups)
     out = []
     for part in partitions:
-        for group in np.unique(part.labels):
-            rows = part.labels == group
+        for group, rows in part.members():
             n = int(rows.sum())
             small = too_small(n, None, settings)
             entry = {"partition": part.name, "group": str(group), "n": n,

@@ -138,8 +138,7 @@ def subgroup_calibration(ds: EvaluatedDataset, ctx: AuditContext, horizon: float
     partitions = build_partitions(ds, list(ctx.spec.data.sensitive), ctx.spec.data.site, settings.intersectional, settings.max_groups)
     out, seen = [], {}
     for part in partitions:
-        for label in np.unique(part.labels):
-            rows = part.labels == label
+        for label, rows in part.members():
             time, event, r = ds.y[rows, 0], ds.y[rows, 1].astype(np.int8), risk[rows]
             n = int(rows.sum())
             events = int(((time <= horizon) & (event == 1)).sum())

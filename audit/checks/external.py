@@ -302,7 +302,8 @@ def _logistic_recalibration(y: np.ndarray, lp: np.ndarray) -> np.ndarray | None:
     """In-sample logistic recalibration ``expit(a + b lp)``, or None when the fit is not estimable."""
     import warnings
 
-    import statsmodels.api as sm
+    from statsmodels.genmod.families import Binomial
+    from statsmodels.genmod.generalized_linear_model import GLM
 
     from ..stats.calibration import release_fits
 
@@ -311,7 +312,7 @@ def _logistic_recalibration(y: np.ndarray, lp: np.ndarray) -> np.ndarray | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = sm.GLM(y, np.column_stack([np.ones(y.size), lp]), family=sm.families.Binomial()).fit()
+            fit = GLM(y, np.column_stack([np.ones(y.size), lp]), family=Binomial()).fit()
     except Exception:  # noqa: BLE001 - statsmodels on separated data (PerfectSeparationError and kin)
         return None
     q = expit(fit.params[0] + fit.params[1] * lp)

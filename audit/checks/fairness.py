@@ -191,7 +191,7 @@ def analyse(ds: EvaluatedDataset, partitions: list[Partition], ctx: AuditContext
     settings = ctx.spec.settings
     rules = IntervalRules.from_settings(settings)
     design = ctx.design(ds)
-    codes = {p.name: np.unique(p.labels, return_inverse=True) for p in partitions}
+    codes = {p.name: (p.groups, p.codes) for p in partitions}
     kernel = GroupedBinaryMetrics(ds.y, ds.p, {name: inv.ravel() for name, (_, inv) in codes.items()}, settings.threshold, GROUP_METRICS, overall=False)
     boot = ctx.engine.bootstrap(kernel, design, ctx.stream(ds))
     column = {key: j for j, key in enumerate(kernel.columns)}
@@ -232,7 +232,7 @@ def analyse(ds: EvaluatedDataset, partitions: list[Partition], ctx: AuditContext
 
 def group_cell(ds, part: Partition, label: str, code: int, boot, column, rules: IntervalRules, clusters, ctx) -> GroupCell:
     settings = ctx.spec.settings
-    rows = part.labels == label
+    rows = part.rows(label)
     y, p = ds.y[rows], ds.p[rows]
     n, events = int(rows.sum()), int(y.sum())
     reasons = too_small(n, events, settings)

@@ -117,7 +117,7 @@ def analyse(ds: EvaluatedDataset, partitions: list[Partition], ctx: AuditContext
     design = ctx.design(ds)
     k = len(labels)
     kernel_names = GROUP_METRICS + tuple(per_class_name("sensitivity", c) for c in range(k))
-    codes = {p.name: np.unique(p.labels, return_inverse=True) for p in partitions}
+    codes = {p.name: (p.groups, p.codes) for p in partitions}
     kernel = GroupedMulticlassMetrics(ds.y, ds.p, {name: inv.ravel() for name, (_, inv) in codes.items()}, kernel_names)
     boot = ctx.engine.bootstrap(kernel, design, ctx.stream(ds))
     column = {(part, code, name): j for j, (part, code, name) in enumerate(kernel.columns)}
@@ -156,7 +156,7 @@ def analyse(ds: EvaluatedDataset, partitions: list[Partition], ctx: AuditContext
 def group_cell(ds, part: Partition, label: str, code: int, boot, column, rules, clusters, settings, labels) -> tuple[GroupCell, dict]:
     """One group's cell for inference and its estimates as shown; a class's sensitivity with fewer than
     ``min_group_events`` patients of the class in the group is shown but kept out of the comparisons."""
-    rows = part.labels == label
+    rows = part.rows(label)
     y, decided = np.asarray(ds.y)[rows], decisions(ds.p[rows])
     n = int(rows.sum())
 

@@ -101,7 +101,7 @@ def analyse(ds: EvaluatedDataset, partitions: list[Partition], ctx: AuditContext
     settings = ctx.spec.settings
     rules = IntervalRules.from_settings(settings)
     design = ctx.design(ds)
-    codes = {p.name: np.unique(p.labels, return_inverse=True) for p in partitions}
+    codes = {p.name: (p.groups, p.codes) for p in partitions}
     kernel, keys = grouped_statistic(ds.cases, primary, {name: inv.ravel() for name, (_, inv) in codes.items()})
     boot = ctx.engine.bootstrap(kernel, design, ctx.stream(ds))
     column = {key: j for j, key in enumerate(keys)}
@@ -135,7 +135,7 @@ def analyse(ds: EvaluatedDataset, partitions: list[Partition], ctx: AuditContext
 
 
 def group_cell(ds, part: Partition, label: str, code: int, boot, column, clusters, settings, primary, present) -> GroupCell:
-    rows = part.labels == label
+    rows = part.rows(label)
     n = int(rows.sum())
     events = int(present[rows].sum(axis=0).min())  # cases holding the scarcest structure
     estimates = {}

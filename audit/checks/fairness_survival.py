@@ -96,7 +96,7 @@ def analyse(ds: EvaluatedDataset, partitions: list[Partition], ctx: AuditContext
     rules = IntervalRules.from_settings(settings)
     design = ctx.design(ds)
     hk = horizon_key(horizon)
-    codes = {p.name: np.unique(p.labels, return_inverse=True) for p in partitions}
+    codes = {p.name: (p.groups, p.codes) for p in partitions}
     risk = ds.p[:, -1] if ds.p.shape[1] > 1 else None
     kernel = GroupedSurvivalMetrics(ds.y[:, 0], ds.y[:, 1], ds.p[:, 0], risk, horizon,
                                     {name: inv.ravel() for name, (_, inv) in codes.items()}, settings.threshold)
@@ -129,7 +129,7 @@ def analyse(ds: EvaluatedDataset, partitions: list[Partition], ctx: AuditContext
 
 
 def group_cell(ds, part: Partition, label: str, code: int, boot, column, clusters, settings, horizon: float, shown) -> GroupCell:
-    rows = part.labels == label
+    rows = part.rows(label)
     time, event = ds.y[rows, 0], ds.y[rows, 1].astype(np.int8)
     n = int(rows.sum())
     status = horizon_status(time, event, horizon) if event.any() else None

@@ -434,7 +434,7 @@ def subgroup_dataset(ctx, name, partitions, y, p0, adv_flags: dict, pert_flags: 
         sizes = [{"label": str(u), "n": int((labels == u).sum()),
                   "status": "ok" if not _small(y, p0, labels == u, settings) else "small"}
                  for u in uniques]
-        reference = reference_group(Partition(part_name, part_kind, (part_name,), labels), sizes, settings.reference_groups)
+        reference = reference_group(Partition.of(part_name, part_kind, (part_name,), labels), sizes, settings.reference_groups)
         for label in uniques:
             m = labels == label
             n = int(m.sum())

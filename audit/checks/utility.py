@@ -135,8 +135,7 @@ def subgroup_curves(ds, ctx: AuditContext, thresholds) -> list[dict]:
     settings = ctx.spec.settings
     out = []
     for part in build_partitions(ds, list(ctx.spec.data.sensitive), None, False):
-        for label in np.unique(part.labels):
-            rows = part.labels == label
+        for label, rows in part.members():
             y, p = ds.y[rows], ds.p[rows]
             n, events = int(rows.sum()), int(y.sum())
             entry = {"partition": part.name, "group": str(label), "n": n, "n_events": events}

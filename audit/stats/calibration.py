@@ -29,7 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import statsmodels.api as sm
+from statsmodels.genmod.families import Binomial
+from statsmodels.genmod.generalized_linear_model import GLM
 from scipy.special import logit, ndtr, ndtri
 from scipy.stats import chi2
 
@@ -66,7 +67,7 @@ def _fit_kwargs(clusters) -> dict:
 
 def _intercept_llf(y: np.ndarray, offset: np.ndarray, clusters=None) -> tuple[float, float, float]:
     """Fit an intercept-only logistic model with ``offset``: (intercept, its SE, log-likelihood)."""
-    fit = sm.GLM(y, np.ones((y.size, 1)), family=sm.families.Binomial(), offset=offset).fit(**_fit_kwargs(clusters))
+    fit = GLM(y, np.ones((y.size, 1)), family=Binomial(), offset=offset).fit(**_fit_kwargs(clusters))
     return float(fit.params[0]), float(fit.bse[0]), float(fit.llf)
 
 
@@ -142,7 +143,7 @@ def calibration_slope(y, p, confidence: float = 0.95, method: str = "wald", clus
                         reason="not estimable: the predictions separate the outcomes perfectly, so the calibration slope is infinite")
     lp = _lp(p)
     X = np.column_stack([np.ones(y.size), lp])
-    fit = sm.GLM(y, X, family=sm.families.Binomial()).fit(**_fit_kwargs(clusters))
+    fit = GLM(y, X, family=Binomial()).fit(**_fit_kwargs(clusters))
     b, se, llf = float(fit.params[1]), float(fit.bse[1]), float(fit.llf)
     del fit
     release_fits(y.size)
@@ -400,7 +401,7 @@ def spline_calibration_curve(y, p, confidence: float = 0.95, df: int = 4, points
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             basis = patsy.dmatrix(f"cr(x, df={int(df)}, constraints='center')", {"x": x}, return_type="matrix")
-            fit = sm.GLM(y, np.asarray(basis), family=sm.families.Binomial()).fit()
+            fit = GLM(y, np.asarray(basis), family=Binomial()).fit()
             grid = np.linspace(*np.quantile(np.asarray(p, dtype=float), [0.01, 0.99]), points)
             design = np.asarray(patsy.build_design_matrices([basis.design_info], {"x": _lp(grid)})[0])
             frame = fit.get_prediction(design).summary_frame(alpha=1 - confidence)

@@ -267,10 +267,11 @@ class GroupedBinaryMetrics:
 
 def _finest(codes: list[np.ndarray]) -> np.ndarray:
     """One integer code per combination of the partitions' codes (the intersection cells)."""
-    if len(codes) == 1:
-        return np.unique(codes[0], return_inverse=True)[1].ravel()
-    stacked = np.column_stack([np.unique(c, return_inverse=True)[1].ravel() for c in codes])
-    return np.unique(stacked, axis=0, return_inverse=True)[1].ravel()
+    combined = np.zeros(np.asarray(codes[0]).size, dtype=np.int64)
+    for c in codes:  # mixed-radix: the combinations in the lexicographic order of the partitions' codes
+        values, inverse = np.unique(c, return_inverse=True)
+        combined = combined * values.size + inverse.ravel()
+    return np.unique(combined, return_inverse=True)[1].ravel()
 
 
 def binary_metrics(y, p, threshold: float = 0.5, names: tuple[str, ...] = PERFORMANCE_METRICS) -> dict[str, float]:
