@@ -12,6 +12,7 @@ import pandas as pd
 from .data import Dataset
 from .errors import AuditInputError
 from .groups import group_labels
+from .memory import return_free_memory
 from .models import ModelAdapter
 from .spec import AuditSpec
 from .stats import ResamplingEngine
@@ -145,5 +146,7 @@ class AuditContext:
         return f"dataset/{ds.name}"
 
     def report_progress(self, step: str) -> None:
+        """Start a step of a check: show it, and return the memory freed by the last step to the system."""
+        return_free_memory()
         if self.progress is not None:
             self.progress(step)

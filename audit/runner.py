@@ -16,6 +16,7 @@ from .context import AuditContext, EvaluatedDataset, Progress, StepProgress
 from .data import input_limit, load_dataset, load_datasets, read_table, require_column, sha256_file
 from .errors import AuditInputError
 from .groups import group_labels
+from .memory import return_free_memory
 from .models import load_model, predictions
 from .provenance import provenance
 from .result import AuditResult
@@ -87,6 +88,7 @@ def run_loaded(spec: AuditSpec, base_dir: Path, model: object | None = None, pro
             say("check: patient identifiers")
             sections.append(data_profile.leakage_only(ctx))
         for name in names:
+            return_free_memory()  # what the last check freed, before this one's temporaries come on top
             say(f"check: {name}")
             if name in CHECKS and ctx.task.name not in CHECK_TASKS[name]:
                 sections.append(not_run(name, not_defined_reason(name, spec)))

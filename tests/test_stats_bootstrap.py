@@ -208,3 +208,45 @@ def test_slicing_a_chunk_moves_blas_based_statistics_by_rounding_only(monkeypatc
     monkeypatch.setattr(bootstrap_module, "EVAL_CELLS", 13 * n)
     sliced = replicates(kernel, None, 300, 4, "slices")
     np.testing.assert_allclose(sliced, whole, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("strata", [None, "outcome", "uneven"])
+def test_counts_drawn_in_blocks_equal_the_counts_drawn_at_once(monkeypatch, strata):
+    """draw_counts makes and counts its draws DRAW_CELLS at a time (bounded memory): the generator's draws come
+    in the same order, so every count equals the count of one (size, n) draw and one bincount over it."""
+    import audit.stats.resample as resample_module
+    from audit.stats.resample import ResamplePlan, draw_counts
+
+    rng = np.random.default_rng(3)
+    n = 997
+    design = {None: None, "outcome": rng.integers(0, 3, n), "uneven": np.r_[np.zeros(n - 3, int), np.ones(3, int)]}[strata]
+    plan = ResamplePlan.build(design, n)
+    seed = np.random.SeedSequence(42)
+    # the reference: every draw of the chunk at once, stratum by stratum, counted by one bincount
+    generator = np.random.default_rng(seed)
+    draws = np.empty((9, plan.n_units), dtype=np.int64)
+    for start, m in zip(plan.starts, plan.sizes):
+        draws[:, start:start + m] = generator.integers(0, m, size=(9, m)) + start
+    expected = np.vstack([np.bincount(row, minlength=plan.n_units) for row in draws])
+    if plan.unit_of_row is not None:
+        expected = expected[:, plan.unit_of_row]
+    monkeypatch.setattr(resample_module, "DRAW_CELLS", 2 * n + 5)  # blocks of two replicates, and a remainder
+    np.testing.assert_array_equal(draw_counts(plan, 9, seed), expected)
+    layout = rng.permutation(n)
+    np.testing.assert_array_equal(draw_counts(plan, 9, seed, layout), expected[:, layout])
+
+
+def test_jackknife_on_several_threads_equals_one_thread(monkeypatch):
+    import audit.stats.bootstrap as bootstrap_module
+    from audit.stats.metrics import GroupedBinaryMetrics
+
+    rng = np.random.default_rng(12)
+    n = 900
+    y = (rng.random(n) < 0.3).astype(int)
+    p = np.clip(0.3 + 0.3 * (y - 0.3) + rng.normal(0, 0.2, n), 0.01, 0.99)
+    kernel = GroupedBinaryMetrics(y, p, {"sex": rng.integers(0, 2, n)})
+    monkeypatch.setattr(bootstrap_module, "EVAL_CELLS", 7 * n)  # blocks of 7 deleted groups
+    one = jackknife(kernel, strata_codes(y), np.random.default_rng(1), threads=1)
+    many = jackknife(kernel, strata_codes(y), np.random.default_rng(1), threads=3)
+    assert one.shape[0] == 200
+    np.testing.assert_array_equal(many, one)

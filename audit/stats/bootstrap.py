@@ -230,19 +230,22 @@ def _rows(statistic: Statistic, design) -> int:
     return next(a.size for a in (design.strata, design.clusters) if a is not None)
 
 
-def jackknife(statistic: Statistic, design, rng: np.random.Generator, n_groups: int = JACKKNIFE_GROUPS) -> np.ndarray:
-    """Delete-a-group jackknife estimates, shape ``(G, M)`` (see module docstring); clusters are deleted whole."""
+def jackknife(statistic: Statistic, design, rng: np.random.Generator, n_groups: int = JACKKNIFE_GROUPS,
+              threads: int = 1) -> np.ndarray:
+    """Delete-a-group jackknife estimates, shape ``(G, M)`` (see module docstring); clusters are deleted whole.
+    Blocks of deleted groups (at most ``EVAL_CELLS`` weights each) are evaluated ``threads`` at a time, in order."""
     evaluate, layout = _laid_out(statistic)
     groups = jackknife_groups(design, _rows(statistic, design), n_groups, rng)
     if layout is not None:
         groups = groups[layout]
     n_g = int(groups.max()) + 1
-    out = []
-    step = max(1, min(n_g, CHUNK_CELLS // max(1, groups.size)))
-    for start in range(0, n_g, step):
+    step = max(1, min(n_g, EVAL_CELLS // max(1, groups.size)))
+
+    def deleted(start: int) -> np.ndarray:
         ids = np.arange(start, min(n_g, start + step))
-        out.append(evaluate((groups[None, :] != ids[:, None]).astype(np.int64)))
-    return np.vstack(out)
+        return evaluate((groups[None, :] != ids[:, None]).astype(np.int64))
+
+    return np.vstack(list(threaded_ordered(deleted, range(0, n_g, step), threads)))
 
 
 def acceleration(jack: np.ndarray) -> np.ndarray:
@@ -361,6 +364,6 @@ class ResamplingEngine:
                           self.store, threads)
         accel = jack = None
         if self.method == "bca":
-            jack = jackknife(statistic, design, stream_rng(self.seed, stream + "/jackknife"))
+            jack = jackknife(statistic, design, stream_rng(self.seed, stream + "/jackknife"), threads=threads)
             accel = acceleration(jack)
         return intervals(estimate, reps, self.confidence, self.method, accel, jack)

@@ -286,7 +286,11 @@ def _with_simulations(y, p, n_bins: int, rng: np.random.Generator, simulations: 
     from .lowess import BLOCK_CELLS, LowessOperator
 
     p = np.asarray(p, dtype=float)
-    draws = rng.random((simulations, p.size)) < p  # (simulations, n): the same draws, in the same order, as ever
+    # (simulations, n) outcomes: one simulation's uniforms at a time (the same draws, in the same order, as one
+    # (simulations, n) call), so no (simulations, n) array of floats is ever held
+    draws = np.empty((simulations, p.size), dtype=bool)
+    for s in range(simulations):
+        np.less(rng.random(p.size), p, out=draws[s])
     smoother = LowessOperator(p, frac, lowess_delta(p))
     order = smoother.order
     sorted_p, sorted_draws = p[order], draws[:, order]

@@ -86,7 +86,8 @@ class LowessOperator:
         for lo in range(0, self.n, step):
             points = slice(lo, min(self.n, lo + step))
             x = xs[points]
-            w = np.abs(x[None, :] - xa[:, None])
+            w = np.subtract(x[None, :], xa[:, None])
+            np.abs(w, out=w)
             w *= inverse
             d3 = w * w
             d3 *= w

@@ -31,6 +31,8 @@ import numpy as np
 #: Upper bound on the cells (rows x replicates) of one chunk of counts: 8 M cells is 64 MiB
 #: of int64, and a metric evaluation holds a few arrays of that size at once.
 CHUNK_CELLS = 8 * 2**20
+#: Draws made and counted at once within a chunk (16 MiB of int64).
+DRAW_CELLS = 2 * 2**20
 
 
 def chunk_sizes(n: int, n_resamples: int) -> list[int]:
@@ -149,19 +151,26 @@ def draw_counts(plan: ResamplePlan, size: int, seed: np.random.SeedSequence, lay
     """One chunk of bootstrap counts: int64 array ``(size, n)``, in row order or in ``layout``.
 
     Within each stratum, as many units as it holds are drawn uniformly with replacement; a row's
-    count is its unit's count. One ``bincount`` over the whole chunk counts the draws.
+    count is its unit's count, from ``bincount`` over the draws. The draws are made and counted a
+    block of at most ``DRAW_CELLS`` at a time (one stratum: consecutive replicates; several: each
+    stratum for all replicates, in the generator's order either way), so a chunk holds its counts and one
+    block of draws, never a second ``(size, n)`` array.
     """
     rng = np.random.default_rng(seed)
     u = plan.n_units
-    offsets = (np.arange(size, dtype=np.int64) * u)[:, None]
-    if len(plan.sizes) == 1:  # one stratum: the draws themselves, offset in place (no second (size, u) array)
-        draws = rng.integers(0, u, size=(size, u))
-        draws += offsets
+    counts = np.empty((size, u), dtype=np.int64)
+    if len(plan.sizes) == 1:  # one stratum: consecutive replicates are consecutive draws of the generator
+        step = max(1, DRAW_CELLS // max(1, u))
+        for lo in range(0, size, step):
+            rows = min(step, size - lo)
+            draws = rng.integers(0, u, size=(rows, u))
+            draws += (np.arange(rows, dtype=np.int64) * u)[:, None]
+            counts[lo : lo + rows] = np.bincount(draws.ravel(), minlength=rows * u).reshape(rows, u)
     else:
-        draws = np.empty((size, u), dtype=np.int64)
         for start, m in zip(plan.starts, plan.sizes):
-            np.add(rng.integers(0, m, size=(size, m)), offsets + start, out=draws[:, start : start + m])
-    counts = np.bincount(draws.ravel(), minlength=size * u).reshape(size, u)
+            draws = rng.integers(0, m, size=(size, m))
+            draws += (np.arange(size, dtype=np.int64) * m)[:, None]
+            counts[:, start : start + m] = np.bincount(draws.ravel(), minlength=size * m).reshape(size, m)
     del draws
     gather = plan.unit_of_row
     if layout is not None:
