@@ -43,7 +43,6 @@ from scipy.special import ndtr, ndtri
 from .estimate import Estimate
 from .parallel import available_cores, effective_jobs, map_ordered, threaded_ordered
 from .resample import (
-    CHUNK_CELLS,
     CountsStore,
     compact,
     ResamplePlan,
