@@ -91,7 +91,11 @@ class MulticlassMetrics:
         self.y, self.P = y, P
         self.decision = decisions(P)
         onehot = np.eye(self.k)[y]
-        self._cell = y * self.k + self.decision  # confusion-matrix cell of every row
+        cell = y * self.k + self.decision  # confusion-matrix cell of every row
+        # rows grouped by cell once: a block's confusion matrices are one gather and one reduceat
+        self._by_cell = np.argsort(cell, kind="stable")
+        self._cells, starts = np.unique(cell[self._by_cell], return_index=True)
+        self._cell_starts = starts
         self._squared = ((P - onehot) ** 2).sum(axis=1)
         true_p = P[np.arange(self.n), y]
         with np.errstate(divide="ignore"):
@@ -117,24 +121,25 @@ class MulticlassMetrics:
 
     @staticmethod
     def _binary(positive: np.ndarray, score: np.ndarray, rows: np.ndarray):
-        """(rows, AUROC kernel) for ``score`` separating ``positive`` on ``rows``; None when a side is empty."""
+        """(columns, AUROC kernel) for ``score`` separating ``positive`` on ``rows`` (a mask); None when a side is
+        empty. ``columns`` are the rows in the kernel's layout, so a block is gathered once for it."""
         if not positive[rows].any() or positive[rows].all():
             return None
-        return rows, BinaryMetrics(positive[rows], score[rows], 0.5, ("auroc",))
+        kernel = BinaryMetrics(positive[rows], score[rows], 0.5, ("auroc",))
+        return np.flatnonzero(rows)[kernel.layout], kernel
 
     @staticmethod
     def _auroc(entry, W: np.ndarray) -> np.ndarray:
         if entry is None:
             return np.full(W.shape[0], np.nan)
-        rows, kernel = entry
-        return kernel(W[:, rows])[:, 0]
+        columns, kernel = entry
+        return kernel.laid_out(np.take(W, columns, axis=1))[:, 0]
 
     def confusion(self, W: np.ndarray) -> np.ndarray:
         """The weighted confusion matrices, shape ``(B, K, K)`` (true class × decision)."""
         W = np.atleast_2d(np.asarray(W, dtype=np.float64))
         cells = np.zeros((W.shape[0], self.k * self.k))
-        for code in np.unique(self._cell):
-            cells[:, code] = W[:, self._cell == code].sum(axis=1)
+        cells[:, self._cells] = np.add.reduceat(np.take(W, self._by_cell, axis=1), self._cell_starts, axis=1)
         return cells.reshape(-1, self.k, self.k)
 
     def __call__(self, W: np.ndarray) -> np.ndarray:
