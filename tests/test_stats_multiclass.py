@@ -106,3 +106,27 @@ def test_ties_in_the_decision_go_to_the_first_class_and_a_zero_probability_makes
     assert np.isinf(log_l) and accuracy == pytest.approx(1 / 3)
     W = np.array([[1, 1, 0], [0, 2, 1]])  # the patient with probability 0 drawn or not
     assert np.isfinite(kernel(W)[0, 0]) and np.isinf(kernel(W)[1, 0])
+
+
+def test_pairwise_and_one_vs_rest_aurocs_from_one_layout_equal_scikit_learn_with_tied_scores():
+    """Each probability column is laid out once, class by class; the pair AUROCs (Hand & Till) and the one-vs-rest
+    AUROC (their numerators summed) equal scikit-learn's on the resampled rows, with scores tied within and
+    across classes and a class absent from some resamples."""
+    y, P = sample(n=90, k=4, seed=6)
+    P = np.round(P, 1)  # many ties
+    y[y == 3] = np.where(np.arange((y == 3).sum()) < 2, 3, 0)  # class 3 has two patients: absent from some resamples
+    names = ("auroc_hand_till", "auroc_ovr_macro") + tuple(f"auroc[{c}]" for c in range(4))
+    kernel = MulticlassMetrics(y, P, names)
+    W = np.random.default_rng(3).multinomial(y.size, np.full(y.size, 1 / y.size), size=12)
+    block = kernel(W)
+    for b, w in enumerate(W):
+        rows = np.repeat(np.arange(y.size), w)
+        yb, Pb = y[rows], P[rows]
+        present = np.unique(yb)
+        ovr = [roc_auc_score(yb == c, Pb[:, c]) if c in present else np.nan for c in range(4)]
+        pairs = [(roc_auc_score(yb[np.isin(yb, (i, j))] == i, Pb[np.isin(yb, (i, j)), i])
+                  + roc_auc_score(yb[np.isin(yb, (i, j))] == j, Pb[np.isin(yb, (i, j)), j])) / 2
+                 for i in present for j in present if i < j]
+        np.testing.assert_allclose(block[b, 2:], ovr, atol=1e-12)
+        assert block[b, 0] == pytest.approx(np.mean(pairs), abs=1e-12)
+        assert block[b, 1] == pytest.approx(np.nanmean(ovr), abs=1e-12)

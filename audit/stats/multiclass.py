@@ -47,7 +47,7 @@ import warnings
 
 import numpy as np
 
-from .metrics import BinaryMetrics
+from .metrics import BinaryMetrics, _rowdot, _running_sum, ratio_or_nan
 
 MULTICLASS_METRICS: tuple[str, ...] = (
     "accuracy", "balanced_accuracy", "macro_f1", "top2_accuracy",
@@ -106,12 +106,10 @@ class MulticlassMetrics:
         cdf_pred, cdf_obs = np.cumsum(P, axis=1)[:, :-1], np.cumsum(onehot, axis=1)[:, :-1]
         self._rps = ((cdf_pred - cdf_obs) ** 2).sum(axis=1) / max(self.k - 1, 1)
         self._grade_error = np.abs(self.decision - y).astype(np.float64)
-        self._ovr = [self._binary(y == k, P[:, k], np.ones(self.n, bool)) for k in range(self.k)]
         needed = set(self.names)
-        self._pairs = {}
-        if "auroc_hand_till" in needed:
-            self._pairs = {(i, j): self._binary(y == i, P[:, i], (y == i) | (y == j))
-                           for i in range(self.k) for j in range(self.k) if i != j}
+        self._wants_ovr = bool(needed & {"auroc_ovr_macro", "auroc_ovr_weighted"} or any(n.startswith("auroc[") for n in needed))
+        self._scores = [_ScoreColumn(y, P[:, i], i, self.k) for i in range(self.k)] \
+            if self._wants_ovr or "auroc_hand_till" in needed else []
         self._cumulative = {}
         for name in self.names:
             match = _INDEXED.fullmatch(name)
@@ -169,15 +167,21 @@ class MulticlassMetrics:
             }
         needed = set(self.names)
         ovr = None
-        if needed & {"auroc_ovr_macro", "auroc_ovr_weighted"} or any(n.startswith("auroc[") for n in needed):
-            ovr = np.column_stack([self._auroc(e, W) for e in self._ovr])
+        pair = {}
+        if self._scores:  # one gather per score column gives its one-vs-rest and every pairwise AUROC
+            columns = []
+            for column in self._scores:
+                one_vs_rest, pairs = column.aurocs(W)
+                columns.append(one_vs_rest)
+                pair.update(pairs)
+            ovr = np.column_stack(columns)
+        if self._wants_ovr:
             prevalence = row / total[:, None]
             with np.errstate(invalid="ignore"):
                 out["auroc_ovr_macro"] = np.nanmean(ovr, axis=1)
                 usable = np.isfinite(ovr)
                 out["auroc_ovr_weighted"] = (np.where(usable, ovr, 0) * prevalence).sum(axis=1) / (prevalence * usable).sum(axis=1)
         if "auroc_hand_till" in needed:
-            pair = {key: self._auroc(e, W) for key, e in self._pairs.items()}
             means = [(pair[(i, j)] + pair[(j, i)]) / 2 for i in range(self.k) for j in range(i + 1, self.k)]
             with np.errstate(invalid="ignore"):
                 out["auroc_hand_till"] = np.nanmean(np.column_stack(means), axis=1) if means else np.full(W.shape[0], np.nan)
@@ -206,6 +210,61 @@ class MulticlassMetrics:
     def point(self) -> np.ndarray:
         """The metrics on the data as observed (all weights one), shape ``(len(names),)``."""
         return self(np.ones((1, self.n)))[0]
+
+
+class _ScoreColumn:
+    """The AUROCs of one probability column ``P[:, i]``: class ``i`` against each other class ``j`` (the pairs of
+    Hand & Till) and against the rest, from one gather of a block.
+
+    The layout holds the rows class by class, each class sorted by ``P[:, i]``, so every class is a contiguous
+    slice. For each ``j``, the running sum of class ``j``'s weights read at each class-``i`` row's score gives
+    twice the pair's Mann–Whitney numerator ``2 sum_r w_r (below_j(r) + tied_j(r) / 2)``; the one-vs-rest
+    numerator is the sum of these over ``j`` (the rest is the union of the other classes), so
+    ``AUROC(i|rest) = sum_j num_ij / (P sum_j N_j)``. Weights are resample counts, so the sums are exact and
+    each value is the one ``BinaryMetrics`` gives on the same rows.
+    """
+
+    def __init__(self, y: np.ndarray, score: np.ndarray, i: int, k: int):
+        self.i, self.n = i, y.size
+        self.layout = np.lexsort((score, y))
+        counts = np.bincount(y, minlength=k)
+        bounds = np.r_[0, np.cumsum(counts)]
+        self.slices = [slice(int(bounds[c]), int(bounds[c + 1])) for c in range(k)]
+        ordered = score[self.layout]
+        positives = ordered[self.slices[i]]
+        self.others = []  # (j, below, upto or None when no score of j ties one of i)
+        for j in range(k):
+            if j == i or counts[j] == 0:
+                continue
+            negatives = ordered[self.slices[j]]
+            below = np.searchsorted(negatives, positives, side="left")
+            upto = np.searchsorted(negatives, positives, side="right")
+            self.others.append((j, below, upto if np.any(below != upto) else None))
+        self.k = k
+        self.has_positives = bool(counts[i]) and bool(self.others)
+
+    def aurocs(self, W: np.ndarray) -> tuple[np.ndarray, dict[tuple[int, int], np.ndarray]]:
+        """``(one-vs-rest AUROC, {(i, j): AUROC of class i against class j})`` for every replicate of ``W``."""
+        B = W.shape[0]
+        missing = np.full(B, np.nan)
+        pairs = {(self.i, j): missing for j in range(self.k) if j != self.i}
+        if not self.has_positives:
+            return missing, pairs
+        Wl = np.take(W, self.layout, axis=1)
+        Wp = Wl[:, self.slices[self.i]]
+        P = Wp.sum(axis=1)
+        twice_all, N_all = np.zeros(B), np.zeros(B)
+        for j, below, upto in self.others:
+            CN = _running_sum(Wl[:, self.slices[j]])
+            under = np.take(CN, below, axis=1)
+            twice = 2 * _rowdot(Wp, under)
+            if upto is not None:
+                twice = twice - _rowdot(Wp, under - np.take(CN, upto, axis=1))
+            N = CN[:, -1]
+            pairs[(self.i, j)] = ratio_or_nan(twice, 2.0 * P * N)
+            twice_all += twice
+            N_all += N
+        return ratio_or_nan(twice_all, 2.0 * P * N_all), pairs
 
 
 def _valid_indexed(name: str, k: int) -> bool:
