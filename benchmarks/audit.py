@@ -305,8 +305,9 @@ def main(argv: list[str] | None = None) -> int:
         if missed:
             print("\nWhy targets are missed (see README, 'Scale'): on 2 cores the bootstrap kernels of performance and fairness "
                   "are at their floor of about one pass over B x n counts per cell, so they grow with B x n; what does "
-                  "not depend on B (about 3 s of imports alone, the lowess curve of every subgroup, ~30 GLM fits, the figures) "
-                  "is most of the time at n = 100,000.", flush=True)
+                  "not depend on B (about 2 s of imports alone, the lowess curve of every subgroup with its 40 simulated "
+                  "ones, about 70 statsmodels GLM fits, the domain classifier, 14 figures drawn by matplotlib) is most of "
+                  "the time at n = 100,000 (--b-scaling prints how much).", flush=True)
         if args.components:
             print(f"\n{'replaced part':<72} {'naive s':>8} {'now s':>7} {'ratio':>6}")
             for what, naive, now in component_ratios(100_000, args.B):
