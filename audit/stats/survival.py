@@ -514,12 +514,15 @@ class SurvivalNetBenefit:
         T = self.thresholds.size
         rows = self._buckets(W, self._a)  # (B, K, M + 1): weight by threshold bucket and number of event times outlived
         events = self._buckets(W, self._m)[:, :, :-1]  # (B, K, M): event weight by bucket and event time
-        # treated at threshold j: buckets k > j (a suffix); all patients: every bucket
-        treated_rows = np.cumsum(rows[:, ::-1], axis=1)[:, ::-1]  # [:, j] sums buckets >= j
-        treated_events = np.cumsum(events[:, ::-1], axis=1)[:, ::-1]
+        # treated at threshold j: buckets k > j (a suffix); all patients: every bucket. The sums are of counts, exact
+        # in any order, so the suffix over buckets runs bucket by bucket on contiguous (B, M) slabs (an accumulate
+        # along the middle axis is several times slower)
+        treated_rows = _suffix_sums(rows)  # [:, j] sums buckets >= j
+        treated_events = _suffix_sums(events)
         at_risk = np.cumsum(treated_rows[:, :, ::-1], axis=2)[:, :, ::-1][:, :, 1:]  # outlived > m event times: at risk at u_m
-        with np.errstate(invalid="ignore", divide="ignore"):
-            factor = np.where(at_risk > 0, 1.0 - treated_events / np.where(at_risk > 0, at_risk, 1.0), 1.0)
+        factor = np.zeros_like(treated_events)
+        np.divide(treated_events, at_risk, out=factor, where=at_risk > 0)
+        np.subtract(1.0, factor, out=factor)  # 1 - d / n; 1 where no one is at risk
         S = np.prod(factor, axis=2)  # (B, K): Kaplan–Meier at the horizon among those treated at threshold j-1 (j=0: all)
         size = treated_rows.sum(axis=2)
         total = size[:, 0]
@@ -535,6 +538,15 @@ class SurvivalNetBenefit:
         W = _as_weights(W, self.n)
         step = max(1, self.BLOCK_CELLS // (self._shape[0] * self._shape[1]))
         return np.vstack([self._block(W[i:i + step]) for i in range(0, W.shape[0], step)])
+
+
+def _suffix_sums(counts: np.ndarray) -> np.ndarray:
+    """``out[:, j] = counts[:, j:].sum(axis=1)`` for ``(B, K, M)`` counts, one contiguous slab at a time."""
+    out = np.empty_like(counts)
+    out[:, -1] = counts[:, -1]
+    for j in range(counts.shape[1] - 2, -1, -1):
+        np.add(out[:, j + 1], counts[:, j], out=out[:, j])
+    return out
 
 
 # --------------------------------------------------------------------------------------------
