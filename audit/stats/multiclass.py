@@ -317,13 +317,15 @@ class GroupedMulticlassMetrics:
                 self.columns += [(part, code, m) for m in self.names]
 
     def __call__(self, W: np.ndarray) -> np.ndarray:
-        W = np.atleast_2d(np.asarray(W, dtype=np.float64))
+        W = np.atleast_2d(np.asarray(W))  # counts stay integers until each group is gathered
         blocks = []
         for rows, kernel in self._groups:
             with np.errstate(invalid="ignore", divide="ignore"):
-                sub = W[:, rows]
+                sub = np.take(W, rows, axis=1)
                 empty = sub.sum(axis=1) == 0
-                values = kernel(np.where(empty[:, None], 1.0, sub))
+                if empty.any():  # rare but for small groups: give those replicates weights, then discard them
+                    sub[empty] = 1
+                values = kernel(sub)
                 values[empty] = np.nan  # a group absent from a resample has no metrics there
             blocks.append(values)
         return np.hstack(blocks) if blocks else np.empty((W.shape[0], 0))
