@@ -191,8 +191,7 @@ def analyse(ds: EvaluatedDataset, partitions: list[Partition], ctx: AuditContext
     settings = ctx.spec.settings
     rules = IntervalRules.from_settings(settings)
     design = ctx.design(ds)
-    codes = {p.name: (p.groups, p.codes) for p in partitions}
-    kernel = GroupedBinaryMetrics(ds.y, ds.p, {name: inv.ravel() for name, (_, inv) in codes.items()}, settings.threshold, GROUP_METRICS, overall=False)
+    kernel = GroupedBinaryMetrics(ds.y, ds.p, {p.name: p.codes for p in partitions}, settings.threshold, GROUP_METRICS, overall=False)
     boot = ctx.engine.bootstrap(kernel, design, ctx.stream(ds))
     column = {key: j for j, key in enumerate(kernel.columns)}
     overall = dataset_estimates(ctx, ds)
@@ -200,8 +199,7 @@ def analyse(ds: EvaluatedDataset, partitions: list[Partition], ctx: AuditContext
     results, family = [], []
     cells_by_part = {}
     for part in partitions:
-        uniques = codes[part.name][0]
-        cells = [group_cell(ds, part, label, code, boot, column, rules, design.clusters, ctx) for code, label in enumerate(uniques)]
+        cells = [group_cell(ds, part, label, code, boot, column, rules, design.clusters, ctx) for code, label in enumerate(part.groups)]
         cells_by_part[part.name] = cells
         groups = [group_summary(c) for c in cells]
         reference = reference_group(part, groups, settings.reference_groups)
@@ -454,6 +452,38 @@ def group_target_criteria(ds, partitions, cells_by_part, boot, column, rules: In
             out += [target_criterion(m, t, est[m].to_dict(), settings.confidence, ds.name, f", {part.display(cell.label)}")
                     for m, t in targets.items()]
     return out
+
+
+def judge_partitions(ds: EvaluatedDataset, ctx: AuditContext, partitions: list[Partition], built, boot, column,
+                     rules: IntervalRules, margin_of: dict[str, float], metrics: tuple[str, ...]) -> tuple[dict, list[Finding], list[dict]]:
+    """What every task's fairness analysis does once its groups are built: per partition, the reference group,
+    the gaps to it and the heterogeneity across groups; the dataset's family of gaps adjusted together (max-T)
+    and classified against the margins; findings, one per group too small to judge, and the criteria.
+
+    ``built(part)`` gives the partition's ``(cells, groups)``: its ``GroupCell`` s for inference and their rows as
+    shown (``group_summary``). Returns ``({"simultaneous", "partitions"}, findings, criteria)``.
+    """
+    settings = ctx.spec.settings
+    results, family = [], []
+    for part in partitions:
+        cells, groups = built(part)
+        reference = reference_group(part, groups, settings.reference_groups)
+        results.append({
+            "name": part.name, "kind": part.kind, "attributes": list(part.attributes), "reference": reference, "groups": groups,
+            "gaps": gaps(part, cells, reference, boot, column, family, rules, metrics),
+            "heterogeneity": heterogeneity(part, cells, boot, column, metrics),
+            "disparities": {},
+        })
+    simultaneous = adjust(family, boot, settings.confidence)
+    classify(family, margin_of)
+    findings = explain(family, ds, ctx, simultaneous)
+    criteria = partition_criteria(results, ds.name, margin_of, settings.confidence, metrics)
+    findings += [
+        Finding(NAME, "info", f"{part['name']}: group {g['label']} has too little evidence to judge ({g['reason']}); it is shown "
+                "with its intervals and takes part in no comparison or gap.", ds.name)
+        for part in results for g in part["groups"] if g["status"] != "ok"
+    ]
+    return {"simultaneous": simultaneous, "partitions": results}, findings, criteria
 
 
 def margins(settings) -> dict[str, float]:

@@ -21,7 +21,7 @@ import numpy as np
 from .. import plots
 from ..context import AuditContext, EvaluatedDataset
 from ..estimates import multiclass_estimates
-from ..groups import Partition, build_partitions, reference_group, too_small
+from ..groups import Partition, build_partitions, too_small
 from ..stats import Estimate
 from ..stats.estimate import not_estimable
 from ..stats.intervals import IntervalRules, proportion_estimate
@@ -30,18 +30,7 @@ from ..stats.proportions import plus_two
 from ..tasks.multiclass import label_text
 from ..verdicts import worst
 from .base import Finding, Section
-from .fairness import (
-    NAME,
-    GroupCell,
-    adjust,
-    classify,
-    explain,
-    fairness_evidence,
-    gaps,
-    heterogeneity,
-    intersection_too_large,
-    partition_criteria,
-)
+from .fairness import NAME, GroupCell, fairness_evidence, intersection_too_large, judge_partitions
 
 #: Whole-group metrics: the first drives the verdict with the per-class sensitivities, the rest are descriptive.
 GROUP_METRICS = ("balanced_accuracy", "accuracy", "macro_f1", "auroc_ovr_macro")
@@ -117,8 +106,7 @@ def analyse(ds: EvaluatedDataset, partitions: list[Partition], ctx: AuditContext
     design = ctx.design(ds)
     k = len(labels)
     kernel_names = GROUP_METRICS + tuple(per_class_name("sensitivity", c) for c in range(k))
-    codes = {p.name: (p.groups, p.codes) for p in partitions}
-    kernel = GroupedMulticlassMetrics(ds.y, ds.p, {name: inv.ravel() for name, (_, inv) in codes.items()}, kernel_names)
+    kernel = GroupedMulticlassMetrics(ds.y, ds.p, {p.name: p.codes for p in partitions}, kernel_names)
     boot = ctx.engine.bootstrap(kernel, design, ctx.stream(ds))
     column = {(part, code, name): j for j, (part, code, name) in enumerate(kernel.columns)}
     # the section's names for the kernel's columns: sensitivity[<label>] for sensitivity[<code>]
@@ -127,30 +115,15 @@ def analyse(ds: EvaluatedDataset, partitions: list[Partition], ctx: AuditContext
     overall_est = multiclass_estimates(ctx, ds)
     overall = {m: overall_est["metrics"][m].to_dict() for m in GROUP_METRICS}
     overall |= {f"sensitivity[{labels[c]}]": overall_est["per_class"][c]["sensitivity"].to_dict() for c in range(k)}
-    results, family = [], []
-    for part in partitions:
-        uniques = codes[part.name][0]
-        built = [group_cell(ds, part, label, code, boot, column, rules, design.clusters, settings, labels)
-                 for code, label in enumerate(uniques)]
-        cells = [cell for cell, _ in built]
-        groups = [group_summary(cell, shown, np.asarray(ds.y)[cell.rows], labels, shown_metrics) for cell, shown in built]
-        reference = reference_group(part, groups, settings.reference_groups)
-        results.append({
-            "name": part.name, "kind": part.kind, "attributes": list(part.attributes), "reference": reference, "groups": groups,
-            "gaps": gaps(part, cells, reference, boot, column, family, rules, shown_metrics),
-            "heterogeneity": heterogeneity(part, cells, boot, column, shown_metrics),
-            "disparities": {},
-        })
-    simultaneous = adjust(family, boot, settings.confidence)
-    classify(family, margin_of)
-    findings = explain(family, ds, ctx, simultaneous)
-    criteria = partition_criteria(results, ds.name, margin_of, settings.confidence, shown_metrics)
-    findings += [
-        Finding(NAME, "info", f"{part['name']}: group {g['label']} has too little evidence to judge ({g['reason']}); it is shown "
-                "with its intervals and takes part in no comparison or gap.", ds.name)
-        for part in results for g in part["groups"] if g["status"] != "ok"
-    ]
-    return {"overall": overall, "simultaneous": simultaneous, "partitions": results}, findings, criteria
+
+    def built(part):
+        made = [group_cell(ds, part, label, code, boot, column, rules, design.clusters, settings, labels)
+                for code, label in enumerate(part.groups)]
+        return ([cell for cell, _ in made],
+                [group_summary(cell, shown, np.asarray(ds.y)[cell.rows], labels, shown_metrics) for cell, shown in made])
+
+    judged, findings, criteria = judge_partitions(ds, ctx, partitions, built, boot, column, rules, margin_of, shown_metrics)
+    return {"overall": overall, **judged}, findings, criteria
 
 
 def group_cell(ds, part: Partition, label: str, code: int, boot, column, rules, clusters, settings, labels) -> tuple[GroupCell, dict]:

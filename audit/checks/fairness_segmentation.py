@@ -18,14 +18,14 @@ import numpy as np
 from .. import plots
 from ..context import AuditContext, EvaluatedDataset
 from ..estimates import segmentation_estimates
-from ..groups import Partition, build_partitions, reference_group, too_small
+from ..groups import Partition, build_partitions, too_small
 from ..labels import EQUIVALENCE_MARGINS
 from ..stats.estimate import cluster_labelled
 from ..stats.intervals import IntervalRules
 from ..stats.segmentation import BOTH_PRESENT, CASE_METRICS, MISSED, CaseMeans
 from ..verdicts import worst
 from .base import Finding, Section
-from .fairness import NAME, GroupCell, adjust, classify, explain, fairness_evidence, gaps, heterogeneity, intersection_too_large, partition_criteria
+from .fairness import NAME, GroupCell, fairness_evidence, intersection_too_large, judge_partitions
 
 BASE_METRICS = ("dice", "hd95", "nsd")
 
@@ -101,37 +101,21 @@ def analyse(ds: EvaluatedDataset, partitions: list[Partition], ctx: AuditContext
     settings = ctx.spec.settings
     rules = IntervalRules.from_settings(settings)
     design = ctx.design(ds)
-    codes = {p.name: (p.groups, p.codes) for p in partitions}
-    kernel, keys = grouped_statistic(ds.cases, primary, {name: inv.ravel() for name, (_, inv) in codes.items()})
+    kernel, keys = grouped_statistic(ds.cases, primary, {p.name: p.codes for p in partitions})
     boot = ctx.engine.bootstrap(kernel, design, ctx.stream(ds))
     column = {key: j for j, key in enumerate(keys)}
     own = segmentation_estimates(ctx, ds)
     overall = {m: own[m[:-1].split("[")[1]][m.split("[")[0]].to_dict() for m in primary}
     present = np.isin(ds.cases.status, (BOTH_PRESENT, MISSED))
-    results, family = [], []
-    for part in partitions:
-        uniques = codes[part.name][0]
+
+    def built(part):
         cells = [group_cell(ds, part, label, code, boot, column, design.clusters, settings, primary, present)
-                 for code, label in enumerate(uniques)]
-        groups = [{"label": c.label, "n": int(c.rows.sum()), "n_events": c.events, "status": c.status, "reason": c.reason,
-                   "metrics": {m: c.estimates[m].to_dict() for m in primary}} for c in cells]
-        reference = reference_group(part, groups, settings.reference_groups)
-        results.append({
-            "name": part.name, "kind": part.kind, "attributes": list(part.attributes), "reference": reference, "groups": groups,
-            "gaps": gaps(part, cells, reference, boot, column, family, rules, primary),
-            "heterogeneity": heterogeneity(part, cells, boot, column, primary),
-            "disparities": {},
-        })
-    simultaneous = adjust(family, boot, settings.confidence)
-    classify(family, margin_of)
-    findings = explain(family, ds, ctx, simultaneous)
-    criteria = partition_criteria(results, ds.name, margin_of, settings.confidence, primary)
-    findings += [
-        Finding(NAME, "info", f"{part['name']}: group {g['label']} has too little evidence to judge ({g['reason']}); it is shown "
-                "with its intervals and takes part in no comparison or gap.", ds.name)
-        for part in results for g in part["groups"] if g["status"] != "ok"
-    ]
-    return {"overall": overall, "simultaneous": simultaneous, "partitions": results}, findings, criteria
+                 for code, label in enumerate(part.groups)]
+        return cells, [{"label": c.label, "n": int(c.rows.sum()), "n_events": c.events, "status": c.status, "reason": c.reason,
+                        "metrics": {m: c.estimates[m].to_dict() for m in primary}} for c in cells]
+
+    judged, findings, criteria = judge_partitions(ds, ctx, partitions, built, boot, column, rules, margin_of, primary)
+    return {"overall": overall, **judged}, findings, criteria
 
 
 def group_cell(ds, part: Partition, label: str, code: int, boot, column, clusters, settings, primary, present) -> GroupCell:

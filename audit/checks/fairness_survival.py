@@ -20,7 +20,7 @@ import numpy as np
 from .. import plots
 from ..context import AuditContext, EvaluatedDataset
 from ..estimates import survival_estimates
-from ..groups import Partition, build_partitions, reference_group, too_small
+from ..groups import Partition, build_partitions, too_small
 from ..labels import EQUIVALENCE_MARGINS
 from ..stats import Estimate
 from ..stats.estimate import not_estimable
@@ -29,18 +29,7 @@ from ..stats.survival import GROUP_SURVIVAL_METRICS, GroupedSurvivalMetrics, hor
 from ..tasks.survival import horizons
 from ..verdicts import worst
 from .base import Finding, Section
-from .fairness import (
-    NAME,
-    GroupCell,
-    adjust,
-    classify,
-    explain,
-    fairness_evidence,
-    gaps,
-    heterogeneity,
-    intersection_too_large,
-    partition_criteria,
-)
+from .fairness import NAME, GroupCell, fairness_evidence, intersection_too_large, judge_partitions
 
 #: The metrics that drive the verdict (with risks; a risk score alone gives the first two).
 PRIMARY = ("harrell_c", "auc_t", "brier")
@@ -96,36 +85,21 @@ def analyse(ds: EvaluatedDataset, partitions: list[Partition], ctx: AuditContext
     rules = IntervalRules.from_settings(settings)
     design = ctx.design(ds)
     hk = horizon_key(horizon)
-    codes = {p.name: (p.groups, p.codes) for p in partitions}
     risk = ds.p[:, -1] if ds.p.shape[1] > 1 else None
     kernel = GroupedSurvivalMetrics(ds.y[:, 0], ds.y[:, 1], ds.p[:, 0], risk, horizon,
-                                    {name: inv.ravel() for name, (_, inv) in codes.items()}, settings.threshold)
+                                    {p.name: p.codes for p in partitions}, settings.threshold)
     boot = ctx.engine.bootstrap(kernel, design, ctx.stream(ds))
     column = {key: j for j, key in enumerate(kernel.columns)}
     own = survival_estimates(ctx, ds)
     overall = {m: (own["metrics"][m] if m in own["metrics"] else own["horizons"][hk][m]).to_dict() for m in shown}
-    results, family = [], []
-    for part in partitions:
-        uniques = codes[part.name][0]
-        cells = [group_cell(ds, part, label, code, boot, column, design.clusters, settings, horizon, shown) for code, label in enumerate(uniques)]
-        groups = [group_summary(cell, shown) for cell in cells]
-        reference = reference_group(part, groups, settings.reference_groups)
-        results.append({
-            "name": part.name, "kind": part.kind, "attributes": list(part.attributes), "reference": reference, "groups": groups,
-            "gaps": gaps(part, cells, reference, boot, column, family, rules, primary),
-            "heterogeneity": heterogeneity(part, cells, boot, column, primary),
-            "disparities": {},
-        })
-    simultaneous = adjust(family, boot, settings.confidence)
-    classify(family, margin_of)
-    findings = explain(family, ds, ctx, simultaneous)
-    criteria = partition_criteria(results, ds.name, margin_of, settings.confidence, primary)
-    findings += [
-        Finding(NAME, "info", f"{part['name']}: group {g['label']} has too little evidence to judge ({g['reason']}); it is shown "
-                "with its intervals and takes part in no comparison or gap.", ds.name)
-        for part in results for g in part["groups"] if g["status"] != "ok"
-    ]
-    return {"overall": overall, "simultaneous": simultaneous, "partitions": results}, findings, criteria
+
+    def built(part):
+        cells = [group_cell(ds, part, label, code, boot, column, design.clusters, settings, horizon, shown)
+                 for code, label in enumerate(part.groups)]
+        return cells, [group_summary(cell, shown) for cell in cells]
+
+    judged, findings, criteria = judge_partitions(ds, ctx, partitions, built, boot, column, rules, margin_of, primary)
+    return {"overall": overall, **judged}, findings, criteria
 
 
 def group_cell(ds, part: Partition, label: str, code: int, boot, column, clusters, settings, horizon: float, shown) -> GroupCell:
