@@ -195,6 +195,45 @@ def all_pairs_concordance(t, e, r, block_cells: int = 2**22) -> tuple[float, flo
     return C, float(np.sqrt(np.sum(((second_score - C * second_comp) / D) ** 2)))
 
 
+def per_pair_aurocs(y: np.ndarray, P: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """Every one-vs-rest and Hand-Till pair AUROC with one ``BinaryMetrics`` per comparison, each gathering its own
+    rows: what the multiclass kernel did before it laid out each probability column once (the naive version)."""
+    from audit.stats import BinaryMetrics
+
+    k, out = P.shape[1], []
+    for i in range(k):
+        out.append(BinaryMetrics(y == i, P[:, i], 0.5, ("auroc",))(W)[:, 0])
+        for j in range(k):
+            rows = (y == i) | (y == j)
+            if j != i:
+                out.append(BinaryMetrics(y[rows] == i, P[rows, i], 0.5, ("auroc",))(W[:, rows])[:, 0])
+    return np.column_stack(out)
+
+
+def accumulated_net_benefit(curve, W: np.ndarray) -> np.ndarray:
+    """``SurvivalNetBenefit`` as it was: blocks of 4 M cells, suffix sums over threshold buckets as an accumulate
+    along the middle axis, ``1 - d/n`` through two ``where`` (the naive version, for the ratio)."""
+    def block(Wb):
+        T = curve.thresholds.size
+        rows = curve._buckets(Wb, curve._a)
+        events = curve._buckets(Wb, curve._m)[:, :, :-1]
+        treated_rows = np.cumsum(rows[:, ::-1], axis=1)[:, ::-1]
+        treated_events = np.cumsum(events[:, ::-1], axis=1)[:, ::-1]
+        at_risk = np.cumsum(treated_rows[:, :, ::-1], axis=2)[:, :, ::-1][:, :, 1:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            factor = np.where(at_risk > 0, 1.0 - treated_events / np.where(at_risk > 0, at_risk, 1.0), 1.0)
+        S = np.prod(factor, axis=2)
+        size = treated_rows.sum(axis=2)
+        share = size[:, 1:] / size[:, :1]
+        odds = curve.thresholds / (1.0 - curve.thresholds)
+        nb = np.where(share > 0, share * (1.0 - S[:, 1:]) - share * S[:, 1:] * odds[None, :], 0.0)
+        nb_all = (1.0 - S[:, :1]) - S[:, :1] * odds[None, :]
+        return np.hstack([nb, nb_all[:, :T]])
+
+    step = max(1, 2**22 // (curve._shape[0] * curve._shape[1]))
+    return np.vstack([block(W[i:i + step]) for i in range(0, W.shape[0], step)])
+
+
 def component_ratios(n: int, B: int) -> list[tuple[str, float, float]]:
     """(what, naive seconds, trustaudit seconds) for the parts of the audit issue 21 replaced, in this run."""
     from statsmodels.nonparametric.smoothers_lowess import lowess
@@ -247,6 +286,29 @@ def component_ratios(n: int, B: int) -> list[tuple[str, float, float]]:
         raise AssertionError(f"the sweep and all pairs disagree: {swept.value, swept.se} against {naive}")
     rows.append((f"Harrell's C with its jackknife SE, {t.size:,} patients (all pairs vs sweep)",
                  best_of(lambda: all_pairs_concordance(t, e, r), 1), best_of(lambda: concordance(t, e, r))))
+
+    from audit.stats.multiclass import MulticlassMetrics
+    from audit.stats.net_benefit import DEFAULT_THRESHOLDS
+    from audit.stats.survival import SurvivalNetBenefit
+
+    counts = np.random.default_rng(3).poisson(1.0, size=(20, n)).astype(np.int64)
+    multi = multiclass_frame(n, 21)
+    ym, Pm = multi["y"].to_numpy(), multi[[f"p{c}" for c in range(14)]].to_numpy()
+    kernel = MulticlassMetrics(ym, Pm, ("auroc_hand_till", "auroc_ovr_macro"))
+    naive = per_pair_aurocs(ym, Pm, counts[:2])
+    ovr = naive[:, ::14]  # each class: its one-vs-rest column, then its 13 pairs
+    pairs = np.delete(naive, np.arange(0, naive.shape[1], 14), axis=1)
+    if not np.allclose(kernel(counts[:2]), np.column_stack([pairs.mean(axis=1), ovr.mean(axis=1)]), rtol=0, atol=1e-12):
+        raise AssertionError("the multiclass AUROCs changed with their computation")
+    rows.append((f"multiclass AUROCs, K = 14 (182 pairs and one-vs-rest), n = {n:,}, 20 replicates",
+                 best_of(lambda: per_pair_aurocs(ym, Pm, counts), 1), best_of(lambda: kernel(counts), 1)))
+    surv = survival_frame(n, 31)
+    curve = SurvivalNetBenefit(surv["time"], surv["event"], surv["risk_5"], 5.0, DEFAULT_THRESHOLDS)
+    weights = counts.astype(np.float64)
+    if not np.array_equal(accumulated_net_benefit(curve, weights), curve(weights), equal_nan=True):
+        raise AssertionError("the decision curves changed with their computation")
+    rows.append((f"survival decision curves at 5 years, 99 thresholds, n = {n:,}, 20 replicates, one thread",
+                 best_of(lambda: accumulated_net_benefit(curve, weights), 1), best_of(lambda: curve(weights), 1)))
     return rows
 
 
@@ -309,9 +371,11 @@ def main(argv: list[str] | None = None) -> int:
                   "ones, about 70 statsmodels GLM fits, the domain classifier, 14 figures drawn by matplotlib) is most of "
                   "the time at n = 100,000 (--b-scaling prints how much).", flush=True)
         if args.components:
-            print(f"\n{'replaced part':<72} {'naive s':>8} {'now s':>7} {'ratio':>6}")
-            for what, naive, now in component_ratios(100_000, args.B):
-                print(f"{what:<72} {naive:>8.2f} {now:>7.2f} {naive / now:>5.1f}x", flush=True)
+            parts = component_ratios(100_000, args.B)
+            width = max(len(what) for what, _, _ in parts)
+            print(f"\n{'replaced part':<{width}} {'naive s':>8} {'now s':>7} {'ratio':>6}")
+            for what, naive, now in parts:
+                print(f"{what:<{width}} {naive:>8.2f} {now:>7.2f} {naive / now:>5.1f}x", flush=True)
     finally:
         if root_cm is not None:
             root_cm.cleanup()
