@@ -489,9 +489,9 @@ class SurvivalNetBenefit:
     """
 
     #: Replicates processed together (bounds the (B, T, M) temporaries): 1 M cells, 8 MiB per temporary, which the
-    #: allocator reuses from block to block. At 4 M cells every temporary was fresh memory: one thread took 1.7x
-    #: longer, and the survival utility check peaked at 817 instead of 540 MiB (n = 100,000). Replicates are
-    #: independent, so the block size never changes a value.
+    #: allocator reuses from block to block. At 4 M cells every temporary was fresh memory: slower on one thread
+    #: (``benchmarks/audit.py --components``), and the survival utility check peaked at 817 instead of 540 MiB
+    #: (n = 100,000). Replicates are independent, so the block size never changes a value.
     BLOCK_CELLS = 2**20
 
     def __init__(self, time, event, risk, horizon: float, thresholds):
